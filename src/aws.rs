@@ -1,0 +1,238 @@
+//! The AWS side shared by every resource kind: SDK clients built from the standard
+//! configuration chain, call accounting, error conversion.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use serde::Serialize;
+
+use crate::engine::CloudError;
+
+/// Counts every AWS call by service and operation (calls, and attempts including retries).
+#[derive(Debug, Default)]
+pub struct Stats {
+    counts: Mutex<BTreeMap<(String, String), (u64, u64)>>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OperationCount {
+    pub service: String,
+    pub operation: String,
+    pub write: bool,
+    pub calls: u64,
+    pub attempts: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct StatsReport {
+    pub reads: u64,
+    pub writes: u64,
+    pub attempts: u64,
+    pub operations: Vec<OperationCount>,
+}
+
+/// Operations that only read. Everything else counts as a write.
+pub fn is_read(operation: &str) -> bool {
+    ["Describe", "List", "Get", "Head", "Lookup", "Search"]
+        .iter()
+        .any(|p| operation.starts_with(p))
+}
+
+impl Stats {
+    fn bump(&self, service: &str, operation: &str, call: bool) {
+        if let Ok(mut c) = self.counts.lock() {
+            let e = c
+                .entry((service.to_string(), operation.to_string()))
+                .or_default();
+            if call {
+                e.0 += 1;
+            } else {
+                e.1 += 1;
+            }
+        }
+    }
+
+    pub fn report(&self) -> StatsReport {
+        let mut r = StatsReport::default();
+        if let Ok(c) = self.counts.lock() {
+            for ((service, operation), (calls, attempts)) in c.iter() {
+                let write = !is_read(operation);
+                if write {
+                    r.writes += calls;
+                } else {
+                    r.reads += calls;
+                }
+                r.attempts += attempts;
+                r.operations.push(OperationCount {
+                    service: service.clone(),
+                    operation: operation.clone(),
+                    write,
+                    calls: *calls,
+                    attempts: *attempts,
+                });
+            }
+        }
+        r
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Counter(Arc<Stats>);
+
+impl Intercept for Counter {
+    fn name(&self) -> &'static str {
+        "provision-call-counter"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            self.0.bump(m.service(), m.name(), true);
+        }
+        Ok(())
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            self.0.bump(m.service(), m.name(), false);
+        }
+        Ok(())
+    }
+}
+
+/// Connection settings from the command line; the rest comes from the standard chain
+/// (environment, profiles, `AWS_ENDPOINT_URL`).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub region: String,
+    pub profile: Option<String>,
+}
+
+/// SDK clients for every service the kinds use, all counted.
+#[derive(Clone, Debug)]
+pub struct Aws {
+    pub ec2: aws_sdk_ec2::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
+    pub stats: Arc<Stats>,
+    pub region: String,
+}
+
+impl Aws {
+    pub async fn connect(settings: &Settings) -> Aws {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(settings.region.clone()))
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(8)
+                    .with_initial_backoff(Duration::from_millis(200))
+                    .with_max_backoff(Duration::from_secs(20)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            );
+        if let Some(p) = &settings.profile {
+            loader = loader.profile_name(p);
+        }
+        let conf = loader.load().await;
+        let stats = Arc::new(Stats::default());
+        let counter = Counter(stats.clone());
+        let emulated = std::env::var_os("AWS_ENDPOINT_URL").is_some();
+        Aws {
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&conf)
+                    .interceptor(counter.clone())
+                    .build(),
+            ),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&conf)
+                    .interceptor(counter.clone())
+                    .force_path_style(emulated)
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&conf)
+                    .interceptor(counter.clone())
+                    .build(),
+            ),
+            tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
+                aws_sdk_resourcegroupstagging::config::Builder::from(&conf)
+                    .interceptor(counter)
+                    .build(),
+            ),
+            stats,
+            region: settings.region.clone(),
+        }
+    }
+
+    /// The account the credentials belong to.
+    pub async fn account_id(&self) -> Result<String, CloudError> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| err("sts:GetCallerIdentity", e))?;
+        out.account
+            .ok_or_else(|| CloudError::new("sts:GetCallerIdentity", "no account in the answer"))
+    }
+}
+
+/// Convert an SDK error into a [`CloudError`] naming the operation and the AWS error code.
+pub fn err<E, R>(operation: &str, e: SdkError<E, R>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let code = e.code().map(str::to_string);
+    let message = match e.message() {
+        Some(m) => m.to_string(),
+        None => match &e {
+            SdkError::TimeoutError(_) => "timed out".to_string(),
+            SdkError::DispatchFailure(_) => format!(
+                "could not reach AWS: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            ),
+            _ => aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+        },
+    };
+    CloudError {
+        operation: operation.to_string(),
+        code,
+        message,
+    }
+}
+
+/// Error codes meaning "it is not there".
+pub fn is_not_found(e: &CloudError) -> bool {
+    e.code.as_deref().is_some_and(|c| {
+        c.contains("NotFound") || c.starts_with("NoSuch") || c == "404" || c == "NotFound"
+    })
+}

@@ -1,0 +1,398 @@
+//! The command line: parse arguments, run one command, report once, pick the exit code.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::aws::{Aws, Settings};
+use crate::engine::apply::{self, Progress, Quiet, Report};
+use crate::engine::plan::{self, Plan};
+use crate::engine::{CloudError, Observed, Registry};
+use crate::kinds::{self, Context};
+use crate::model::{self, Invalid, Stack};
+use crate::render;
+
+#[derive(Parser, Debug)]
+#[command(name = "provision", version, about = "Stand up, check and tear down an AWS stack described in one YAML file")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// The stack file.
+    #[arg(short = 'f', long = "file", default_value = "stack.yaml", global = true)]
+    pub file: PathBuf,
+    /// AWS region (overrides the stack file's `region`).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AWS profile from the shared config files.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// One JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Do not ask for confirmation before changing or deleting resources.
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+    /// Print the number of AWS calls by service and operation at the end.
+    #[arg(long, global = true)]
+    pub stats: bool,
+    /// How many operations may run at once.
+    #[arg(long, default_value_t = 10, global = true, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallelism: u16,
+    /// More logs on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Seconds a delete keeps retrying while AWS reports the resource as still in use.
+    #[arg(long, default_value_t = 180, global = true, hide = true)]
+    pub dependency_wait: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check the stack file; no AWS call.
+    Validate,
+    /// Show what `up` would change.
+    Plan {
+        /// Exit 2 when there are changes, 0 when there are none.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Create or update the stack to match the stack file.
+    Up {
+        /// Allow a plan that replaces or deletes a resource holding data (database,
+        /// bucket, cluster) not marked `disposable`.
+        #[arg(long)]
+        allow_data_loss: bool,
+    },
+    /// Delete everything the stack owns.
+    Down {
+        /// Empty buckets that still hold objects (every version) and delete them.
+        #[arg(long)]
+        force_empty_buckets: bool,
+    },
+    /// Compare live resources with the stack file: exit 0 when they match, 2 when not.
+    Drift,
+    /// List what exists of the stack, with ids and states.
+    Status,
+}
+
+/// Errors that end a command, reported once at the top.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(Invalid),
+    #[error("{0}")]
+    Cloud(#[from] CloudError),
+    #[error("{0}")]
+    Apply(#[from] apply::ApplyError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// What a command ended with.
+enum Outcome {
+    Ok,
+    Changes,
+    Failed,
+    Interrupted,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.global.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let json = cli.global.json;
+    match rt.block_on(run(cli)) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Changes) => ExitCode::from(2),
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Ok(Outcome::Interrupted) => ExitCode::from(130),
+        Err(e) => {
+            if json {
+                let doc = match &e {
+                    Error::Invalid(i) => json!({"ok": false, "error": "invalid stack file", "diagnostics": i.diagnostics}),
+                    other => json!({"ok": false, "error": other.to_string()}),
+                };
+                println!("{doc:#}");
+            } else {
+                match &e {
+                    Error::Invalid(i) => eprint!("{}", render::invalid_text(i)),
+                    other => eprintln!("error: {other}"),
+                }
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logs(verbose: u8) {
+    // Never below info for the SDK: its wire-level logs could carry secrets.
+    let filter = match verbose {
+        0 => "warn",
+        1 => "provision=info,warn",
+        _ => "provision=debug,aws_config=info,info",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_target(false)
+        .try_init();
+}
+
+/// Everything a command needs once the stack file is valid.
+struct Session {
+    stack: Stack,
+    registry: Registry,
+    aws: Aws,
+    desired: Vec<crate::engine::Desired>,
+}
+
+async fn connect(stack: Stack, g: &Global, force_empty_buckets: bool) -> Result<Session, Error> {
+    let aws = Aws::connect(&Settings {
+        region: stack.region.clone(),
+        profile: g.profile.clone(),
+    })
+    .await;
+    let account = aws.account_id().await?;
+    let desired = stack.desired(&kinds::models(), &account);
+    let cx = Arc::new(Context {
+        aws: aws.clone(),
+        stack: stack.name.clone(),
+        options: kinds::Options {
+            force_empty_buckets,
+            dependency_wait: Duration::from_secs(g.dependency_wait),
+        },
+    });
+    Ok(Session {
+        registry: kinds::registry(cx),
+        stack,
+        aws,
+        desired,
+    })
+}
+
+async fn run(cli: Cli) -> Result<Outcome, Error> {
+    let g = cli.global.clone();
+    let stack = model::load(&g.file, &kinds::models(), g.region.as_deref()).map_err(Error::Invalid)?;
+    if let Command::Validate = cli.command {
+        let n = stack.desired(&kinds::models(), model::PLACEHOLDER_ACCOUNT).len();
+        if g.json {
+            println!("{:#}", json!({"ok": true, "file": stack.file, "stack": stack.name, "region": stack.region, "resources": n}));
+        } else {
+            println!("{} is valid: stack {} in {}, {n} resources.", stack.file, stack.name, stack.region);
+        }
+        return Ok(Outcome::Ok);
+    }
+    let force_empty = matches!(cli.command, Command::Down { force_empty_buckets: true });
+    let s = connect(stack, &g, force_empty).await?;
+    let stop = interrupt_flag();
+    let result = match cli.command {
+        Command::Validate => Ok(Outcome::Ok),
+        Command::Plan { detailed_exitcode } => cmd_plan(&s, &g, detailed_exitcode).await,
+        Command::Drift => cmd_drift(&s, &g).await,
+        Command::Status => cmd_status(&s, &g).await,
+        Command::Up { allow_data_loss } => cmd_up(&s, &g, allow_data_loss, stop).await,
+        Command::Down { .. } => cmd_down(&s, &g, stop).await,
+    };
+    if g.stats && !g.json {
+        eprint!("{}", render::stats_text(&s.aws.stats.report()));
+    }
+    result
+}
+
+/// First Ctrl-C: stop starting new work. Second: exit at once.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+            eprintln!("\nInterrupt: letting running operations finish, starting nothing new (Ctrl-C again to exit now).");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("Exiting at once; run the command again to converge.");
+                std::process::exit(130);
+            }
+        }
+    });
+    stop
+}
+
+async fn discover(s: &Session) -> Result<(Vec<Observed>, Plan), Error> {
+    let observed = s.registry.discover_all().await?;
+    let plan = plan::plan(&s.desired, &observed, &s.registry);
+    Ok((observed, plan))
+}
+
+fn emit_json(g: &Global, s: &Session, mut doc: serde_json::Value) {
+    if g.json {
+        if g.stats {
+            doc["stats"] = serde_json::to_value(s.aws.stats.report()).unwrap_or_default();
+        }
+        println!("{doc:#}");
+    }
+}
+
+async fn cmd_plan(s: &Session, g: &Global, detailed: bool) -> Result<Outcome, Error> {
+    let (_, plan) = discover(s).await?;
+    if g.json {
+        emit_json(g, s, json!({"ok": true, "stack": s.stack.name, "summary": plan.summary(), "plan": plan}));
+    } else {
+        print!("{}", render::plan_text(&plan));
+    }
+    Ok(if detailed && plan.has_changes() { Outcome::Changes } else { Outcome::Ok })
+}
+
+async fn cmd_drift(s: &Session, g: &Global) -> Result<Outcome, Error> {
+    let (_, plan) = discover(s).await?;
+    let drifted: Vec<_> = plan.steps.iter().filter(|st| st.action.is_change()).collect();
+    if g.json {
+        emit_json(g, s, json!({"ok": true, "stack": s.stack.name, "drift": !drifted.is_empty(), "resources": drifted}));
+    } else {
+        print!("{}", render::drift_text(&plan));
+    }
+    Ok(if drifted.is_empty() { Outcome::Ok } else { Outcome::Changes })
+}
+
+async fn cmd_status(s: &Session, g: &Global) -> Result<Outcome, Error> {
+    let observed = s.registry.discover_all().await?;
+    if g.json {
+        let items: Vec<_> = observed
+            .iter()
+            .map(|o| json!({"kind": o.kind, "name": o.name, "id": o.id, "state": o.failed.as_deref().map(|f| format!("failed: {f}")).unwrap_or_else(|| "ok".into()), "outputs": o.outputs}))
+            .collect();
+        emit_json(g, s, json!({"ok": true, "stack": s.stack.name, "resources": items}));
+    } else {
+        print!("{}", render::status_text(&observed));
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Ask before changing anything, unless `--yes`. Refuses when nobody can answer.
+fn confirm(g: &Global, question: &str) -> Result<(), Error> {
+    if g.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Refused(
+            "standard input is not a terminal, so nobody can confirm: pass --yes to go ahead".into(),
+        ));
+    }
+    eprint!("{question} Only 'yes' is accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    if line.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Error::Refused("not confirmed; nothing was changed".into()))
+    }
+}
+
+fn progress(g: &Global) -> Arc<dyn Progress> {
+    if g.json {
+        Arc::new(Quiet)
+    } else {
+        Arc::new(render::HumanProgress::new())
+    }
+}
+
+fn finish(g: &Global, s: &Session, command: &str, plan: &Plan, report: &Report, extra: serde_json::Value) -> Outcome {
+    let ok = report.ok();
+    if g.json {
+        let mut doc = json!({"ok": ok, "command": command, "stack": s.stack.name, "summary": plan.summary(), "plan": plan, "result": report});
+        if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
+            d.extend(e.clone());
+        }
+        emit_json(g, s, doc);
+    } else {
+        print!("{}", render::report_text(report));
+    }
+    if report.interrupted {
+        Outcome::Interrupted
+    } else if ok {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    }
+}
+
+async fn cmd_up(s: &Session, g: &Global, allow_data_loss: bool, stop: Arc<AtomicBool>) -> Result<Outcome, Error> {
+    let (observed, plan) = discover(s).await?;
+    if !g.json {
+        print!("{}", render::plan_text(&plan));
+    }
+    if !plan.has_changes() {
+        emit_json(g, s, json!({"ok": true, "command": "up", "stack": s.stack.name, "summary": plan.summary(), "plan": plan}));
+        return Ok(Outcome::Ok);
+    }
+    let destructive: Vec<String> = plan.destructive().map(|st| format!("{} {}", st.kind, st.name)).collect();
+    if !destructive.is_empty() && !allow_data_loss {
+        return Err(Error::Refused(format!(
+            "this plan destroys data held by {}; if that is intended, run again with --allow-data-loss (or mark the resource `disposable: true`)",
+            destructive.join(", ")
+        )));
+    }
+    confirm(g, "Apply these changes?")?;
+    let options = apply::Options {
+        parallelism: usize::from(g.parallelism),
+        stop,
+    };
+    let report = apply::apply(&plan, &s.desired, &observed, &s.registry, &options, progress(g)).await?;
+    Ok(finish(g, s, "up", &plan, &report, json!({})))
+}
+
+async fn cmd_down(s: &Session, g: &Global, stop: Arc<AtomicBool>) -> Result<Outcome, Error> {
+    let observed = s.registry.discover_all().await?;
+    let plan = plan::teardown(&observed, &s.registry);
+    if !g.json {
+        print!("{}", render::plan_text(&plan));
+    }
+    if !plan.has_changes() {
+        emit_json(g, s, json!({"ok": true, "command": "down", "stack": s.stack.name, "summary": plan.summary(), "plan": plan, "remaining": []}));
+        return Ok(Outcome::Ok);
+    }
+    confirm(g, &format!("Delete these {} resources of stack {}?", plan.steps.len(), s.stack.name))?;
+    let options = apply::Options {
+        parallelism: usize::from(g.parallelism),
+        stop,
+    };
+    // The YAML's depends_on edges also order the deletes of resources it still names.
+    let report = apply::apply(&plan, &s.desired, &observed, &s.registry, &options, progress(g)).await?;
+    // Final check: what of the stack is left, apart from what was kept on purpose.
+    let kept: Vec<&str> = report.kept().map(|o| o.name.as_str()).collect();
+    let left = s.registry.discover_all().await?;
+    let leaks: Vec<&Observed> = left.iter().filter(|o| !kept.contains(&o.name.as_str())).collect();
+    let remaining: Vec<_> = leaks.iter().map(|o| json!({"kind": o.kind, "name": o.name, "id": o.id})).collect();
+    let mut outcome = finish(g, s, "down", &plan, &report, json!({"remaining": remaining}));
+    if !leaks.is_empty() {
+        if !g.json {
+            eprintln!("error: {} resource(s) of the stack remain:", leaks.len());
+            for o in &leaks {
+                eprintln!("  {} {} ({})", o.kind, o.name, o.id);
+            }
+        }
+        if matches!(outcome, Outcome::Ok) {
+            outcome = Outcome::Failed;
+        }
+    } else if !g.json && report.ok() {
+        println!("Nothing of stack {} remains{}.", s.stack.name, if kept.is_empty() { String::new() } else { format!(" but what was kept on purpose ({})", kept.join(", ")) });
+    }
+    Ok(outcome)
+}

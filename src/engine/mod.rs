@@ -1,0 +1,339 @@
+//! The engine: dependency graph, plan (diff) and apply (executor).
+//!
+//! It knows nothing of AWS. It works over [`ResourceKind`], the lifecycle of one kind of
+//! resource, and over [`Desired`] / [`Observed`] records whose properties are plain JSON
+//! values. References between resources are JSON objects `{"$ref": "<name>"}` (optionally
+//! with `"attr": "<output>"`) inside desired properties; the engine resolves them to the
+//! referenced resource's outputs, and the dependency graph is derived from them.
+
+pub mod apply;
+pub mod graph;
+pub mod plan;
+
+#[cfg(test)]
+pub(crate) mod fake;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// Properties of a resource: field name to value, sorted by field name.
+pub type Props = serde_json::Map<String, Value>;
+
+/// Output attribute holding a resource's physical id; every observed resource has it.
+pub const ID: &str = "id";
+
+/// A resource as the stack file wants it.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub kind: &'static str,
+    pub name: String,
+    /// Properties, possibly holding `{"$ref": name}` values.
+    pub props: Props,
+    /// Extra ordering constraints (names) that are not visible in the properties.
+    pub depends_on: Vec<String>,
+    /// Holds data (database, bucket, cluster): a plan that replaces or deletes it is flagged.
+    pub stateful: bool,
+}
+
+impl Desired {
+    pub fn new(kind: &'static str, name: &str, props: Props) -> Self {
+        Desired {
+            kind,
+            name: name.to_string(),
+            props,
+            depends_on: Vec::new(),
+            stateful: false,
+        }
+    }
+
+    /// Names this resource depends on: references in its properties plus `depends_on`.
+    pub fn deps(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for v in self.props.values() {
+            collect_refs(v, &mut out);
+        }
+        out.extend(self.depends_on.iter().cloned());
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// A resource as it exists in the cloud, found by its stack tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub kind: &'static str,
+    pub name: String,
+    /// Physical id (VPC id, bucket name, ...).
+    pub id: String,
+    /// Properties in the same shape as the desired ones, references given as physical ids.
+    pub props: Props,
+    /// Attributes other resources may reference (`id` always, `arn`, `endpoint`, ...).
+    pub outputs: BTreeMap<String, String>,
+    /// Set when the cloud reports the resource as failed: the plan replaces it.
+    pub failed: Option<String>,
+}
+
+impl Observed {
+    pub fn new(kind: &'static str, name: impl Into<String>, id: impl Into<String>) -> Self {
+        let id = id.into();
+        let mut outputs = BTreeMap::new();
+        outputs.insert(ID.to_string(), id.clone());
+        Observed {
+            kind,
+            name: name.into(),
+            id,
+            props: Props::new(),
+            outputs,
+            failed: None,
+        }
+    }
+
+    pub fn with_prop(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.props.insert(key.to_string(), value.into());
+        self
+    }
+
+    pub fn with_output(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.outputs.insert(key.to_string(), value.into());
+        self
+    }
+}
+
+/// What the cloud says about a resource while the engine waits on it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// Usable: dependents may start.
+    Ready,
+    /// Still changing (creating, modifying, deleting); the text is the cloud's status.
+    Pending(String),
+    /// Ended in a failed state; the text is the status reason.
+    Failed(String),
+    /// Does not exist (any more).
+    Missing,
+}
+
+/// How long and how often to poll a resource of a kind.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitPolicy {
+    pub timeout: Duration,
+    pub first_interval: Duration,
+    pub max_interval: Duration,
+}
+
+impl Default for WaitPolicy {
+    fn default() -> Self {
+        WaitPolicy {
+            timeout: Duration::from_secs(15 * 60),
+            first_interval: Duration::from_millis(200),
+            max_interval: Duration::from_secs(15),
+        }
+    }
+}
+
+/// An error from the cloud or from a kind's own checks.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation}: {message}{}", code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
+pub struct CloudError {
+    /// The API operation or step that failed, e.g. `ec2:CreateVpc`.
+    pub operation: String,
+    /// The cloud's error code, when there is one.
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl CloudError {
+    pub fn new(operation: impl Into<String>, message: impl Into<String>) -> Self {
+        CloudError {
+            operation: operation.into(),
+            code: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    pub fn has_code(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+}
+
+/// The whole lifecycle of one kind of resource. One implementation per kind, one file each.
+#[async_trait]
+pub trait ResourceKind: Send + Sync {
+    /// Kind name as used in plans and errors (`vpc`, `subnet`, ...).
+    fn kind(&self) -> &'static str;
+
+    /// Fields whose change cannot be applied in place: the resource is replaced.
+    fn replace_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Bring resolved desired properties into the canonical shape `discover` reports
+    /// (sorted sets and the like), so that comparing them is meaningful.
+    fn normalize(&self, _props: &mut Props) {}
+
+    /// Every resource of this kind that carries the stack's tags: one batched (paginated)
+    /// listing, never one call per resource. A kind whose resources are found by another
+    /// kind's listing returns nothing here.
+    async fn discover(&self) -> Result<Vec<Observed>, CloudError>;
+
+    /// Create the resource, tagged with its identity in the create call where the API allows.
+    async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError>;
+
+    /// Apply changed fields in place. `changed` lists the fields that differ.
+    async fn update(
+        &self,
+        name: &str,
+        props: &Props,
+        current: &Observed,
+        changed: &[String],
+    ) -> Result<Observed, CloudError>;
+
+    /// Start deleting the resource. Deleting something already gone is not an error.
+    async fn delete(&self, current: &Observed) -> Result<(), CloudError>;
+
+    /// Checked before a delete: a reason to keep the resource instead (a bucket that still
+    /// holds objects, unless told to empty it). Kept resources do not fail the run.
+    async fn keep_instead_of_delete(&self, _current: &Observed) -> Result<Option<String>, CloudError> {
+        Ok(None)
+    }
+
+    /// The current status, for waits after create/update (until `Ready`) and delete
+    /// (until `Missing`). Kinds that are usable at once keep the default.
+    async fn status(&self, _current: &Observed) -> Result<Status, CloudError> {
+        Ok(Status::Ready)
+    }
+
+    /// Holds data (database, bucket, cluster): replacing or deleting it destroys data.
+    fn stateful(&self) -> bool {
+        false
+    }
+
+    /// Whether create/update/delete of this kind needs a wait at all.
+    fn needs_wait(&self) -> bool {
+        false
+    }
+
+    fn wait_policy(&self) -> WaitPolicy {
+        WaitPolicy::default()
+    }
+}
+
+/// The kinds the engine can work with, by kind name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    kinds: BTreeMap<&'static str, Arc<dyn ResourceKind>>,
+}
+
+impl Registry {
+    pub fn new(kinds: Vec<Arc<dyn ResourceKind>>) -> Self {
+        Registry {
+            kinds: kinds.into_iter().map(|k| (k.kind(), k)).collect(),
+        }
+    }
+
+    pub fn get(&self, kind: &str) -> Option<&Arc<dyn ResourceKind>> {
+        self.kinds.get(kind)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<dyn ResourceKind>> {
+        self.kinds.values()
+    }
+
+    /// Discover every kind concurrently; results sorted by kind and name.
+    pub async fn discover_all(&self) -> Result<Vec<Observed>, CloudError> {
+        let mut set = tokio::task::JoinSet::new();
+        for k in self.kinds.values() {
+            let k = k.clone();
+            set.spawn(async move { k.discover().await });
+        }
+        let mut out = Vec::new();
+        let mut first_err = None;
+        while let Some(res) = set.join_next().await {
+            match res {
+                Ok(Ok(v)) => out.extend(v),
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(j) => {
+                    first_err.get_or_insert(CloudError::new("discover", j.to_string()));
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        out.sort_by(|a, b| (a.kind, &a.name, &a.id).cmp(&(b.kind, &b.name, &b.id)));
+        Ok(out)
+    }
+}
+
+/// A `{"$ref": name}` reference value.
+pub fn reference(name: &str) -> Value {
+    serde_json::json!({ "$ref": name })
+}
+
+/// A `{"$ref": name, "attr": attr}` reference value to an output other than the id.
+pub fn reference_attr(name: &str, attr: &str) -> Value {
+    serde_json::json!({ "$ref": name, "attr": attr })
+}
+
+/// If `v` is a reference, its target name and attribute.
+pub fn as_ref(v: &Value) -> Option<(&str, &str)> {
+    let o = v.as_object()?;
+    let name = o.get("$ref")?.as_str()?;
+    let attr = o.get("attr").and_then(Value::as_str).unwrap_or(ID);
+    Some((name, attr))
+}
+
+fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    if let Some((name, _)) = as_ref(v) {
+        out.push(name.to_string());
+        return;
+    }
+    match v {
+        Value::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
+        Value::Object(o) => o.values().for_each(|x| collect_refs(x, out)),
+        _ => {}
+    }
+}
+
+/// Replace references using `lookup(name, attr)`; `None` marks the value unknown until apply.
+pub fn resolve(v: &Value, lookup: &dyn Fn(&str, &str) -> Option<String>) -> Option<Value> {
+    if let Some((name, attr)) = as_ref(v) {
+        return lookup(name, attr).map(Value::String);
+    }
+    Some(match v {
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| resolve(x, lookup))
+                .collect::<Option<Vec<_>>>()?,
+        ),
+        Value::Object(o) => {
+            let mut m = Props::new();
+            for (k, x) in o {
+                m.insert(k.clone(), resolve(x, lookup)?);
+            }
+            Value::Object(m)
+        }
+        other => other.clone(),
+    })
+}
+
+/// Every string inside a value (used to find which observed resources reference which ids).
+pub fn strings_in(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| strings_in(x, out)),
+        Value::Object(o) => o.values().for_each(|x| strings_in(x, out)),
+        _ => {}
+    }
+}

@@ -1,0 +1,330 @@
+//! The plan: desired (stack file) against observed (cloud), per resource and per field.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::graph::Graph;
+use super::{resolve, Desired, Observed, Props, Registry};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Delete,
+    #[serde(rename = "no-op")]
+    NoOp,
+}
+
+impl Action {
+    pub fn is_change(self) -> bool {
+        self != Action::NoOp
+    }
+}
+
+/// One field that differs. `after == None` means the value is only known after apply.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub forces_replacement: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub kind: &'static str,
+    pub name: String,
+    pub action: Action,
+    /// Physical id of the existing resource (update, replace, delete, no-op).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
+    /// Why, when the fields alone do not say it (failed resource, duplicate, removed from file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The resource holds data and the step would destroy it.
+    pub destroys_data: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub unchanged: usize,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.steps.iter().any(|s| s.action.is_change())
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for st in &self.steps {
+            match st.action {
+                Action::Create => s.create += 1,
+                Action::Update => s.update += 1,
+                Action::Replace => s.replace += 1,
+                Action::Delete => s.delete += 1,
+                Action::NoOp => s.unchanged += 1,
+            }
+        }
+        s
+    }
+
+    pub fn step(&self, name: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+
+    /// Steps that would destroy data held by a stateful resource.
+    pub fn destructive(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| s.destroys_data)
+    }
+}
+
+/// Observed resources split into the one matching each name and the rest (duplicates,
+/// or a resource of another kind under the same name), which the plan deletes.
+pub struct Matched<'a> {
+    pub by_name: BTreeMap<&'a str, &'a Observed>,
+    pub extra: Vec<(&'a Observed, String)>,
+}
+
+pub fn match_observed<'a>(desired: &[Desired], observed: &'a [Observed]) -> Matched<'a> {
+    let kinds: BTreeMap<&str, &str> = desired.iter().map(|d| (d.name.as_str(), d.kind)).collect();
+    let mut by_name: BTreeMap<&str, &Observed> = BTreeMap::new();
+    let mut extra = Vec::new();
+    for o in observed {
+        if let Some(k) = kinds.get(o.name.as_str()) {
+            if *k != o.kind {
+                extra.push((o, format!("the stack file now declares {} as a {k}", o.name)));
+                continue;
+            }
+        }
+        match by_name.get(o.name.as_str()) {
+            Some(first) => extra.push((o, format!("duplicate of {} {}", first.kind, first.id))),
+            None => {
+                by_name.insert(&o.name, o);
+            }
+        }
+    }
+    Matched { by_name, extra }
+}
+
+/// Order desired resources so that dependencies come first.
+pub fn desired_order(desired: &[Desired]) -> Result<Vec<&Desired>, Vec<String>> {
+    let mut g = Graph::new();
+    for d in desired {
+        g.add_node(&d.name);
+        for dep in d.deps() {
+            g.add_edge(&d.name, &dep);
+        }
+    }
+    let by_name: BTreeMap<&str, &Desired> = desired.iter().map(|d| (d.name.as_str(), d)).collect();
+    Ok(g.topo_order()?
+        .iter()
+        .filter_map(|n| by_name.get(n.as_str()).copied())
+        .collect())
+}
+
+/// Compute the plan. `desired` must be free of cycles and dangling references (the model
+/// validates that); a reference to a name that does not exist is treated as unknown.
+pub fn plan(desired: &[Desired], observed: &[Observed], registry: &Registry) -> Plan {
+    let matched = match_observed(desired, observed);
+    let order = desired_order(desired).unwrap_or_else(|_| desired.iter().collect());
+    let mut actions: BTreeMap<&str, Action> = BTreeMap::new();
+    let mut steps = Vec::new();
+
+    for d in order {
+        let Some(kind) = registry.get(d.kind) else {
+            continue;
+        };
+        let current = matched.by_name.get(d.name.as_str()).copied();
+        let lookup = |name: &str, attr: &str| -> Option<String> {
+            match actions.get(name) {
+                Some(Action::Create | Action::Replace) => None,
+                _ => matched
+                    .by_name
+                    .get(name)
+                    .and_then(|o| o.outputs.get(attr).cloned()),
+            }
+        };
+        let (known, unknown) = resolve_props(&d.props, &lookup);
+        let mut resolved = known;
+        kind.normalize(&mut resolved);
+        let replace_fields = kind.replace_fields();
+
+        let (action, changes, reason) = match current {
+            None => {
+                let mut changes: Vec<FieldChange> = d
+                    .props
+                    .keys()
+                    .map(|f| FieldChange {
+                        field: f.clone(),
+                        before: None,
+                        after: resolved.get(f).cloned(),
+                        forces_replacement: false,
+                    })
+                    .collect();
+                changes.sort_by(|a, b| a.field.cmp(&b.field));
+                (Action::Create, changes, None)
+            }
+            Some(o) => {
+                let mut changes = Vec::new();
+                for f in d.props.keys() {
+                    let before = o.props.get(f).cloned();
+                    let after = resolved.get(f).cloned();
+                    let differs = unknown.contains(f) || before != after;
+                    if differs {
+                        changes.push(FieldChange {
+                            field: f.clone(),
+                            before,
+                            after,
+                            forces_replacement: replace_fields.contains(&f.as_str()),
+                        });
+                    }
+                }
+                let reason = o.failed.as_ref().map(|r| format!("in a failed state: {r}"));
+                let action = if reason.is_some() || changes.iter().any(|c| c.forces_replacement) {
+                    Action::Replace
+                } else if changes.is_empty() {
+                    Action::NoOp
+                } else {
+                    Action::Update
+                };
+                (action, changes, reason)
+            }
+        };
+        actions.insert(&d.name, action);
+        steps.push(Step {
+            kind: d.kind,
+            name: d.name.clone(),
+            action,
+            id: current.map(|o| o.id.clone()),
+            changes,
+            reason,
+            destroys_data: d.stateful && action == Action::Replace,
+        });
+    }
+
+    // Deletes: removed from the file, duplicates, kind changed. Dependents first.
+    let desired_names: BTreeSet<&str> = desired.iter().map(|d| d.name.as_str()).collect();
+    let mut doomed: Vec<(&Observed, String)> = matched
+        .by_name
+        .values()
+        .filter(|o| !desired_names.contains(o.name.as_str()))
+        .map(|o| (*o, "no longer in the stack file".to_string()))
+        .collect();
+    doomed.extend(matched.extra.iter().map(|(o, r)| (*o, r.clone())));
+    for (o, reason) in delete_order(doomed, observed) {
+        let stateful = registry.get(o.kind).map(|k| k.stateful()).unwrap_or(false);
+        steps.push(Step {
+            kind: o.kind,
+            name: o.name.clone(),
+            action: Action::Delete,
+            id: Some(o.id.clone()),
+            changes: Vec::new(),
+            reason: Some(reason),
+            destroys_data: stateful,
+        });
+    }
+    Plan { steps }
+}
+
+/// A plan that deletes everything observed (for `down`).
+pub fn teardown(observed: &[Observed], registry: &Registry) -> Plan {
+    let doomed = observed.iter().map(|o| (o, String::new())).collect();
+    let steps = delete_order(doomed, observed)
+        .into_iter()
+        .map(|(o, _)| Step {
+            kind: o.kind,
+            name: o.name.clone(),
+            action: Action::Delete,
+            id: Some(o.id.clone()),
+            changes: Vec::new(),
+            reason: None,
+            destroys_data: registry.get(o.kind).map(|k| k.stateful()).unwrap_or(false),
+        })
+        .collect();
+    Plan { steps }
+}
+
+/// Split properties into resolved ones and the names of fields only known after apply.
+pub fn resolve_props(
+    props: &Props,
+    lookup: &dyn Fn(&str, &str) -> Option<String>,
+) -> (Props, BTreeSet<String>) {
+    let mut known = Props::new();
+    let mut unknown = BTreeSet::new();
+    for (k, v) in props {
+        match resolve(v, lookup) {
+            Some(r) => {
+                known.insert(k.clone(), r);
+            }
+            None => {
+                unknown.insert(k.clone());
+            }
+        }
+    }
+    (known, unknown)
+}
+
+/// Which observed resources reference which (by physical id found in their properties).
+/// Returns, for each name, the names it references.
+pub fn observed_refs(observed: &[Observed]) -> BTreeMap<String, BTreeSet<String>> {
+    let by_id: BTreeMap<&str, &str> = observed
+        .iter()
+        .map(|o| (o.id.as_str(), o.name.as_str()))
+        .collect();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for o in observed {
+        let mut strings = Vec::new();
+        for v in o.props.values() {
+            super::strings_in(v, &mut strings);
+        }
+        let entry = out.entry(o.name.clone()).or_default();
+        for s in strings {
+            if let Some(target) = by_id.get(s.as_str()) {
+                if *target != o.name {
+                    entry.insert(target.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn delete_order<'a>(
+    doomed: Vec<(&'a Observed, String)>,
+    observed: &[Observed],
+) -> Vec<(&'a Observed, String)> {
+    let refs = observed_refs(observed);
+    let mut g = Graph::new();
+    for (o, _) in &doomed {
+        g.add_node(&o.name);
+        for t in refs.get(&o.name).into_iter().flatten() {
+            g.add_edge(&o.name, t);
+        }
+    }
+    let order = g.topo_order().unwrap_or_default();
+    let rank: BTreeMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let mut doomed = doomed;
+    // Dependents (high rank) first.
+    doomed.sort_by_key(|(o, _)| std::cmp::Reverse(rank.get(o.name.as_str()).copied().unwrap_or(0)));
+    doomed
+}

@@ -1,0 +1,143 @@
+//! Resource kinds. Each file holds one kind's whole lifecycle: its section of the stack
+//! file (parse, checks, desired properties) and its AWS side (discover, create, update,
+//! delete, status). Kinds are registered once, in the `kinds!` list below.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::aws::Aws;
+use crate::engine::{CloudError, Registry, ResourceKind};
+use crate::model::KindModel;
+
+pub mod ec2;
+
+/// What every kind's AWS side gets: the clients, the stack name, the run's options.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub aws: Aws,
+    pub stack: String,
+    pub options: Options,
+}
+
+/// Choices made on the command line that change how resources are deleted or waited on.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Empty non-empty buckets (every version and delete marker) so they can be deleted.
+    pub force_empty_buckets: bool,
+    /// How long a delete keeps retrying while AWS reports the resource as still in use
+    /// (dependents still disappearing: network interfaces, NAT addresses).
+    pub dependency_wait: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            force_empty_buckets: false,
+            dependency_wait: Duration::from_secs(180),
+        }
+    }
+}
+
+macro_rules! kinds {
+    ($($module:ident),* $(,)?) => {
+        $(pub mod $module;)*
+
+        /// The model side of every kind, in stack-file order.
+        pub fn models() -> Vec<&'static dyn KindModel> {
+            vec![$(&$module::Model as &dyn KindModel),*]
+        }
+
+        /// The AWS side of every kind.
+        pub fn registry(cx: Arc<Context>) -> Registry {
+            let mut all: Vec<Arc<dyn ResourceKind>> = Vec::new();
+            $(all.extend($module::cloud(&cx));)*
+            Registry::new(all)
+        }
+    };
+}
+
+kinds!(
+    vpc,
+    subnet,
+    internet_gateway,
+    elastic_ip,
+    nat_gateway,
+    route_table,
+    security_group,
+    bucket,
+);
+
+/// Codes AWS uses for "still in use by something that is going away".
+const IN_USE: &[&str] = &[
+    "DependencyViolation",
+    "InvalidIPAddress.InUse",
+    "AuthFailure", // ReleaseAddress on an address a deleting NAT still holds
+    "ResourceInUse",
+];
+
+/// Retry `f` while AWS says the resource is still in use, up to `limit`.
+pub async fn retry_in_use<T, F, Fut>(limit: Duration, mut f: F) -> Result<T, CloudError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, CloudError>>,
+{
+    let start = tokio::time::Instant::now();
+    let mut delay = Duration::from_secs(2);
+    loop {
+        match f().await {
+            Err(e)
+                if IN_USE.iter().any(|c| e.has_code(c)) && start.elapsed() + delay <= limit =>
+            {
+                tracing::info!("{e}; retrying in {}s", delay.as_secs());
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Name what still sits in a VPC that AWS refuses to delete.
+pub async fn explain_vpc_blockers(cx: &Context, vpc: &str, original: CloudError) -> CloudError {
+    let filter = aws_sdk_ec2::types::Filter::builder()
+        .name("vpc-id")
+        .values(vpc)
+        .build();
+    let mut found = Vec::new();
+    if let Ok(out) = cx
+        .aws
+        .ec2
+        .describe_network_interfaces()
+        .filters(filter.clone())
+        .send()
+        .await
+    {
+        for n in out.network_interfaces() {
+            found.push(format!(
+                "network interface {} ({})",
+                n.network_interface_id().unwrap_or("?"),
+                n.description().filter(|d| !d.is_empty()).unwrap_or("no description")
+            ));
+        }
+    }
+    if let Ok(out) = cx.aws.ec2.describe_subnets().filters(filter.clone()).send().await {
+        for s in out.subnets() {
+            found.push(format!("subnet {}", s.subnet_id().unwrap_or("?")));
+        }
+    }
+    if let Ok(out) = cx.aws.ec2.describe_security_groups().filters(filter).send().await {
+        for g in out.security_groups() {
+            if g.group_name() != Some("default") {
+                found.push(format!("security group {}", g.group_id().unwrap_or("?")));
+            }
+        }
+    }
+    if found.is_empty() {
+        return original;
+    }
+    CloudError {
+        message: format!("{}; still in the VPC: {}", original.message, found.join(", ")),
+        ..original
+    }
+}

@@ -1,0 +1,624 @@
+//! The stack model: reading `stack.yaml`, validating it without any AWS call, and turning it
+//! into the engine's desired resources.
+//!
+//! Layout of the file: a header (`stack`, `region`, `tags`) and one section per resource
+//! kind (`vpcs`, `subnets`, ...), each a map from resource name to its fields. Names are
+//! unique across the whole file; resources refer to each other by name. Every resource
+//! also accepts `tags`, `depends_on` and (for kinds that hold data) `disposable`.
+
+pub mod net;
+pub mod source;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::engine::{reference, reference_attr, Desired};
+use source::SourceMap;
+
+pub const DEFAULT_REGION: &str = "eu-west-3";
+/// Tag keys that give every resource its identity.
+pub const TAG_STACK: &str = "provision:stack";
+pub const TAG_NAME: &str = "provision:name";
+/// Account id used for checks made before any AWS call (lengths of derived names).
+pub const PLACEHOLDER_ACCOUNT: &str = "000000000000";
+
+/// One problem in the stack file, with where it is.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub field: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        if self.field.is_empty() {
+            write!(f, ": {}", self.message)?;
+        } else {
+            write!(f, ": {}: {}", self.field, self.message)?;
+        }
+        if let Some(h) = &self.hint {
+            write!(f, "\n  hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// All problems found in a stack file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Invalid {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// The model side of a resource kind: its section in the file, how an entry is parsed and
+/// checked, and the desired resources it stands for.
+pub trait KindModel: Sync {
+    /// Section name in the stack file (`subnets`).
+    fn section(&self) -> &'static str;
+    /// Kind name (`subnet`).
+    fn kind(&self) -> &'static str;
+    /// Holds data: deleting or replacing it is flagged, and `disposable` is allowed.
+    fn stateful(&self) -> bool {
+        false
+    }
+    /// Parse and check one entry; report problems through `cx` and return what it stands for.
+    fn build(&self, cx: &mut Cx, name: &str, body: serde_yaml::Value) -> Vec<Desired>;
+    /// Checks that need the other resources (containment, overlaps).
+    fn check(&self, _cx: &mut Cx, _d: &Desired, _all: &BTreeMap<String, Desired>) {}
+}
+
+/// A parsed, valid stack file.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub file: String,
+    pub name: String,
+    pub region: String,
+    pub tags: BTreeMap<String, String>,
+    header: Header,
+    sections: Vec<(String, serde_yaml::Mapping)>,
+    text: String,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    stack: String,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// A resource reference made by a field, checked once all resources are known.
+#[derive(Debug, Clone)]
+struct RefCheck {
+    path: String,
+    target: String,
+    kinds: &'static [&'static str],
+}
+
+/// Build context: where we are, and what was found wrong.
+pub struct Cx<'a> {
+    pub file: &'a str,
+    pub stack: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+    sources: &'a SourceMap,
+    diags: Vec<Diagnostic>,
+    refs: Vec<RefCheck>,
+    /// Path prefix of the entry being built (`subnets.public-a`).
+    prefix: String,
+    tags: BTreeMap<String, String>,
+}
+
+impl<'a> Cx<'a> {
+    fn new(file: &'a str, stack: &'a str, region: &'a str, account: &'a str, sources: &'a SourceMap) -> Self {
+        Cx {
+            file,
+            stack,
+            region,
+            account,
+            sources,
+            diags: Vec::new(),
+            refs: Vec::new(),
+            prefix: String::new(),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    /// Full path of a field of the current entry.
+    pub fn path(&self, field: &str) -> String {
+        if field.is_empty() {
+            self.prefix.clone()
+        } else if field.starts_with('[') {
+            format!("{}{field}", self.prefix)
+        } else {
+            format!("{}.{field}", self.prefix)
+        }
+    }
+
+    /// Report a problem with a field of the current entry.
+    pub fn error(&mut self, field: &str, message: impl Into<String>) {
+        let path = self.path(field);
+        self.error_at(&path, message, None);
+    }
+
+    pub fn error_hint(&mut self, field: &str, message: impl Into<String>, hint: impl Into<String>) {
+        let path = self.path(field);
+        self.error_at(&path, message, Some(hint.into()));
+    }
+
+    fn error_at(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
+        let pos = self.sources.find(path);
+        self.diags.push(Diagnostic {
+            file: self.file.to_string(),
+            line: pos.map(|p| p.line),
+            column: pos.map(|p| p.col),
+            field: path.to_string(),
+            message: message.into(),
+            hint,
+        });
+    }
+
+    /// Deserialize an entry into the kind's spec type; type errors and unknown fields are
+    /// reported with their path and line.
+    pub fn parse<T: DeserializeOwned>(&mut self, body: serde_yaml::Value) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(body) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let mut field = String::new();
+                for seg in e.path().iter() {
+                    match seg {
+                        serde_path_to_error::Segment::Seq { index } => {
+                            field.push_str(&format!("[{index}]"))
+                        }
+                        serde_path_to_error::Segment::Map { key } => {
+                            if !field.is_empty() {
+                                field.push('.');
+                            }
+                            field.push_str(key)
+                        }
+                        _ => {}
+                    }
+                }
+                let message = e.inner().to_string();
+                let hint = unknown_field_hint(&message);
+                let path = self.path(&field);
+                self.error_at(&path, message, hint);
+                None
+            }
+        }
+    }
+
+    /// A reference from `field` to the resource `target`, which must be of one of `kinds`.
+    pub fn reference(&mut self, field: &str, target: &str, kinds: &'static [&'static str]) -> Value {
+        self.refs.push(RefCheck {
+            path: self.path(field),
+            target: target.to_string(),
+            kinds,
+        });
+        reference(target)
+    }
+
+    /// Like [`Cx::reference`], to an output other than the id (`arn`, `endpoint`).
+    pub fn reference_attr(
+        &mut self,
+        field: &str,
+        target: &str,
+        attr: &str,
+        kinds: &'static [&'static str],
+    ) -> Value {
+        self.refs.push(RefCheck {
+            path: self.path(field),
+            target: target.to_string(),
+            kinds,
+        });
+        reference_attr(target, attr)
+    }
+
+    /// The tags of the current resource: stack tags, its own, and its identity.
+    pub fn tags(&self) -> Value {
+        serde_json::to_value(&self.tags).unwrap_or(Value::Null)
+    }
+
+    /// A deterministic physical name: `<stack>-<name>`.
+    pub fn physical_name(&self, name: &str) -> String {
+        format!("{}-{}", self.stack, name)
+    }
+
+    /// Check a value with `check`, reporting its error on `field`.
+    pub fn check(&mut self, field: &str, res: Result<(), String>) {
+        if let Err(m) = res {
+            self.error(field, m);
+        }
+    }
+}
+
+fn unknown_field_hint(message: &str) -> Option<String> {
+    // serde: "unknown field `cidrr`, expected one of `vpc`, `cidr`" (or "expected `vpc`")
+    let rest = message.strip_prefix("unknown field `")?;
+    let (word, rest) = rest.split_once('`')?;
+    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    match net::closest(word, expected.iter().copied()) {
+        Some(c) => Some(format!("did you mean `{c}`?")),
+        None if !expected.is_empty() => Some(format!("allowed fields: {}", expected.join(", "))),
+        None => None,
+    }
+}
+
+/// Read and validate a stack file. No AWS call is made.
+pub fn load(path: &Path, kinds: &[&dyn KindModel], region_override: Option<&str>) -> Result<Stack, Invalid> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Invalid {
+        diagnostics: vec![Diagnostic {
+            file: file.clone(),
+            line: None,
+            column: None,
+            field: String::new(),
+            message: format!("cannot read the stack file: {e}"),
+            hint: (e.kind() == std::io::ErrorKind::NotFound)
+                .then(|| "pass the file with -f/--file".to_string()),
+        }],
+    })?;
+    parse(&file, &text, kinds, region_override)
+}
+
+/// Parse and validate stack file text.
+pub fn parse(
+    file: &str,
+    text: &str,
+    kinds: &[&dyn KindModel],
+    region_override: Option<&str>,
+) -> Result<Stack, Invalid> {
+    let sources = SourceMap::index(text);
+    let diag = |line: Option<usize>, column: Option<usize>, field: &str, message: String, hint: Option<String>| Diagnostic {
+        file: file.to_string(),
+        line,
+        column,
+        field: field.to_string(),
+        message,
+        hint,
+    };
+    let root: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
+        let loc = e.location();
+        Invalid {
+            diagnostics: vec![diag(
+                loc.as_ref().map(|l| l.line()),
+                loc.as_ref().map(|l| l.column()),
+                "",
+                format!("not valid YAML: {e}"),
+                None,
+            )],
+        }
+    })?;
+    let serde_yaml::Value::Mapping(root) = root else {
+        return Err(Invalid {
+            diagnostics: vec![diag(
+                Some(1),
+                Some(1),
+                "",
+                "the stack file must be a mapping with `stack`, `region`, `tags` and resource sections".into(),
+                None,
+            )],
+        });
+    };
+
+    let mut diags = Vec::new();
+    let mut header = serde_yaml::Mapping::new();
+    let mut sections = Vec::new();
+    let section_names: Vec<&str> = kinds.iter().map(|k| k.section()).collect();
+    for (k, v) in root {
+        let Some(key) = k.as_str().map(str::to_string) else {
+            diags.push(diag(Some(1), None, "", "top-level keys must be strings".into(), None));
+            continue;
+        };
+        if ["stack", "region", "tags"].contains(&key.as_str()) {
+            header.insert(k, v);
+        } else if section_names.contains(&key.as_str()) {
+            match v {
+                serde_yaml::Value::Mapping(m) => sections.push((key, m)),
+                serde_yaml::Value::Null => {}
+                _ => {
+                    let pos = sources.find(&key);
+                    diags.push(diag(
+                        pos.map(|p| p.line),
+                        pos.map(|p| p.col),
+                        &key,
+                        "a section must map resource names to their fields".into(),
+                        None,
+                    ))
+                }
+            }
+        } else {
+            let pos = sources.find(&key);
+            let mut candidates = section_names.clone();
+            candidates.extend(["stack", "region", "tags"]);
+            let hint = net::closest(&key, candidates.iter().copied())
+                .map(|c| format!("did you mean `{c}`?"))
+                .or_else(|| Some(format!("sections: {}", section_names.join(", "))));
+            diags.push(diag(
+                pos.map(|p| p.line),
+                pos.map(|p| p.col),
+                &key,
+                "unknown section".into(),
+                hint,
+            ));
+        }
+    }
+
+    let header: Header = {
+        let mut cx = Cx::new(file, "", "", PLACEHOLDER_ACCOUNT, &sources);
+        let h = cx.parse::<Header>(serde_yaml::Value::Mapping(header));
+        diags.append(&mut cx.diags);
+        match h {
+            Some(h) => h,
+            None => return Err(Invalid { diagnostics: diags }),
+        }
+    };
+
+    let region = region_override
+        .map(str::to_string)
+        .or_else(|| header.region.clone())
+        .unwrap_or_else(|| DEFAULT_REGION.to_string());
+    let stack = Stack {
+        file: file.to_string(),
+        name: header.stack.clone(),
+        region,
+        tags: header.tags.clone(),
+        header,
+        sections,
+        text: text.to_string(),
+    };
+    let mut cx = Cx::new(file, &stack.name, &stack.region, PLACEHOLDER_ACCOUNT, &sources);
+    cx.diags = diags;
+    stack.check_header(&mut cx, region_override.is_some());
+    let all = stack.build_into(&mut cx, kinds);
+    stack.check_graph(&mut cx, kinds, &all);
+    if cx.diags.is_empty() {
+        Ok(stack)
+    } else {
+        let mut diagnostics = cx.diags;
+        diagnostics.sort_by_key(|d| (d.line.unwrap_or(0), d.column.unwrap_or(0)));
+        diagnostics.dedup();
+        Err(Invalid { diagnostics })
+    }
+}
+
+impl Stack {
+    /// The desired resources, with names derived for `account`.
+    pub fn desired(&self, kinds: &[&dyn KindModel], account: &str) -> Vec<Desired> {
+        let sources = SourceMap::index(&self.text);
+        let mut cx = Cx::new(&self.file, &self.name, &self.region, account, &sources);
+        self.build_into(&mut cx, kinds).into_values().collect()
+    }
+
+    fn check_header(&self, cx: &mut Cx, region_from_cli: bool) {
+        cx.prefix.clear();
+        let n = &self.name;
+        let ok = !n.is_empty()
+            && n.len() <= 24
+            && n.starts_with(|c: char| c.is_ascii_lowercase())
+            && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !n.ends_with('-');
+        if !ok {
+            cx.error(
+                "stack",
+                format!("`{n}` is not a valid stack name: use 1-24 lowercase letters, digits and hyphens, starting with a letter"),
+            );
+        }
+        if net::region_zones(&self.region).is_none() {
+            let known: Vec<&str> = net::REGIONS.iter().map(|(r, _)| *r).collect();
+            let hint = net::closest(&self.region, known.iter().copied())
+                .map(|c| format!("did you mean `{c}`?"))
+                .unwrap_or_else(|| format!("known regions: {}", known.join(", ")));
+            let field = if region_from_cli { "--region" } else { "region" };
+            cx.error_hint(field, format!("unknown region `{}`", self.region), hint);
+        }
+        check_tags(cx, "tags", &self.header.tags);
+    }
+
+    /// Build every entry of every section; returns desired resources by name.
+    fn build_into(&self, cx: &mut Cx, kinds: &[&dyn KindModel]) -> BTreeMap<String, Desired> {
+        let mut all: BTreeMap<String, Desired> = BTreeMap::new();
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        for (section, entries) in &self.sections {
+            let Some(kind) = kinds.iter().find(|k| k.section() == section) else {
+                continue;
+            };
+            for (k, body) in entries {
+                let Some(name) = k.as_str().map(str::to_string) else {
+                    cx.prefix = section.clone();
+                    cx.error("", "resource names must be strings");
+                    continue;
+                };
+                cx.prefix = format!("{section}.{name}");
+                if let Err(m) = net::check_name(&name) {
+                    cx.error("", m);
+                    continue;
+                }
+                if let Some(first) = seen.get(&name) {
+                    cx.error_hint(
+                        "",
+                        format!("duplicate name `{name}`: already used by {first}.{name}"),
+                        "names are unique across the whole stack file",
+                    );
+                    continue;
+                }
+                seen.insert(name.clone(), section.clone());
+                let Some(desireds) = self.build_entry(cx, *kind, &name, body.clone()) else {
+                    continue;
+                };
+                for d in desireds {
+                    all.insert(d.name.clone(), d);
+                }
+            }
+        }
+        all
+    }
+
+    fn build_entry(
+        &self,
+        cx: &mut Cx,
+        kind: &dyn KindModel,
+        name: &str,
+        body: serde_yaml::Value,
+    ) -> Option<Vec<Desired>> {
+        let mut body = match body {
+            serde_yaml::Value::Mapping(m) => m,
+            serde_yaml::Value::Null => serde_yaml::Mapping::new(),
+            _ => {
+                cx.error("", "a resource must be a mapping of its fields");
+                return None;
+            }
+        };
+        #[derive(serde::Deserialize, Default)]
+        #[serde(deny_unknown_fields)]
+        struct Common {
+            #[serde(default)]
+            tags: BTreeMap<String, String>,
+            #[serde(default)]
+            depends_on: Vec<String>,
+            #[serde(default)]
+            disposable: bool,
+        }
+        let mut common = serde_yaml::Mapping::new();
+        for key in ["tags", "depends_on", "disposable"] {
+            if let Some(v) = body.remove(key) {
+                common.insert(key.into(), v);
+            }
+        }
+        let common: Common = cx.parse(serde_yaml::Value::Mapping(common))?;
+        check_tags(cx, "tags", &common.tags);
+        if common.disposable && !kind.stateful() {
+            cx.error("disposable", format!("only resources that hold data can be marked disposable, not a {}", kind.kind()));
+        }
+        let mut tags = self.header.tags.clone();
+        tags.extend(common.tags);
+        tags.insert("Name".into(), cx.physical_name(name));
+        tags.insert(TAG_STACK.into(), self.name.clone());
+        tags.insert(TAG_NAME.into(), name.to_string());
+        cx.tags = tags;
+        let mut out = kind.build(cx, name, serde_yaml::Value::Mapping(body));
+        for (i, dep) in common.depends_on.iter().enumerate() {
+            cx.reference(&format!("depends_on[{i}]"), dep, &[]);
+        }
+        for d in &mut out {
+            if d.name == name {
+                d.depends_on = common.depends_on.clone();
+                d.stateful = kind.stateful() && !common.disposable;
+            }
+        }
+        Some(out)
+    }
+
+    fn check_graph(&self, cx: &mut Cx, kinds: &[&dyn KindModel], all: &BTreeMap<String, Desired>) {
+        let refs = std::mem::take(&mut cx.refs);
+        let mut bad_ref = false;
+        for r in &refs {
+            cx.prefix.clear();
+            match all.get(&r.target) {
+                None => {
+                    bad_ref = true;
+                    let candidates = all
+                        .values()
+                        .filter(|d| r.kinds.is_empty() || r.kinds.contains(&d.kind))
+                        .map(|d| d.name.as_str());
+                    let hint = net::closest(&r.target, candidates).map(|c| format!("did you mean `{c}`?"));
+                    let what = if r.kinds.is_empty() { "resource".to_string() } else { r.kinds.join(" or ") };
+                    cx.error_at(&r.path, format!("no {what} named `{}` in this stack", r.target), hint);
+                }
+                Some(d) if !r.kinds.is_empty() && !r.kinds.contains(&d.kind) => {
+                    bad_ref = true;
+                    cx.error_at(
+                        &r.path,
+                        format!("`{}` is a {}, but this field needs a {}", r.target, d.kind, r.kinds.join(" or ")),
+                        None,
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        if bad_ref {
+            return;
+        }
+        let desired: Vec<Desired> = all.values().cloned().collect();
+        if let Err(cycle) = crate::engine::plan::desired_order(&desired) {
+            let first = cycle.first().cloned().unwrap_or_default();
+            let path = refs
+                .iter()
+                .find(|r| r.path.split('.').nth(1) == Some(first.as_str()) && cycle.get(1) == Some(&r.target))
+                .map(|r| r.path.clone())
+                .unwrap_or_default();
+            cx.error_at(
+                &path,
+                format!("dependency cycle: {}", cycle.join(" -> ")),
+                Some("a resource cannot depend on itself, directly or through others".into()),
+            );
+            return;
+        }
+        for d in all.values() {
+            if let Some(kind) = kinds.iter().find(|k| k.kind() == d.kind) {
+                cx.prefix = self
+                    .sections
+                    .iter()
+                    .find(|(s, _)| *s == kind.section())
+                    .map(|(s, _)| format!("{s}.{}", d.name))
+                    .unwrap_or_default();
+                kind.check(cx, d, all);
+            }
+        }
+    }
+}
+
+fn check_tags(cx: &mut Cx, field: &str, tags: &BTreeMap<String, String>) {
+    for (k, v) in tags {
+        let f = format!("{field}.{k}");
+        if k.starts_with("aws:") || k.starts_with("provision:") {
+            cx.error(&f, format!("tag key `{k}` uses a reserved prefix (aws: and provision: are reserved)"));
+        } else if k.is_empty() || k.chars().count() > 128 {
+            cx.error(&f, "tag keys must be 1 to 128 characters long");
+        } else if v.chars().count() > 256 {
+            cx.error(&f, "tag values must be at most 256 characters long");
+        } else if k == "Name" {
+            cx.error(&f, "the Name tag is set by provision from the stack and resource names");
+        }
+    }
+    if tags.len() > 40 {
+        cx.error(field, format!("{} tags given; AWS allows 50 per resource and provision uses up to 10", tags.len()));
+    }
+}
+
+/// The set of section names, for documentation and hints.
+pub fn sections(kinds: &[&dyn KindModel]) -> BTreeSet<&'static str> {
+    kinds.iter().map(|k| k.section()).collect()
+}

@@ -1,0 +1,218 @@
+//! Value checks shared by resource kinds: CIDR blocks, regions and zones, names.
+
+use std::net::Ipv4Addr;
+
+/// An IPv4 CIDR block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: u32,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// Parse `a.b.c.d/n`; the address must be the network address of the block.
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let (ip, len) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not a CIDR block (expected a.b.c.d/n)"))?;
+        let ip: Ipv4Addr = ip
+            .parse()
+            .map_err(|_| format!("`{ip}` is not an IPv4 address"))?;
+        let prefix: u8 = len
+            .parse()
+            .ok()
+            .filter(|p| *p <= 32)
+            .ok_or_else(|| format!("`/{len}` is not a prefix length between 0 and 32"))?;
+        let addr = u32::from(ip);
+        let c = Cidr { addr, prefix };
+        if addr & !c.mask() != 0 {
+            return Err(format!(
+                "`{s}` has host bits set; the block starts at {}",
+                Cidr { addr: addr & c.mask(), prefix }
+            ));
+        }
+        Ok(c)
+    }
+
+    pub fn mask(&self) -> u32 {
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.prefix)
+        }
+    }
+
+    pub fn last(&self) -> u32 {
+        self.addr | !self.mask()
+    }
+
+    pub fn contains(&self, other: &Cidr) -> bool {
+        other.prefix >= self.prefix && (other.addr & self.mask()) == self.addr
+    }
+
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        self.addr <= other.last() && other.addr <= self.last()
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", Ipv4Addr::from(self.addr), self.prefix)
+    }
+}
+
+/// Regions and their availability-zone letters.
+pub const REGIONS: &[(&str, &str)] = &[
+    ("us-east-1", "abcdef"),
+    ("us-east-2", "abc"),
+    ("us-west-1", "ac"),
+    ("us-west-2", "abcd"),
+    ("ca-central-1", "abd"),
+    ("eu-west-1", "abc"),
+    ("eu-west-2", "abc"),
+    ("eu-west-3", "abc"),
+    ("eu-central-1", "abc"),
+    ("eu-central-2", "abc"),
+    ("eu-north-1", "abc"),
+    ("eu-south-1", "abc"),
+    ("eu-south-2", "abc"),
+    ("ap-northeast-1", "acd"),
+    ("ap-northeast-2", "abcd"),
+    ("ap-northeast-3", "abc"),
+    ("ap-southeast-1", "abc"),
+    ("ap-southeast-2", "abc"),
+    ("ap-south-1", "abc"),
+    ("sa-east-1", "abc"),
+    ("me-south-1", "abc"),
+    ("af-south-1", "abc"),
+];
+
+pub fn region_zones(region: &str) -> Option<&'static str> {
+    REGIONS.iter().find(|(r, _)| *r == region).map(|(_, z)| *z)
+}
+
+/// Check a zone name against the region: `eu-west-3a` in `eu-west-3`.
+pub fn check_zone(region: &str, zone: &str) -> Result<(), String> {
+    let Some(letters) = region_zones(region) else {
+        return Ok(()); // the region itself is reported elsewhere
+    };
+    let known: Vec<String> = letters.chars().map(|c| format!("{region}{c}")).collect();
+    if known.iter().any(|z| z == zone) {
+        return Ok(());
+    }
+    Err(format!(
+        "zone `{zone}` is not in region {region} (zones there: {})",
+        known.join(", ")
+    ))
+}
+
+/// Logical resource names: they appear in AWS names, so keep them short and plain.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 40
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid name: use 1-40 lowercase letters, digits and hyphens, starting with a letter"
+        ))
+    }
+}
+
+/// S3 bucket naming rules (general purpose buckets).
+pub fn check_bucket_name(name: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("bucket name `{name}` is invalid: {why}"));
+    if name.len() < 3 || name.len() > 63 {
+        return bad(&format!("it must be 3 to 63 characters long, not {}", name.len()));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+    {
+        return bad("only lowercase letters, digits, dots and hyphens are allowed");
+    }
+    let first = name.chars().next().unwrap_or('-');
+    let last = name.chars().last().unwrap_or('-');
+    if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() {
+        return bad("it must begin and end with a letter or digit");
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return bad("dots may not be adjacent to each other or to hyphens");
+    }
+    if name.parse::<Ipv4Addr>().is_ok() {
+        return bad("it must not look like an IP address");
+    }
+    for p in ["xn--", "sthree-", "amzn-s3-demo-"] {
+        if name.starts_with(p) {
+            return bad(&format!("the prefix `{p}` is reserved"));
+        }
+    }
+    for s in ["-s3alias", "--ol-s3", "--x-s3", "--table-s3"] {
+        if name.ends_with(s) {
+            return bad(&format!("the suffix `{s}` is reserved"));
+        }
+    }
+    Ok(())
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+pub fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest candidate, if close enough to be a likely typo.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (distance(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min()
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_parsing_and_relations() {
+        let vpc = Cidr::parse("10.0.0.0/16").expect("valid");
+        let a = Cidr::parse("10.0.1.0/24").expect("valid");
+        let b = Cidr::parse("10.0.1.128/25").expect("valid");
+        let out = Cidr::parse("10.1.0.0/24").expect("valid");
+        assert!(vpc.contains(&a) && vpc.contains(&b) && !vpc.contains(&out));
+        assert!(a.overlaps(&b) && !a.overlaps(&out));
+        assert!(Cidr::parse("10.0.0.1/16").unwrap_err().contains("host bits"));
+        assert!(Cidr::parse("10.0.0.0/33").is_err());
+        assert!(Cidr::parse("10.0.0/16").is_err());
+        assert!(Cidr::parse("10.0.0.0").is_err());
+    }
+
+    #[test]
+    fn zones_and_names() {
+        assert!(check_zone("eu-west-3", "eu-west-3a").is_ok());
+        assert!(check_zone("eu-west-3", "eu-west-3d").is_err());
+        assert!(check_zone("eu-west-3", "us-east-1a").is_err());
+        assert!(check_bucket_name("spotilike-media-123456789012").is_ok());
+        for bad in ["ab", "Upper", "a..b", "-start", "192.168.1.1", "xn--abc", "a_b", "x-s3alias"] {
+            assert!(check_bucket_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(closest("vcp", ["vpc", "zone"]), Some("vpc"));
+        assert_eq!(closest("xyzzy", ["vpc", "zone"]), None);
+    }
+}

@@ -1,0 +1,322 @@
+//! Everything the user sees: plans, reports, drift, status, call statistics, progress.
+//! Human text on a terminal, or one JSON document with `--json`.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::aws::StatsReport;
+use crate::engine::apply::{Event, OpKind, OpResult, Progress, Report};
+use crate::engine::plan::{Action, FieldChange, Plan, Step};
+use crate::engine::Observed;
+use crate::model::Invalid;
+
+const UNKNOWN: &str = "(known after apply)";
+
+fn color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn paint(s: &str, code: &str) -> String {
+    if color() {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+fn symbol(a: Action) -> String {
+    match a {
+        Action::Create => paint("+", "32"),
+        Action::Update => paint("~", "33"),
+        Action::Replace => paint("-/+", "35"),
+        Action::Delete => paint("-", "31"),
+        Action::NoOp => " ".into(),
+    }
+}
+
+fn verb(a: Action) -> &'static str {
+    match a {
+        Action::Create => "create",
+        Action::Update => "update in place",
+        Action::Replace => "replace",
+        Action::Delete => "delete",
+        Action::NoOp => "no change",
+    }
+}
+
+/// A value on one line.
+fn show(v: &Option<Value>) -> String {
+    match v {
+        None => UNKNOWN.to_string(),
+        Some(Value::String(s)) => format!("{s:?}"),
+        Some(Value::Null) => "null".into(),
+        Some(v) => v.to_string(),
+    }
+}
+
+/// Lines describing one field change, diff-style: maps key by key, lists item by item.
+fn field_lines(c: &FieldChange, creating: bool) -> Vec<String> {
+    let tag = if c.forces_replacement {
+        paint("  # forces replacement", "35")
+    } else {
+        String::new()
+    };
+    if creating {
+        return vec![format!("      {} = {}", c.field, show(&c.after))];
+    }
+    match (&c.before, &c.after) {
+        (Some(Value::Object(b)), Some(Value::Object(a))) => {
+            let mut out = vec![format!("      ~ {} {{{tag}", c.field)];
+            let keys: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+            for k in keys {
+                match (b.get(k), a.get(k)) {
+                    (Some(x), Some(y)) if x == y => {}
+                    (Some(x), Some(y)) => out.push(format!("          {} {k}: {} -> {}", paint("~", "33"), show(&Some(x.clone())), show(&Some(y.clone())))),
+                    (Some(x), None) => out.push(format!("          {} {k}: {}", paint("-", "31"), show(&Some(x.clone())))),
+                    (None, Some(y)) => out.push(format!("          {} {k}: {}", paint("+", "32"), show(&Some(y.clone())))),
+                    (None, None) => {}
+                }
+            }
+            out.push("        }".into());
+            out
+        }
+        (Some(Value::Array(b)), Some(Value::Array(a))) => {
+            let mut out = vec![format!("      ~ {} [{tag}", c.field)];
+            for x in b.iter().filter(|x| !a.contains(x)) {
+                out.push(format!("          {} {}", paint("-", "31"), x));
+            }
+            for y in a.iter().filter(|y| !b.contains(y)) {
+                out.push(format!("          {} {}", paint("+", "32"), y));
+            }
+            out.push("        ]".into());
+            out
+        }
+        _ => vec![format!("      ~ {}: {} -> {}{tag}", c.field, show(&c.before), show(&c.after))],
+    }
+}
+
+fn step_lines(s: &Step) -> Vec<String> {
+    let id = s.id.as_deref().map(|i| format!(" ({i})")).unwrap_or_default();
+    let mut out = vec![format!("  {} {} {}{id}: {}", symbol(s.action), s.kind, s.name, verb(s.action))];
+    if let Some(r) = &s.reason {
+        if !r.is_empty() {
+            out.push(format!("      # {r}"));
+        }
+    }
+    if s.destroys_data {
+        out.push(paint("      ! destroys the data it holds", "31;1"));
+    }
+    for c in &s.changes {
+        out.extend(field_lines(c, s.action == Action::Create));
+    }
+    out
+}
+
+pub fn plan_text(plan: &Plan) -> String {
+    let changes: Vec<&Step> = plan.steps.iter().filter(|s| s.action.is_change()).collect();
+    let sum = plan.summary();
+    if changes.is_empty() {
+        return format!("No changes: the {} resources of the stack match the stack file.\n", sum.unchanged);
+    }
+    let mut out = String::from("Plan:\n");
+    for s in changes {
+        for l in step_lines(s) {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    out.push_str(&format!(
+        "\n{} to create, {} to update, {} to replace, {} to delete, {} unchanged.\n",
+        sum.create, sum.update, sum.replace, sum.delete, sum.unchanged
+    ));
+    out
+}
+
+pub fn drift_text(plan: &Plan) -> String {
+    let drifted: Vec<&Step> = plan.steps.iter().filter(|s| s.action.is_change()).collect();
+    if drifted.is_empty() {
+        return "No drift: live resources match the stack file.\n".into();
+    }
+    let mut out = format!("Drift: {} resource(s) differ from the stack file.\n", drifted.len());
+    for s in drifted {
+        let what = match s.action {
+            Action::Create => "missing".to_string(),
+            Action::Delete => "not in the stack file".to_string(),
+            _ => {
+                let fields: Vec<&str> = s.changes.iter().map(|c| c.field.as_str()).collect();
+                format!("changed: {}", fields.join(", "))
+            }
+        };
+        out.push_str(&format!("  {} {} {}: {what}\n", symbol(s.action), s.kind, s.name));
+        if !matches!(s.action, Action::Create | Action::Delete) {
+            for c in &s.changes {
+                for l in field_lines(c, false) {
+                    out.push_str(&l);
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out.push_str("Run `provision up` to bring them back to the stack file.\n");
+    out
+}
+
+pub fn report_text(report: &Report) -> String {
+    let mut out = String::new();
+    let done = report.done().count();
+    let failed: Vec<_> = report.failed().collect();
+    let not_started: Vec<_> = report.not_started().collect();
+    for o in report.kept() {
+        if let OpResult::Kept { reason, .. } = &o.result {
+            out.push_str(&format!("kept: {} {}: {reason}\n", o.kind, o.name));
+        }
+    }
+    for o in &failed {
+        if let OpResult::Failed { error } = &o.result {
+            out.push_str(&format!("failed: {} {} {}: {error}\n", op_word(o.op), o.kind, o.name));
+        }
+    }
+    if !not_started.is_empty() {
+        let names: Vec<String> = not_started.iter().map(|o| format!("{} {}", op_word(o.op), o.name)).collect();
+        out.push_str(&format!("not done: {}\n", names.join(", ")));
+    }
+    if report.interrupted {
+        out.push_str("Interrupted: no new work was started after the interrupt.\n");
+    }
+    if failed.is_empty() && not_started.is_empty() {
+        out.push_str(&format!("Done: {done} operation(s) applied.\n"));
+    } else {
+        out.push_str(&format!(
+            "{done} operation(s) applied, {} failed, {} not done. Run the command again to continue from what exists.\n",
+            failed.len(),
+            not_started.len()
+        ));
+    }
+    out
+}
+
+fn op_word(op: OpKind) -> &'static str {
+    match op {
+        OpKind::Create => "create",
+        OpKind::Update => "update",
+        OpKind::Delete => "delete",
+    }
+}
+
+pub fn status_text(observed: &[Observed]) -> String {
+    if observed.is_empty() {
+        return "Nothing of this stack exists.\n".into();
+    }
+    let mut out = String::new();
+    let w = observed.iter().map(|o| o.kind.len()).max().unwrap_or(0);
+    let n = observed.iter().map(|o| o.name.len()).max().unwrap_or(0);
+    for o in observed {
+        let state = o.failed.as_deref().map(|f| format!("failed: {f}")).unwrap_or_else(|| "ok".into());
+        out.push_str(&format!("  {:w$}  {:n$}  {}  {state}\n", o.kind, o.name, o.id));
+    }
+    out
+}
+
+pub fn stats_text(s: &StatsReport) -> String {
+    let mut out = format!(
+        "AWS calls: {} ({} reads, {} writes, {} attempts with retries)\n",
+        s.reads + s.writes,
+        s.reads,
+        s.writes,
+        s.attempts
+    );
+    for o in &s.operations {
+        out.push_str(&format!(
+            "  {:5}  {:>4}  {}:{}\n",
+            if o.write { "write" } else { "read" },
+            o.calls,
+            o.service,
+            o.operation
+        ));
+    }
+    out
+}
+
+pub fn invalid_text(i: &Invalid) -> String {
+    let mut out = String::new();
+    for d in &i.diagnostics {
+        out.push_str(&format!("{} {d}\n", paint("error:", "31;1")));
+    }
+    out.push_str(&format!("{} problem(s) found; nothing was sent to AWS.\n", i.diagnostics.len()));
+    out
+}
+
+/// Progress on stderr: one line per start and end, and for waits a line when the status
+/// changes or, while it stays the same, at most every 30 seconds (10 on a terminal).
+pub struct HumanProgress {
+    last: Mutex<BTreeMap<String, (String, Instant)>>,
+    every: Duration,
+}
+
+impl HumanProgress {
+    pub fn new() -> Self {
+        HumanProgress {
+            last: Mutex::new(BTreeMap::new()),
+            every: if std::io::stderr().is_terminal() { Duration::from_secs(10) } else { Duration::from_secs(30) },
+        }
+    }
+}
+
+impl Default for HumanProgress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Progress for HumanProgress {
+    fn event(&self, e: Event) {
+        let line = match e {
+            Event::Started { op, kind, name } => Some(format!("{} {kind} {name}...", capital(op_word(op)))),
+            Event::Finished { op, kind, name, id, elapsed } => Some(format!(
+                "{} {kind} {name} ({id}) in {:.1}s",
+                match op {
+                    OpKind::Create => "Created",
+                    OpKind::Update => "Updated",
+                    OpKind::Delete => "Deleted",
+                },
+                elapsed.as_secs_f64()
+            )),
+            Event::Failed { op, kind, name, error } => Some(format!("Failed to {} {kind} {name}: {error}", op_word(op))),
+            Event::Kept { kind, name, reason, .. } => Some(format!("Kept {kind} {name}: {reason}")),
+            Event::Waiting { kind, name, status, elapsed } => {
+                let key = format!("{kind}/{name}");
+                let mut last = match self.last.lock() {
+                    Ok(l) => l,
+                    Err(p) => p.into_inner(),
+                };
+                let now = Instant::now();
+                let due = match last.get(&key) {
+                    Some((s, t)) => *s != status || now.duration_since(*t) >= self.every,
+                    None => true,
+                };
+                if due {
+                    last.insert(key, (status.clone(), now));
+                    Some(format!("  waiting for {kind} {name}: {status} ({}s elapsed)", elapsed.as_secs()))
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some(l) = line {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{l}");
+        }
+    }
+}
+
+fn capital(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
