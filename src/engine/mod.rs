@@ -12,6 +12,8 @@ pub mod plan;
 
 #[cfg(test)]
 pub(crate) mod fake;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

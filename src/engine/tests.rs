@@ -1,0 +1,267 @@
+//! Engine tests over the in-memory fake cloud. Time is paused: waits and delays are
+//! virtual, so these run in milliseconds while exercising minutes of polling.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::apply::{apply, Options, OpKind, OpResult, Quiet, Report};
+use super::fake::{desired, FakeCloud, Knobs};
+use super::plan::{plan, teardown, Action};
+use super::{Desired, Registry};
+
+const KINDS: &[(&str, &[&str])] = &[("net", &["value"]), ("box", &[]), ("store", &["value"])];
+
+/// A small stack: net <- a, b <- c (depends on a and b); d independent.
+fn stack() -> Vec<Desired> {
+    vec![
+        desired("net", "net", "10.0.0.0/16", &[]),
+        desired("box", "a", "a1", &["net"]),
+        desired("box", "b", "b1", &["net"]),
+        desired("box", "c", "c1", &["a", "b"]),
+        desired("box", "d", "d1", &[]),
+    ]
+}
+
+async fn up(cloud: &FakeCloud, reg: &Registry, want: &[Desired], parallelism: usize) -> Report {
+    let observed = reg.discover_all().await.expect("discover");
+    let p = plan(want, &observed, reg);
+    let options = Options {
+        parallelism,
+        ..Options::default()
+    };
+    let _ = cloud;
+    apply(&p, want, &observed, reg, &options, Arc::new(Quiet)).await.expect("apply")
+}
+
+fn pos(v: &[String], n: &str) -> usize {
+    v.iter().position(|x| x == n).unwrap_or_else(|| panic!("{n} not in {v:?}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn creates_follow_dependencies_and_run_concurrently() {
+    let cloud = FakeCloud::default();
+    for n in ["a", "b", "d"] {
+        cloud.knobs(n, Knobs { delay: Duration::from_secs(5), ..Knobs::default() });
+    }
+    let reg = cloud.registry(KINDS);
+    let report = up(&cloud, &reg, &stack(), 10).await;
+    assert!(report.ok(), "{report:?}");
+    let order = cloud.started("create");
+    assert!(pos(&order, "net") < pos(&order, "a"));
+    assert!(pos(&order, "net") < pos(&order, "b"));
+    assert!(pos(&order, "a") < pos(&order, "c") && pos(&order, "b") < pos(&order, "c"));
+    // a, b and d are independent once net exists: they overlapped.
+    assert!(cloud.lock().max_in_flight >= 3, "max in flight {}", cloud.lock().max_in_flight);
+    assert_eq!(cloud.names(), vec!["a", "b", "c", "d", "net"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn parallelism_bounds_the_work_in_flight() {
+    let cloud = FakeCloud::default();
+    let mut want = Vec::new();
+    for i in 0..8 {
+        let n = format!("n{i}");
+        cloud.knobs(&n, Knobs { delay: Duration::from_secs(3), ..Knobs::default() });
+        want.push(desired("box", &n, "x", &[]));
+    }
+    let reg = cloud.registry(KINDS);
+    assert!(up(&cloud, &reg, &want, 3).await.ok());
+    assert_eq!(cloud.lock().max_in_flight, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_stops_dependents_and_a_rerun_converges() {
+    let cloud = FakeCloud::default();
+    cloud.knobs("a", Knobs { fail_create: Some("quota exceeded".into()), ..Knobs::default() });
+    // d is slow: it is running when a fails, and is let finish.
+    cloud.knobs("d", Knobs { delay: Duration::from_secs(30), ..Knobs::default() });
+    let reg = cloud.registry(KINDS);
+    let report = up(&cloud, &reg, &stack(), 10).await;
+    assert!(!report.ok());
+    let result = |n: &str| report.outcomes.iter().find(|o| o.name == n).map(|o| o.result.clone());
+    assert!(matches!(result("a"), Some(OpResult::Failed { error }) if error.contains("quota exceeded")));
+    assert!(matches!(result("c"), Some(OpResult::NotStarted)), "c depends on a");
+    assert!(matches!(result("d"), Some(OpResult::Done { .. })), "independent work already running finishes");
+    assert!(matches!(result("net"), Some(OpResult::Done { .. })));
+    assert!(!cloud.names().contains(&"c".to_string()));
+
+    // The fault goes away; the next run creates only what is missing.
+    cloud.knobs("a", Knobs::default());
+    let before = cloud.started("create").len();
+    let report = up(&cloud, &reg, &stack(), 10).await;
+    assert!(report.ok(), "{report:?}");
+    let created: Vec<String> = cloud.started("create")[before..].to_vec();
+    let mut sorted = created.clone();
+    sorted.sort();
+    assert_eq!(sorted, vec!["a", "c"], "only the missing resources are created");
+    assert_eq!(cloud.names(), vec!["a", "b", "c", "d", "net"]);
+
+    // And a third run has nothing to do.
+    let observed = reg.discover_all().await.expect("discover");
+    assert!(!plan(&stack(), &observed, &reg).has_changes());
+}
+
+#[tokio::test(start_paused = true)]
+async fn dependents_wait_until_a_slow_resource_is_ready() {
+    let cloud = FakeCloud::default();
+    // net stays "creating" for 20 polls and is invisible for 2 polls first.
+    cloud.knobs("net", Knobs { pending_polls: 20, invisible_polls: 2, ..Knobs::default() });
+    let reg = cloud.registry(KINDS);
+    let report = up(&cloud, &reg, &stack(), 10).await;
+    assert!(report.ok(), "{report:?}");
+    let log = cloud.lock().log.clone();
+    let last_net_poll = log.iter().rposition(|(op, n)| op == "status" && n == "net").expect("net polled");
+    for dependent in ["a", "b"] {
+        let created = log.iter().position(|(op, n)| op == "create" && n == dependent).expect("created");
+        assert!(last_net_poll < created, "{dependent} started before net was ready");
+    }
+    // 2 polls invisible + 20 pending + 1 ready.
+    let polls = cloud.lock().resources.values().find(|r| r.name == "net").map(|r| r.polls);
+    assert_eq!(polls, Some(23));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resource_ending_failed_is_a_clear_error() {
+    let cloud = FakeCloud::default();
+    cloud.knobs(
+        "net",
+        Knobs { pending_polls: 3, ends_failed: Some("InsufficientCapacity: no capacity in zone".into()), ..Knobs::default() },
+    );
+    let reg = cloud.registry(KINDS);
+    let report = up(&cloud, &reg, &stack(), 10).await;
+    let failed: Vec<_> = report.failed().collect();
+    assert_eq!(failed.len(), 1);
+    match &failed[0].result {
+        OpResult::Failed { error } => {
+            assert!(error.contains("net"), "{error}");
+            assert!(error.contains("InsufficientCapacity: no capacity in zone"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut not_started: Vec<&str> = report.not_started().map(|o| o.name.as_str()).collect();
+    not_started.sort();
+    assert_eq!(not_started, vec!["a", "b", "c"], "everything depending on net is not started");
+    assert!(report.done().any(|o| o.name == "d"), "d, independent, started with net and finished");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_that_never_ends_times_out_with_the_last_status() {
+    let cloud = FakeCloud::default();
+    cloud.knobs("net", Knobs { pending_polls: u32::MAX, ..Knobs::default() });
+    let reg = cloud.registry(KINDS);
+    let report = up(&cloud, &reg, &[desired("net", "net", "x", &[])], 10).await;
+    let failed = report.failed().next().expect("failed").result.clone();
+    match failed {
+        OpResult::Failed { error } => {
+            assert!(error.contains("still creating"), "{error}");
+            assert!(error.contains("WaitTimeout"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn replacement_deletes_dependents_first_and_recreates_in_order() {
+    let cloud = FakeCloud::default();
+    let reg = cloud.registry(KINDS);
+    assert!(up(&cloud, &reg, &stack(), 10).await.ok());
+    let old_net = cloud.lock().resources.iter().find(|(_, r)| r.name == "net").map(|(id, _)| id.clone());
+
+    // Changing net's value forces its replacement; a, b, c only reference it (not a
+    // replacement field of theirs), so they are updated in place with the new id.
+    let mut want = stack();
+    want[0] = desired("net", "net", "10.1.0.0/16", &[]);
+    let observed = reg.discover_all().await.expect("discover");
+    let p = plan(&want, &observed, &reg);
+    assert_eq!(p.step("net").map(|s| s.action), Some(Action::Replace));
+    let net = p.step("net").expect("net");
+    assert!(net.changes.iter().any(|c| c.field == "value" && c.forces_replacement));
+    assert_eq!(p.step("a").map(|s| s.action), Some(Action::Update));
+    assert_eq!(p.step("d").map(|s| s.action), Some(Action::NoOp));
+
+    let report = apply(&p, &want, &observed, &reg, &Options::default(), Arc::new(Quiet)).await.expect("apply");
+    assert!(report.ok(), "{report:?}");
+    let new_net = cloud.lock().resources.iter().find(|(_, r)| r.name == "net").map(|(id, _)| id.clone());
+    assert_ne!(old_net, new_net);
+    let a_ref = cloud.lock().resources.values().find(|r| r.name == "a").and_then(|r| r.props.get("ref_net").cloned());
+    assert_eq!(a_ref.and_then(|v| v.as_str().map(str::to_string)), new_net);
+    let observed = reg.discover_all().await.expect("discover");
+    assert!(!plan(&want, &observed, &reg).has_changes());
+}
+
+#[tokio::test(start_paused = true)]
+async fn removed_resources_are_deleted_after_their_dependents_let_go() {
+    let cloud = FakeCloud::default();
+    let reg = cloud.registry(KINDS);
+    assert!(up(&cloud, &reg, &stack(), 10).await.ok());
+    // Drop c and b: c references b, so c goes first.
+    let want: Vec<Desired> = stack().into_iter().filter(|d| d.name != "c" && d.name != "b").collect();
+    let observed = reg.discover_all().await.expect("discover");
+    let p = plan(&want, &observed, &reg);
+    assert_eq!(p.step("c").map(|s| s.action), Some(Action::Delete));
+    assert_eq!(p.step("b").map(|s| s.action), Some(Action::Delete));
+    let report = apply(&p, &want, &observed, &reg, &Options::default(), Arc::new(Quiet)).await.expect("apply");
+    assert!(report.ok());
+    let deletes = cloud.started("delete");
+    assert!(pos(&deletes, "c") < pos(&deletes, "b"));
+    assert_eq!(cloud.names(), vec!["a", "d", "net"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn teardown_deletes_in_reverse_dependency_order() {
+    let cloud = FakeCloud::default();
+    let reg = cloud.registry(KINDS);
+    assert!(up(&cloud, &reg, &stack(), 10).await.ok());
+    let observed = reg.discover_all().await.expect("discover");
+    let p = teardown(&observed, &reg);
+    assert!(p.steps.iter().all(|s| s.action == Action::Delete));
+    let report = apply(&p, &[], &observed, &reg, &Options::default(), Arc::new(Quiet)).await.expect("apply");
+    assert!(report.ok());
+    let deletes = cloud.started("delete");
+    assert!(pos(&deletes, "c") < pos(&deletes, "a"));
+    assert!(pos(&deletes, "a") < pos(&deletes, "net"));
+    assert!(pos(&deletes, "b") < pos(&deletes, "net"));
+    assert!(cloud.names().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn duplicates_left_by_a_crash_are_planned_for_deletion() {
+    let cloud = FakeCloud::default();
+    let reg = cloud.registry(KINDS);
+    let want = vec![desired("box", "d", "d1", &[])];
+    assert!(up(&cloud, &reg, &want, 10).await.ok());
+    // A second copy, as a create whose answer was lost and was repeated would leave.
+    let observed = reg.discover_all().await.expect("discover");
+    let kind = reg.get("box").expect("kind").clone();
+    kind.create("d", &observed[0].props).await.expect("create");
+    let observed = reg.discover_all().await.expect("discover");
+    assert_eq!(observed.len(), 2);
+    let p = plan(&want, &observed, &reg);
+    let deletes: Vec<_> = p.steps.iter().filter(|s| s.action == Action::Delete).collect();
+    assert_eq!(deletes.len(), 1);
+    assert!(deletes[0].reason.as_deref().unwrap_or("").contains("duplicate"));
+    let report = apply(&p, &want, &observed, &reg, &Options::default(), Arc::new(Quiet)).await.expect("apply");
+    assert!(report.ok());
+    assert_eq!(cloud.names(), vec!["d"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_interrupt_stops_new_work_and_reports_the_rest() {
+    let cloud = FakeCloud::default();
+    cloud.knobs("net", Knobs { delay: Duration::from_secs(10), ..Knobs::default() });
+    let reg = cloud.registry(KINDS);
+    let want = stack();
+    let observed = reg.discover_all().await.expect("discover");
+    let p = plan(&want, &observed, &reg);
+    let options = Options::default();
+    let stop = options.stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let report = apply(&p, &want, &observed, &reg, &options, Arc::new(Quiet)).await.expect("apply");
+    assert!(report.interrupted);
+    let done: Vec<&str> = report.done().map(|o| o.name.as_str()).collect();
+    assert!(done.contains(&"net"), "the running create finished: {done:?}");
+    assert!(report.not_started().any(|o| o.name == "c" && o.op == OpKind::Create));
+}
