@@ -146,18 +146,22 @@ impl Aws {
     pub async fn connect(settings: &Settings) -> Aws {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(settings.region.clone()))
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(8)
-                    .with_initial_backoff(Duration::from_millis(200))
-                    .with_max_backoff(Duration::from_secs(20)),
-            )
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
                     .operation_attempt_timeout(Duration::from_secs(60))
                     .build(),
             );
+        // Our retry bounds, unless the standard settings (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE)
+        // say otherwise.
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() && std::env::var_os("AWS_RETRY_MODE").is_none() {
+            loader = loader.retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(8)
+                    .with_initial_backoff(Duration::from_millis(200))
+                    .with_max_backoff(Duration::from_secs(20)),
+            );
+        }
         if let Some(p) = &settings.profile {
             loader = loader.profile_name(p);
         }

@@ -136,6 +136,8 @@ pub struct Cx<'a> {
     sources: &'a SourceMap,
     diags: Vec<Diagnostic>,
     refs: Vec<RefCheck>,
+    /// Every name declared, with its kind, even where its entry had errors.
+    declared: BTreeMap<String, &'static str>,
     /// Path prefix of the entry being built (`subnets.public-a`).
     prefix: String,
     tags: BTreeMap<String, String>,
@@ -151,6 +153,7 @@ impl<'a> Cx<'a> {
             sources,
             diags: Vec::new(),
             refs: Vec::new(),
+            declared: BTreeMap::new(),
             prefix: String::new(),
             tags: BTreeMap::new(),
         }
@@ -160,6 +163,8 @@ impl<'a> Cx<'a> {
     pub fn path(&self, field: &str) -> String {
         if field.is_empty() {
             self.prefix.clone()
+        } else if self.prefix.is_empty() {
+            field.to_string()
         } else if field.starts_with('[') {
             format!("{}{field}", self.prefix)
         } else {
@@ -309,6 +314,18 @@ pub fn parse(
         message,
         hint,
     };
+    if !sources.duplicates.is_empty() {
+        return Err(Invalid {
+            diagnostics: sources
+                .duplicates
+                .iter()
+                .map(|(path, pos)| {
+                    let key = path.rsplit('.').next().unwrap_or(path);
+                    diag(Some(pos.line), Some(pos.col), path, format!("`{key}` is given twice"), Some("names and fields must be unique".into()))
+                })
+                .collect(),
+        });
+    }
     let root: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
         let loc = e.location();
         Invalid {
@@ -322,10 +339,11 @@ pub fn parse(
         }
     })?;
     let serde_yaml::Value::Mapping(root) = root else {
+        let pos = sources.root;
         return Err(Invalid {
             diagnostics: vec![diag(
-                Some(1),
-                Some(1),
+                Some(pos.map(|p| p.line).unwrap_or(1)),
+                Some(pos.map(|p| p.col).unwrap_or(1)),
                 "",
                 "the stack file must be a mapping with `stack`, `region`, `tags` and resource sections".into(),
                 None,
@@ -475,6 +493,7 @@ impl Stack {
                     continue;
                 }
                 seen.insert(name.clone(), section.clone());
+                cx.declared.insert(name.clone(), kind.kind());
                 let Some(desireds) = self.build_entry(cx, *kind, &name, body.clone()) else {
                     continue;
                 };
@@ -546,45 +565,45 @@ impl Stack {
         let mut bad_ref = false;
         for r in &refs {
             cx.prefix.clear();
-            match all.get(&r.target) {
+            let target_kind = all.get(&r.target).map(|d| d.kind).or_else(|| cx.declared.get(&r.target).copied());
+            match target_kind {
                 None => {
                     bad_ref = true;
-                    let candidates = all
-                        .values()
-                        .filter(|d| r.kinds.is_empty() || r.kinds.contains(&d.kind))
-                        .map(|d| d.name.as_str());
+                    let candidates = cx
+                        .declared
+                        .iter()
+                        .filter(|(_, k)| r.kinds.is_empty() || r.kinds.contains(k))
+                        .map(|(n, _)| n.as_str());
                     let hint = net::closest(&r.target, candidates).map(|c| format!("did you mean `{c}`?"));
                     let what = if r.kinds.is_empty() { "resource".to_string() } else { r.kinds.join(" or ") };
                     cx.error_at(&r.path, format!("no {what} named `{}` in this stack", r.target), hint);
                 }
-                Some(d) if !r.kinds.is_empty() && !r.kinds.contains(&d.kind) => {
+                Some(k) if !r.kinds.is_empty() && !r.kinds.contains(&k) => {
                     bad_ref = true;
                     cx.error_at(
                         &r.path,
-                        format!("`{}` is a {}, but this field needs a {}", r.target, d.kind, r.kinds.join(" or ")),
+                        format!("`{}` is a {k}, but this field needs a {}", r.target, r.kinds.join(" or ")),
                         None,
                     );
                 }
                 Some(_) => {}
             }
         }
-        if bad_ref {
-            return;
-        }
-        let desired: Vec<Desired> = all.values().cloned().collect();
-        if let Err(cycle) = crate::engine::plan::desired_order(&desired) {
-            let first = cycle.first().cloned().unwrap_or_default();
-            let path = refs
-                .iter()
-                .find(|r| r.path.split('.').nth(1) == Some(first.as_str()) && cycle.get(1) == Some(&r.target))
-                .map(|r| r.path.clone())
-                .unwrap_or_default();
-            cx.error_at(
-                &path,
-                format!("dependency cycle: {}", cycle.join(" -> ")),
-                Some("a resource cannot depend on itself, directly or through others".into()),
-            );
-            return;
+        if !bad_ref && cx.diags.is_empty() {
+            let desired: Vec<Desired> = all.values().cloned().collect();
+            if let Err(cycle) = crate::engine::plan::desired_order(&desired) {
+                let first = cycle.first().cloned().unwrap_or_default();
+                let path = refs
+                    .iter()
+                    .find(|r| r.path.split('.').nth(1) == Some(first.as_str()) && cycle.get(1) == Some(&r.target))
+                    .map(|r| r.path.clone())
+                    .unwrap_or_default();
+                cx.error_at(
+                    &path,
+                    format!("dependency cycle: {}", cycle.join(" -> ")),
+                    Some("a resource cannot depend on itself, directly or through others".into()),
+                );
+            }
         }
         for d in all.values() {
             if let Some(kind) = kinds.iter().find(|k| k.kind() == d.kind) {

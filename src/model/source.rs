@@ -16,6 +16,10 @@ pub struct Pos {
 pub struct SourceMap {
     /// Position of the key (for mapping entries) or of the item (for sequence items).
     positions: BTreeMap<String, Pos>,
+    /// Keys given twice in the same mapping: path and position of the second one.
+    pub duplicates: Vec<(String, Pos)>,
+    /// Where the document's content starts (the fallback position).
+    pub root: Option<Pos>,
 }
 
 impl SourceMap {
@@ -27,20 +31,24 @@ impl SourceMap {
         let mut walker = Walker {
             parser: &mut parser,
             out: &mut map.positions,
+            duplicates: &mut map.duplicates,
         };
         let _ = walker.document();
+        map.root = map.positions.get("").copied();
         map
     }
 
-    /// Position of a path, or of its nearest indexed parent.
+    /// Position of a path, or of its nearest indexed parent, or of the document.
     pub fn find(&self, path: &str) -> Option<Pos> {
         let mut p = path.to_string();
         loop {
             if let Some(pos) = self.positions.get(&p) {
                 return Some(*pos);
             }
-            let cut = p.rfind(['.', '['])?;
-            p.truncate(cut);
+            match p.rfind(['.', '[']) {
+                Some(cut) => p.truncate(cut),
+                None => return self.root,
+            }
         }
     }
 }
@@ -48,6 +56,7 @@ impl SourceMap {
 struct Walker<'a, 'b> {
     parser: &'a mut Parser<std::str::Chars<'b>>,
     out: &'a mut BTreeMap<String, Pos>,
+    duplicates: &'a mut Vec<(String, Pos)>,
 }
 
 impl Walker<'_, '_> {
@@ -78,11 +87,11 @@ impl Walker<'_, '_> {
 
     /// Walk the value that starts with `ev`, recording positions under `path`.
     fn value(&mut self, ev: Event, pos: Pos, path: String) -> Option<()> {
-        if !path.is_empty() {
-            self.out.entry(path.clone()).or_insert(pos);
-        }
+        self.out.entry(path.clone()).or_insert(pos);
         match ev {
-            Event::MappingStart(..) => loop {
+            Event::MappingStart(..) => {
+                let mut keys = std::collections::BTreeSet::new();
+                loop {
                 let (k, kpos) = self.next()?;
                 let key = match k {
                     Event::MappingEnd => return Some(()),
@@ -94,14 +103,18 @@ impl Walker<'_, '_> {
                     }
                 };
                 let child = if path.is_empty() {
-                    key
+                    key.clone()
                 } else {
                     format!("{path}.{key}")
                 };
+                if !keys.insert(key) {
+                    self.duplicates.push((child.clone(), kpos));
+                }
                 self.out.entry(child.clone()).or_insert(kpos);
                 let (v, vpos) = self.next()?;
                 self.value(v, vpos, child)?;
-            },
+                }
+            }
             Event::SequenceStart(..) => {
                 let mut i = 0;
                 loop {
@@ -130,6 +143,13 @@ mod tests {
         assert_eq!(m.find("subnets.a.routes[1].dest").map(|p| p.line), Some(7));
         // Unknown child falls back to the parent.
         assert_eq!(m.find("subnets.a.nothere").map(|p| p.line), Some(3));
-        assert_eq!(m.find("nothing"), None);
+        assert_eq!(m.find("nothing").map(|p| p.line), Some(1));
+        assert!(m.duplicates.is_empty());
+    }
+
+    #[test]
+    fn reports_duplicate_keys_where_they_repeat() {
+        let m = SourceMap::index("vpcs:\n  a: {cidr: x}\n  b: {}\n  a: {cidr: y}\n");
+        assert_eq!(m.duplicates, vec![("vpcs.a".to_string(), Pos { line: 4, col: 3 })]);
     }
 }
