@@ -14,6 +14,8 @@ install() {
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   fi
+  # Fix the emulator's S3 response roots the Rust SDK refuses (see the script).
+  "$VENV/bin/python" scripts/patch_emulator.py
 }
 
 start() {

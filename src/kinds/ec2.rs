@@ -37,14 +37,17 @@ pub fn stack_filter(stack: &str) -> Filter {
         .build()
 }
 
-/// Observed tags (without the `aws:` ones AWS adds) and the logical name.
-pub fn observed_tags(tags: &[Tag]) -> (Value, Option<String>) {
+/// Observed tags (without the `aws:` ones AWS adds) and the logical name, which is only
+/// given when the resource carries the stack's tag: a listing that ignored the tag
+/// filter never makes another stack's resource ours.
+pub fn observed_tags(tags: &[Tag], stack: &str) -> (Value, Option<String>) {
     let map: BTreeMap<String, String> = tags
         .iter()
         .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
         .filter(|(k, _)| !k.starts_with("aws:"))
         .collect();
-    let name = map.get(TAG_NAME).cloned();
+    let ours = map.get(TAG_STACK).map(String::as_str) == Some(stack);
+    let name = map.get(TAG_NAME).cloned().filter(|_| ours);
     (serde_json::to_value(&map).unwrap_or(Value::Null), name)
 }
 

@@ -64,7 +64,7 @@ impl ResourceKind for Cloud {
             .addresses()
             .iter()
             .filter_map(|a| {
-                let (tags, name) = observed_tags(a.tags());
+                let (tags, name) = observed_tags(a.tags(), &self.0.stack);
                 Some(
                     Observed::new(KIND, name?, a.allocation_id()?)
                         .with_prop("tags", tags)

@@ -103,7 +103,7 @@ impl ResourceKind for Cloud {
         Ok(igws
             .iter()
             .filter_map(|g| {
-                let (tags, name) = observed_tags(g.tags());
+                let (tags, name) = observed_tags(g.tags(), &self.0.stack);
                 let vpc = g
                     .attachments()
                     .iter()

@@ -52,8 +52,8 @@ pub fn cloud(cx: &Arc<Context>) -> Vec<Arc<dyn ResourceKind>> {
 
 pub struct Cloud(pub Arc<Context>);
 
-fn observe(n: &aws_sdk_ec2::types::NatGateway) -> Option<Observed> {
-    let (tags, name) = observed_tags(n.tags());
+fn observe(n: &aws_sdk_ec2::types::NatGateway, stack: &str) -> Option<Observed> {
+    let (tags, name) = observed_tags(n.tags(), stack);
     let eip = n
         .nat_gateway_addresses()
         .iter()
@@ -111,7 +111,7 @@ impl ResourceKind for Cloud {
             .collect::<Result<_, _>>()
             .await
             .map_err(|e| err("ec2:DescribeNatGateways", e))?;
-        Ok(nats.iter().filter_map(observe).collect())
+        Ok(nats.iter().filter_map(|n| observe(n, &self.0.stack)).collect())
     }
 
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {

@@ -282,7 +282,7 @@ impl ResourceKind for Cloud {
             .map_err(|e| err("ec2:DescribeRouteTables", e))?;
         let mut out = Vec::new();
         for t in &tables {
-            let (tags, name) = observed_tags(t.tags());
+            let (tags, name) = observed_tags(t.tags(), &self.0.stack);
             let (Some(name), Some(id)) = (name, t.route_table_id()) else {
                 continue;
             };

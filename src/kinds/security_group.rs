@@ -263,8 +263,8 @@ fn rules_of(props: &Props, field: &str) -> Vec<Rule> {
         .unwrap_or_default()
 }
 
-fn observe(g: &SecurityGroup) -> Option<[Observed; 2]> {
-    let (tags, name) = observed_tags(g.tags());
+fn observe(g: &SecurityGroup, stack: &str) -> Option<[Observed; 2]> {
+    let (tags, name) = observed_tags(g.tags(), stack);
     let name = name?;
     let id = g.group_id()?;
     let group = Observed::new(KIND, &name, id)
@@ -305,7 +305,7 @@ impl ResourceKind for Groups {
             .collect::<Result<_, _>>()
             .await
             .map_err(|e| err("ec2:DescribeSecurityGroups", e))?;
-        Ok(groups.iter().filter_map(observe).flatten().collect())
+        Ok(groups.iter().filter_map(|g| observe(g, &self.0.stack)).flatten().collect())
     }
 
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {

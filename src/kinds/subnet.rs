@@ -129,7 +129,7 @@ impl ResourceKind for Cloud {
         Ok(subnets
             .iter()
             .filter_map(|s| {
-                let (tags, name) = observed_tags(s.tags());
+                let (tags, name) = observed_tags(s.tags(), &self.0.stack);
                 Some(
                     Observed::new(KIND, name?, s.subnet_id()?)
                         .with_prop("vpc", s.vpc_id().unwrap_or_default())

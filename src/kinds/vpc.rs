@@ -115,7 +115,7 @@ impl Cloud {
     }
 
     async fn observe(&self, v: &aws_sdk_ec2::types::Vpc) -> Result<Option<Observed>, CloudError> {
-        let (tags, name) = observed_tags(v.tags());
+        let (tags, name) = observed_tags(v.tags(), &self.0.stack);
         let (Some(name), Some(id)) = (name, v.vpc_id()) else {
             return Ok(None);
         };

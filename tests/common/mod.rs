@@ -191,8 +191,10 @@ pub fn stack_filter(stack: &str) -> aws_sdk_ec2::types::Filter {
 pub async fn ids(stack: &str) -> std::collections::BTreeMap<String, String> {
     let ec2 = ec2().await;
     let mut out = std::collections::BTreeMap::new();
+    // Checked here too: the emulator ignores tag filters on some listings (NAT gateways).
     let name = |tags: &[aws_sdk_ec2::types::Tag]| {
-        tags.iter().find(|t| t.key() == Some("provision:name")).and_then(|t| t.value()).map(str::to_string)
+        let ours = tags.iter().any(|t| t.key() == Some("provision:stack") && t.value() == Some(stack));
+        tags.iter().find(|t| t.key() == Some("provision:name")).and_then(|t| t.value()).filter(|_| ours).map(str::to_string)
     };
     let f = stack_filter(stack);
     for v in ec2.describe_vpcs().filters(f.clone()).send().await.expect("vpcs").vpcs() {
@@ -208,8 +210,8 @@ pub async fn ids(stack: &str) -> std::collections::BTreeMap<String, String> {
         out.insert(name(a.tags()).expect("name"), a.allocation_id().expect("id").to_string());
     }
     for n in ec2.describe_nat_gateways().filter(f.clone()).send().await.expect("nat").nat_gateways() {
-        if n.state().map(|s| s.as_str()) != Some("deleted") {
-            out.insert(name(n.tags()).expect("name"), n.nat_gateway_id().expect("id").to_string());
+        if let (Some(name), false) = (name(n.tags()), n.state().map(|s| s.as_str()) == Some("deleted")) {
+            out.insert(name, n.nat_gateway_id().expect("id").to_string());
         }
     }
     for t in ec2.describe_route_tables().filters(f.clone()).send().await.expect("rtb").route_tables() {

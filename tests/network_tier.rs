@@ -1,0 +1,313 @@
+//! The network tier and the media bucket against the emulator: up from empty, a second
+//! up that writes nothing, drift and repair, removal from the file, and down that spares
+//! what is not the stack's. Every check reads AWS through SDK clients of the test's own.
+
+mod common;
+
+use aws_sdk_ec2::types::{AttributeBooleanValue, IpPermission, IpRange, Tag, VpcAttributeName};
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+use common::{ec2, ids, s3, stack_filter, Project};
+
+fn names_in(plan: &serde_json::Value, action: &str) -> Vec<String> {
+    let mut v: Vec<String> = plan["plan"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["action"] == action)
+        .map(|s| s["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+const ALL: [&str; 19] = [
+    "alb", "alb.rules", "backend", "backend.rules", "database", "database.rules", "igw", "main", "media", "nat",
+    "nat-ip", "nodes", "nodes.rules", "private", "private-a", "private-b", "public", "public-a", "public-b",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_creates_the_tier_and_a_second_up_writes_nothing() {
+    let p = Project::new("tier-up");
+    let plan = p.ok(&["plan", "--json", "--detailed-exitcode"], 2).json();
+    assert_eq!(names_in(&plan, "create"), ALL.to_vec());
+    let human = p.ok(&["plan"], 0).stdout;
+    assert!(human.contains("+ vpc main: create") && human.contains("19 to create"), "{human}");
+
+    let up = p.ok(&["up", "--yes", "--json", "--stats"], 0).json();
+    assert_eq!(up["summary"]["create"], 19);
+
+    // Check everything through our own client.
+    let ec2 = ec2().await;
+    let id = ids(&p.stack).await;
+    let vpc = &id["main"];
+    let v = ec2.describe_vpcs().vpc_ids(vpc).send().await.expect("vpc");
+    assert_eq!(v.vpcs()[0].cidr_block(), Some("10.0.0.0/16"));
+    let tags = v.vpcs()[0].tags();
+    let tag = |k: &str| tags.iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_string);
+    assert_eq!(tag("provision:name").as_deref(), Some("main"));
+    assert_eq!(tag("project").as_deref(), Some("spotilike"));
+    for attr in [VpcAttributeName::EnableDnsSupport, VpcAttributeName::EnableDnsHostnames] {
+        let a = ec2.describe_vpc_attribute().vpc_id(vpc).attribute(attr.clone()).send().await.expect("attr");
+        let on = a.enable_dns_support().or(a.enable_dns_hostnames()).and_then(|b| b.value());
+        assert_eq!(on, Some(true), "{attr:?}");
+    }
+    let subnets = ec2.describe_subnets().filters(stack_filter(&p.stack)).send().await.expect("subnets");
+    assert_eq!(subnets.subnets().len(), 4);
+    for s in subnets.subnets() {
+        assert_eq!(s.vpc_id(), Some(vpc.as_str()));
+        let public = id["public-a"] == s.subnet_id().unwrap_or("") || id["public-b"] == s.subnet_id().unwrap_or("");
+        assert_eq!(s.map_public_ip_on_launch(), Some(public));
+    }
+    let zone = |n: &str| subnets.subnets().iter().find(|s| s.subnet_id() == Some(id[n].as_str())).and_then(|s| s.availability_zone()).map(str::to_string);
+    assert_eq!(zone("public-a").as_deref(), Some("eu-west-3a"));
+    assert_eq!(zone("private-b").as_deref(), Some("eu-west-3b"));
+
+    let igw = ec2.describe_internet_gateways().internet_gateway_ids(&id["igw"]).send().await.expect("igw");
+    assert_eq!(igw.internet_gateways()[0].attachments()[0].vpc_id(), Some(vpc.as_str()));
+    let nat = ec2.describe_nat_gateways().nat_gateway_ids(&id["nat"]).send().await.expect("nat");
+    let nat = &nat.nat_gateways()[0];
+    assert_eq!(nat.subnet_id(), Some(id["public-a"].as_str()));
+    assert_eq!(nat.nat_gateway_addresses()[0].allocation_id(), Some(id["nat-ip"].as_str()));
+
+    let rt = ec2.describe_route_tables().route_table_ids(&id["public"]).route_table_ids(&id["private"]).send().await.expect("rtb");
+    for t in rt.route_tables() {
+        let public = t.route_table_id() == Some(id["public"].as_str());
+        let default = t.routes().iter().find(|r| r.destination_cidr_block() == Some("0.0.0.0/0")).expect("default route");
+        if public {
+            assert_eq!(default.gateway_id(), Some(id["igw"].as_str()));
+        } else {
+            assert_eq!(default.nat_gateway_id(), Some(id["nat"].as_str()));
+        }
+        let mut assoc: Vec<&str> = t.associations().iter().filter_map(|a| a.subnet_id()).collect();
+        assoc.sort();
+        let mut want = if public { vec![id["public-a"].as_str(), id["public-b"].as_str()] } else { vec![id["private-a"].as_str(), id["private-b"].as_str()] };
+        want.sort();
+        assert_eq!(assoc, want);
+    }
+
+    let groups = ec2.describe_security_groups().filters(stack_filter(&p.stack)).send().await.expect("sg");
+    let group = |n: &str| groups.security_groups().iter().find(|g| g.group_id() == Some(id[n].as_str())).expect("group").clone();
+    let from_group = |g: &aws_sdk_ec2::types::SecurityGroup, port: i32| -> Vec<String> {
+        g.ip_permissions().iter().filter(|p| p.from_port() == Some(port)).flat_map(|p| p.user_id_group_pairs().iter().filter_map(|u| u.group_id().map(str::to_string))).collect()
+    };
+    assert_eq!(from_group(&group("backend"), 8000), vec![id["alb"].clone()]);
+    assert_eq!(from_group(&group("database"), 5432), vec![id["backend"].clone()]);
+    assert!(group("database").ip_permissions_egress().is_empty(), "the database may not call out");
+    let alb_open: Vec<i32> = group("alb").ip_permissions().iter().filter(|p| p.ip_ranges().iter().any(|r| r.cidr_ip() == Some("0.0.0.0/0"))).filter_map(|p| p.from_port()).collect();
+    assert_eq!({ let mut a = alb_open; a.sort(); a }, vec![80, 443]);
+    let alb_out = group("alb").ip_permissions_egress().to_vec();
+    assert_eq!(alb_out.len(), 1);
+    assert_eq!(alb_out[0].from_port(), Some(8000));
+    assert_eq!(alb_out[0].user_id_group_pairs()[0].group_id(), Some(id["backend"].as_str()));
+
+    let s3 = s3().await;
+    let b = p.bucket();
+    let enc = s3.get_bucket_encryption().bucket(&b).send().await.expect("encryption");
+    let rule = enc.server_side_encryption_configuration().expect("conf").rules()[0].apply_server_side_encryption_by_default().expect("default").clone();
+    assert_eq!(rule.sse_algorithm().as_str(), "AES256");
+    let pab = s3.get_public_access_block().bucket(&b).send().await.expect("pab");
+    let c = pab.public_access_block_configuration().expect("conf");
+    assert!(c.block_public_acls() == Some(true) && c.ignore_public_acls() == Some(true) && c.block_public_policy() == Some(true) && c.restrict_public_buckets() == Some(true));
+    assert_eq!(s3.get_bucket_versioning().bucket(&b).send().await.expect("v").status(), Some(&BucketVersioningStatus::Enabled));
+    let lc = s3.get_bucket_lifecycle_configuration().bucket(&b).send().await.expect("lifecycle");
+    assert_eq!(lc.rules().len(), 2);
+    assert!(lc.rules().iter().any(|r| r.noncurrent_version_expiration().and_then(|n| n.noncurrent_days()) == Some(30)));
+    let policy: serde_json::Value = serde_json::from_str(s3.get_bucket_policy().bucket(&b).send().await.expect("policy").policy().expect("text")).expect("json");
+    assert_eq!(policy["Statement"][0]["Effect"], "Deny");
+    assert_eq!(policy["Statement"][0]["Condition"]["Bool"]["aws:SecureTransport"], "false");
+    let tags = s3.get_bucket_tagging().bucket(&b).send().await.expect("tags");
+    assert!(tags.tag_set().iter().any(|t| t.key() == "provision:stack" && t.value() == p.stack));
+    assert!(tags.tag_set().iter().any(|t| t.key() == "data" && t.value() == "media"));
+
+    // Second up: nothing planned, no write call.
+    let again = p.ok(&["up", "--yes", "--json", "--stats"], 0).json();
+    for action in ["create", "update", "replace", "delete"] {
+        assert_eq!(again["summary"][action], 0, "{again:#}");
+    }
+    assert_eq!(again["stats"]["writes"], 0, "{:#}", again["stats"]);
+    assert!(again["stats"]["reads"].as_u64().unwrap_or(0) > 0);
+    // Discovery is one listing per kind, not one call per resource.
+    for op in again["stats"]["operations"].as_array().expect("ops") {
+        if op["operation"].as_str().is_some_and(|o| o.starts_with("Describe") && o != "DescribeVpcAttribute") {
+            assert_eq!(op["calls"], 1, "{op}");
+        }
+    }
+    let text = p.ok(&["up", "--yes", "--stats"], 0);
+    assert!(text.stdout.contains("No changes"), "{}", text.stdout);
+    assert!(text.stderr.contains("0 writes"), "{}", text.stderr);
+
+    p.ok(&["down", "--yes"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn out_of_band_changes_are_reported_as_drift_and_repaired_by_up() {
+    let p = Project::new("tier-drift");
+    p.ok(&["up", "--yes"], 0);
+    p.ok(&["drift"], 0);
+    let id = ids(&p.stack).await;
+    let ec2 = ec2().await;
+    let s3 = s3().await;
+
+    // A rule added to a security group, versioning suspended, a route removed, a tag changed.
+    ec2.authorize_security_group_ingress()
+        .group_id(&id["alb"])
+        .ip_permissions(IpPermission::builder().ip_protocol("tcp").from_port(22).to_port(22).ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build()).build())
+        .send()
+        .await
+        .expect("authorize");
+    s3.put_bucket_versioning()
+        .bucket(p.bucket())
+        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Suspended).build())
+        .send()
+        .await
+        .expect("suspend");
+    ec2.delete_route().route_table_id(&id["private"]).destination_cidr_block("0.0.0.0/0").send().await.expect("route");
+    ec2.create_tags().resources(&id["main"]).tags(Tag::builder().key("environment").value("prod").build()).send().await.expect("tag");
+    ec2.modify_subnet_attribute()
+        .subnet_id(&id["private-a"])
+        .map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build())
+        .send()
+        .await
+        .expect("subnet");
+
+    let drift = p.ok(&["drift", "--json"], 2).json();
+    let mut drifted: Vec<(String, Vec<String>)> = drift["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| {
+            let fields = r["changes"].as_array().map(|c| c.iter().map(|c| c["field"].as_str().unwrap_or("").to_string()).collect()).unwrap_or_default();
+            (r["name"].as_str().unwrap_or("").to_string(), fields)
+        })
+        .collect();
+    drifted.sort();
+    assert_eq!(
+        drifted,
+        vec![
+            ("alb.rules".into(), vec!["ingress".into()]),
+            ("main".into(), vec!["tags".into()]),
+            ("media".into(), vec!["versioning".into()]),
+            ("private".into(), vec!["routes".into()]),
+            ("private-a".into(), vec!["public".into()]),
+        ]
+    );
+    let text = p.ok(&["drift"], 2).stdout;
+    assert!(text.contains("security_group_rules alb.rules: changed: ingress"), "{text}");
+    assert!(text.contains("\"from_port\":22"), "{text}");
+    assert!(text.contains("environment: \"prod\" -> \"demo\""), "{text}");
+
+    let up = p.ok(&["up", "--yes", "--json"], 0).json();
+    assert_eq!(up["summary"]["update"], 5);
+    assert_eq!(up["summary"]["create"], 0);
+    p.ok(&["drift"], 0);
+
+    // Repaired in AWS itself.
+    let g = ec2.describe_security_groups().group_ids(&id["alb"]).send().await.expect("sg");
+    assert!(!g.security_groups()[0].ip_permissions().iter().any(|p| p.from_port() == Some(22)));
+    assert_eq!(s3.get_bucket_versioning().bucket(p.bucket()).send().await.expect("v").status(), Some(&BucketVersioningStatus::Enabled));
+    let rt = ec2.describe_route_tables().route_table_ids(&id["private"]).send().await.expect("rt");
+    assert!(rt.route_tables()[0].routes().iter().any(|r| r.destination_cidr_block() == Some("0.0.0.0/0") && r.nat_gateway_id() == Some(id["nat"].as_str())));
+    let v = ec2.describe_vpcs().vpc_ids(&id["main"]).send().await.expect("vpc");
+    assert!(v.vpcs()[0].tags().iter().any(|t| t.key() == Some("environment") && t.value() == Some("demo")));
+    assert_eq!(ids(&p.stack).await, id, "repairs kept every resource, no replacement");
+
+    p.ok(&["down", "--yes"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resource_removed_from_the_file_is_planned_as_a_delete_and_deleted() {
+    let p = Project::new("tier-remove");
+    p.ok(&["up", "--yes"], 0);
+    let before = ids(&p.stack).await;
+    p.edit("  private-b: {vpc: main, cidr: 10.0.11.0/24, zone: eu-west-3b}\n", "");
+    p.edit("subnets: [private-a, private-b]", "subnets: [private-a]");
+    let plan = p.ok(&["plan", "--json", "--detailed-exitcode"], 2).json();
+    assert_eq!(names_in(&plan, "delete"), vec!["private-b"]);
+    assert_eq!(names_in(&plan, "update"), vec!["private"]);
+    assert_eq!(names_in(&plan, "create"), Vec::<String>::new());
+    let text = p.ok(&["plan"], 0).stdout;
+    assert!(text.contains("- subnet private-b"), "{text}");
+    assert!(text.contains("no longer in the stack file"), "{text}");
+
+    p.ok(&["up", "--yes"], 0);
+    let ec2 = ec2().await;
+    let gone = ec2.describe_subnets().subnet_ids(&before["private-b"]).send().await;
+    assert!(gone.is_err() || gone.map(|o| o.subnets().is_empty()).unwrap_or(false), "private-b still exists");
+    let after = ids(&p.stack).await;
+    assert_eq!(after.len(), before.len() - 1);
+    p.ok(&["drift"], 0);
+    p.ok(&["down", "--yes"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn down_removes_everything_of_the_stack_and_nothing_else() {
+    let ec2 = ec2().await;
+    let s3 = s3().await;
+    // Resources that are not the stack's: untagged, and tagged for another stack.
+    let foreign_vpc = ec2.create_vpc().cidr_block("10.50.0.0/16").send().await.expect("vpc").vpc().and_then(|v| v.vpc_id()).expect("id").to_string();
+    let foreign_sg = ec2
+        .create_security_group()
+        .group_name("tier-down-main")
+        .description("not the stack's, same name as one of its groups")
+        .vpc_id(&foreign_vpc)
+        .send()
+        .await
+        .expect("sg")
+        .group_id
+        .expect("id");
+    let other_stack = ec2
+        .create_subnet()
+        .vpc_id(&foreign_vpc)
+        .cidr_block("10.50.1.0/24")
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Subnet)
+                .tags(Tag::builder().key("provision:stack").value("tier-down-other").build())
+                .tags(Tag::builder().key("provision:name").value("private-a").build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("subnet")
+        .subnet
+        .and_then(|s| s.subnet_id)
+        .expect("id");
+    let foreign_eip = ec2.allocate_address().send().await.expect("eip").allocation_id.expect("id");
+    let foreign_bucket = "tier-down-not-the-stacks";
+    s3.create_bucket()
+        .bucket(foreign_bucket)
+        .create_bucket_configuration(aws_sdk_s3::types::CreateBucketConfiguration::builder().location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest3).build())
+        .send()
+        .await
+        .expect("bucket");
+
+    let p = Project::new("tier-down");
+    p.ok(&["up", "--yes"], 0);
+    assert_eq!(ids(&p.stack).await.len(), 14);
+    let down = p.ok(&["down", "--yes", "--json"], 0).json();
+    assert_eq!(down["summary"]["delete"], 19);
+    assert_eq!(down["remaining"], serde_json::json!([]));
+
+    // Nothing of the stack, listing every kind in the account.
+    assert!(ids(&p.stack).await.is_empty());
+    let f = stack_filter(&p.stack);
+    assert!(ec2.describe_vpcs().filters(f.clone()).send().await.expect("vpcs").vpcs().is_empty());
+    assert!(ec2.describe_route_tables().filters(f.clone()).send().await.expect("rt").route_tables().is_empty());
+    let nats = ec2.describe_nat_gateways().filter(f.clone()).send().await.expect("nat");
+    let ours = |n: &&aws_sdk_ec2::types::NatGateway| n.tags().iter().any(|t| t.key() == Some("provision:stack") && t.value() == Some(p.stack.as_str()));
+    assert!(nats.nat_gateways().iter().filter(ours).all(|n| n.state().map(|s| s.as_str()) == Some("deleted")));
+    assert!(ec2.describe_addresses().filters(f).send().await.expect("eip").addresses().is_empty());
+    let buckets = s3.list_buckets().send().await.expect("buckets");
+    assert!(!buckets.buckets().iter().any(|b| b.name() == Some(p.bucket().as_str())));
+
+    // What was not the stack's is untouched.
+    assert_eq!(ec2.describe_vpcs().vpc_ids(&foreign_vpc).send().await.expect("vpc").vpcs().len(), 1);
+    assert_eq!(ec2.describe_security_groups().group_ids(&foreign_sg).send().await.expect("sg").security_groups().len(), 1);
+    assert_eq!(ec2.describe_subnets().subnet_ids(&other_stack).send().await.expect("subnet").subnets().len(), 1);
+    assert_eq!(ec2.describe_addresses().allocation_ids(&foreign_eip).send().await.expect("eip").addresses().len(), 1);
+    assert!(buckets.buckets().iter().any(|b| b.name() == Some(foreign_bucket)));
+
+    // A second down has nothing to do.
+    let again = p.ok(&["down", "--yes", "--json"], 0).json();
+    assert_eq!(again["summary"]["delete"], 0);
+}
