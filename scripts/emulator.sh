@@ -25,7 +25,7 @@ start() {
   if curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" 2>/dev/null; then
     echo "http://127.0.0.1:$port"; return
   fi
-  MOTO_IAM_LOAD_MANAGED_POLICIES=true MOTO_ECS_SERVICE_RUNNING=1 \
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true MOTO_ECS_SERVICE_RUNNING=10 \
     nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > ".emulator/$port.log" 2>&1 &
   echo $! > ".emulator/$port.pid"
   for _ in $(seq 1 100); do

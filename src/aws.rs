@@ -138,6 +138,16 @@ pub struct Aws {
     pub s3: aws_sdk_s3::Client,
     pub sts: aws_sdk_sts::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub eks: aws_sdk_eks::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub budgets: aws_sdk_budgets::Client,
+    pub cloudfront: aws_sdk_cloudfront::Client,
     pub stats: Arc<Stats>,
     pub region: String,
 }
@@ -169,28 +179,31 @@ impl Aws {
         let stats = Arc::new(Stats::default());
         let counter = Counter(stats.clone());
         let emulated = std::env::var_os("AWS_ENDPOINT_URL").is_some();
+        macro_rules! client {
+            ($krate:ident) => {
+                $krate::Client::from_conf($krate::config::Builder::from(&conf).interceptor(counter.clone()).build())
+            };
+        }
         Aws {
-            ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(&conf)
-                    .interceptor(counter.clone())
-                    .build(),
-            ),
+            ec2: client!(aws_sdk_ec2),
             s3: aws_sdk_s3::Client::from_conf(
                 aws_sdk_s3::config::Builder::from(&conf)
                     .interceptor(counter.clone())
                     .force_path_style(emulated)
                     .build(),
             ),
-            sts: aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(&conf)
-                    .interceptor(counter.clone())
-                    .build(),
-            ),
-            tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
-                aws_sdk_resourcegroupstagging::config::Builder::from(&conf)
-                    .interceptor(counter)
-                    .build(),
-            ),
+            sts: client!(aws_sdk_sts),
+            tagging: client!(aws_sdk_resourcegroupstagging),
+            iam: client!(aws_sdk_iam),
+            rds: client!(aws_sdk_rds),
+            ecs: client!(aws_sdk_ecs),
+            elb: client!(aws_sdk_elasticloadbalancingv2),
+            eks: client!(aws_sdk_eks),
+            cloudwatch: client!(aws_sdk_cloudwatch),
+            logs: client!(aws_sdk_cloudwatchlogs),
+            sns: client!(aws_sdk_sns),
+            budgets: client!(aws_sdk_budgets),
+            cloudfront: client!(aws_sdk_cloudfront),
             stats,
             region: settings.region.clone(),
         }

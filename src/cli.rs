@@ -80,6 +80,9 @@ pub enum Command {
         /// Empty buckets that still hold objects (every version) and delete them.
         #[arg(long)]
         force_empty_buckets: bool,
+        /// Delete databases without a final snapshot (their data is lost).
+        #[arg(long)]
+        skip_final_snapshot: bool,
     },
     /// Compare live resources with the stack file: exit 0 when they match, 2 when not.
     Drift,
@@ -164,7 +167,7 @@ struct Session {
     desired: Vec<crate::engine::Desired>,
 }
 
-async fn connect(stack: Stack, g: &Global, force_empty_buckets: bool) -> Result<Session, Error> {
+async fn connect(stack: Stack, g: &Global, force_empty_buckets: bool, skip_final_snapshot: bool) -> Result<Session, Error> {
     let aws = Aws::connect(&Settings {
         region: stack.region.clone(),
         profile: g.profile.clone(),
@@ -175,8 +178,10 @@ async fn connect(stack: Stack, g: &Global, force_empty_buckets: bool) -> Result<
     let cx = Arc::new(Context {
         aws: aws.clone(),
         stack: stack.name.clone(),
+        account: account.clone(),
         options: kinds::Options {
             force_empty_buckets,
+            skip_final_snapshot,
             dependency_wait: Duration::from_secs(g.dependency_wait),
         },
     });
@@ -200,8 +205,11 @@ async fn run(cli: Cli) -> Result<Outcome, Error> {
         }
         return Ok(Outcome::Ok);
     }
-    let force_empty = matches!(cli.command, Command::Down { force_empty_buckets: true });
-    let s = connect(stack, &g, force_empty).await?;
+    let (force_empty, skip_snapshot) = match &cli.command {
+        Command::Down { force_empty_buckets, skip_final_snapshot } => (*force_empty_buckets, *skip_final_snapshot),
+        _ => (false, false),
+    };
+    let s = connect(stack, &g, force_empty, skip_snapshot).await?;
     let stop = interrupt_flag();
     let result = match cli.command {
         Command::Validate => Ok(Outcome::Ok),

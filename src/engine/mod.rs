@@ -214,6 +214,12 @@ pub trait ResourceKind: Send + Sync {
         Ok(Status::Ready)
     }
 
+    /// An update gives the resource new outputs (an ECS task definition's update registers
+    /// a new revision, with a new ARN): what references it must be updated too.
+    fn outputs_change_on_update(&self) -> bool {
+        false
+    }
+
     /// Holds data (database, bucket, cluster): replacing or deleting it destroys data.
     fn stateful(&self) -> bool {
         false
@@ -308,10 +314,16 @@ fn collect_refs(v: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// A reference to an output with a fixed text appended (`arn:aws:s3:::bucket` + `/*`).
+pub fn reference_suffixed(name: &str, attr: &str, suffix: &str) -> Value {
+    serde_json::json!({ "$ref": name, "attr": attr, "suffix": suffix })
+}
+
 /// Replace references using `lookup(name, attr)`; `None` marks the value unknown until apply.
 pub fn resolve(v: &Value, lookup: &dyn Fn(&str, &str) -> Option<String>) -> Option<Value> {
     if let Some((name, attr)) = as_ref(v) {
-        return lookup(name, attr).map(Value::String);
+        let suffix = v.get("suffix").and_then(Value::as_str).unwrap_or("");
+        return lookup(name, attr).map(|s| Value::String(format!("{s}{suffix}")));
     }
     Some(match v {
         Value::Array(a) => Value::Array(

@@ -144,6 +144,7 @@ pub fn plan(desired: &[Desired], observed: &[Observed], registry: &Registry) -> 
     let matched = match_observed(desired, observed);
     let order = desired_order(desired).unwrap_or_else(|_| desired.iter().collect());
     let mut actions: BTreeMap<&str, Action> = BTreeMap::new();
+    let desired_kinds: BTreeMap<&str, &str> = desired.iter().map(|d| (d.name.as_str(), d.kind)).collect();
     let mut steps = Vec::new();
 
     for d in order {
@@ -152,8 +153,15 @@ pub fn plan(desired: &[Desired], observed: &[Observed], registry: &Registry) -> 
         };
         let current = matched.by_name.get(d.name.as_str()).copied();
         let lookup = |name: &str, attr: &str| -> Option<String> {
+            let new_outputs = |n: &str| {
+                desired_kinds
+                    .get(n)
+                    .and_then(|k| registry.get(k))
+                    .is_some_and(|k| k.outputs_change_on_update() && attr != super::ID)
+            };
             match actions.get(name) {
                 Some(Action::Create | Action::Replace) => None,
+                Some(Action::Update) if new_outputs(name) => None,
                 _ => matched
                     .by_name
                     .get(name)

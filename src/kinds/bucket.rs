@@ -113,6 +113,9 @@ impl KindModel for Model {
     fn stateful(&self) -> bool {
         true
     }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["id", "arn", "domain"]
+    }
     fn build(&self, cx: &mut Cx, name: &str, body: serde_yaml::Value) -> Vec<Desired> {
         let Some(spec) = cx.parse::<Spec>(body) else {
             return vec![];

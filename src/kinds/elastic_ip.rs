@@ -27,6 +27,9 @@ impl KindModel for Model {
     fn kind(&self) -> &'static str {
         KIND
     }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["id", "public_ip"]
+    }
     fn build(&self, cx: &mut Cx, name: &str, body: serde_yaml::Value) -> Vec<Desired> {
         let Some(Spec {}) = cx.parse::<Spec>(body) else {
             return vec![];

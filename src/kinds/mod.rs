@@ -17,6 +17,7 @@ pub mod ec2;
 pub struct Context {
     pub aws: Aws,
     pub stack: String,
+    pub account: String,
     pub options: Options,
 }
 
@@ -25,6 +26,8 @@ pub struct Context {
 pub struct Options {
     /// Empty non-empty buckets (every version and delete marker) so they can be deleted.
     pub force_empty_buckets: bool,
+    /// Delete databases without taking a final snapshot.
+    pub skip_final_snapshot: bool,
     /// How long a delete keeps retrying while AWS reports the resource as still in use
     /// (dependents still disappearing: network interfaces, NAT addresses).
     pub dependency_wait: Duration,
@@ -34,6 +37,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             force_empty_buckets: false,
+            skip_final_snapshot: false,
             dependency_wait: Duration::from_secs(180),
         }
     }
@@ -58,6 +62,11 @@ macro_rules! kinds {
 }
 
 kinds!(
+    iam_role,
+    log_group,
+    ecs_cluster,
+    task_definition,
+    ecs_service,
     vpc,
     subnet,
     internet_gateway,
@@ -66,6 +75,11 @@ kinds!(
     route_table,
     security_group,
     bucket,
+    load_balancer,
+    target_group,
+    listener,
+    db_subnet_group,
+    database,
 );
 
 /// Codes AWS uses for "still in use by something that is going away".
@@ -77,7 +91,34 @@ const IN_USE: &[&str] = &[
 ];
 
 /// Retry `f` while AWS says the resource is still in use, up to `limit`.
-pub async fn retry_in_use<T, F, Fut>(limit: Duration, mut f: F) -> Result<T, CloudError>
+pub async fn retry_in_use<T, F, Fut>(limit: Duration, f: F) -> Result<T, CloudError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, CloudError>>,
+{
+    retry_when(limit, |e| IN_USE.iter().any(|c| e.has_code(c)), f).await
+}
+
+/// Retry while a service refuses a role that was just created: IAM is eventually
+/// consistent, so ECS or EKS may not be able to assume a new role for some seconds.
+pub async fn retry_iam_propagation<T, F, Fut>(f: F) -> Result<T, CloudError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, CloudError>>,
+{
+    retry_when(Duration::from_secs(90), is_iam_propagation, f).await
+}
+
+/// The errors ECS and EKS give for a role they cannot assume yet.
+pub fn is_iam_propagation(e: &CloudError) -> bool {
+    let m = e.message.to_lowercase();
+    let code = e.code.as_deref().unwrap_or("");
+    matches!(code, "ClientException" | "InvalidParameterException" | "AccessDeniedException")
+        && (m.contains("assume") || m.contains("role is not valid") || m.contains("not authorized to perform: iam:passrole"))
+}
+
+/// Retry `f` while `retryable` says so, with growing delays, up to `limit`.
+pub async fn retry_when<T, F, Fut>(limit: Duration, retryable: fn(&CloudError) -> bool, mut f: F) -> Result<T, CloudError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, CloudError>>,
@@ -86,9 +127,7 @@ where
     let mut delay = Duration::from_secs(2);
     loop {
         match f().await {
-            Err(e)
-                if IN_USE.iter().any(|c| e.has_code(c)) && start.elapsed() + delay <= limit =>
-            {
+            Err(e) if retryable(&e) && start.elapsed() + delay <= limit => {
                 tracing::info!("{e}; retrying in {}s", delay.as_secs());
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(20));

@@ -91,6 +91,10 @@ pub trait KindModel: Sync {
     fn stateful(&self) -> bool {
         false
     }
+    /// Outputs other resources may reference (`id` always; `arn`, `endpoint`, ...).
+    fn outputs(&self) -> &'static [&'static str] {
+        &["id"]
+    }
     /// Parse and check one entry; report problems through `cx` and return what it stands for.
     fn build(&self, cx: &mut Cx, name: &str, body: serde_yaml::Value) -> Vec<Desired>;
     /// Checks that need the other resources (containment, overlaps).
@@ -124,6 +128,7 @@ struct Header {
 struct RefCheck {
     path: String,
     target: String,
+    attr: Option<String>,
     kinds: &'static [&'static str],
 }
 
@@ -230,6 +235,7 @@ impl<'a> Cx<'a> {
         self.refs.push(RefCheck {
             path: self.path(field),
             target: target.to_string(),
+            attr: None,
             kinds,
         });
         reference(target)
@@ -246,9 +252,28 @@ impl<'a> Cx<'a> {
         self.refs.push(RefCheck {
             path: self.path(field),
             target: target.to_string(),
+            attr: Some(attr.to_string()),
             kinds,
         });
         reference_attr(target, attr)
+    }
+
+    /// A reference to an output with text appended (`objects_in: media` is the bucket ARN + `/*`).
+    pub fn reference_suffixed(
+        &mut self,
+        field: &str,
+        target: &str,
+        attr: &str,
+        suffix: &str,
+        kinds: &'static [&'static str],
+    ) -> Value {
+        self.refs.push(RefCheck {
+            path: self.path(field),
+            target: target.to_string(),
+            attr: Some(attr.to_string()),
+            kinds,
+        });
+        crate::engine::reference_suffixed(target, attr, suffix)
     }
 
     /// The tags of the current resource: stack tags, its own, and its identity.
@@ -586,7 +611,15 @@ impl Stack {
                         None,
                     );
                 }
-                Some(_) => {}
+                Some(k) => {
+                    let outputs = kinds.iter().find(|m| m.kind() == k).map(|m| m.outputs()).unwrap_or(&["id"]);
+                    if let Some(a) = &r.attr {
+                        if !outputs.contains(&a.as_str()) {
+                            bad_ref = true;
+                            cx.error_at(&r.path, format!("a {k} has no output `{a}`"), Some(format!("outputs of a {k}: {}", outputs.join(", "))));
+                        }
+                    }
+                }
             }
         }
         if !bad_ref && cx.diags.is_empty() {

@@ -55,7 +55,7 @@ pub fn emulator() -> &'static Emulator {
             .arg("-c")
             .arg(script)
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-            .env("MOTO_ECS_SERVICE_RUNNING", "1")
+            .env("MOTO_ECS_SERVICE_RUNNING", "10")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
