@@ -370,7 +370,11 @@ async fn cmd_down(s: &Session, g: &Global, stop: Arc<AtomicBool>) -> Result<Outc
     let observed = s.registry.discover_all().await?;
     let plan = plan::teardown(&observed, &s.registry);
     if !g.json {
-        print!("{}", render::plan_text(&plan));
+        if plan.has_changes() {
+            print!("{}", render::plan_text(&plan));
+        } else {
+            println!("Nothing of stack {} exists.", s.stack.name);
+        }
     }
     if !plan.has_changes() {
         emit_json(g, s, json!({"ok": true, "command": "down", "stack": s.stack.name, "summary": plan.summary(), "plan": plan, "remaining": []}));

@@ -1,4 +1,4 @@
-//! The network tier and the media bucket against the emulator: up from empty, a second
+//! The repository's stack.yaml against the emulator, checked on its network tier and media bucket: up from empty, a second
 //! up that writes nothing, drift and repair, removal from the file, and down that spares
 //! what is not the stack's. Every check reads AWS through SDK clients of the test's own.
 
@@ -20,9 +20,11 @@ fn names_in(plan: &serde_json::Value, action: &str) -> Vec<String> {
     v
 }
 
-const ALL: [&str; 19] = [
-    "alb", "alb.rules", "backend", "backend.rules", "database", "database.rules", "igw", "main", "media", "nat",
-    "nat-ip", "nodes", "nodes.rules", "private", "private-a", "private-b", "public", "public-a", "public-b",
+/// Every resource of the repository's stack.yaml.
+const ALL: [&str; 30] = [
+    "alb", "alb.rules", "api", "api-logs", "api-service", "api-targets", "api-task", "app", "backend", "backend.rules",
+    "database", "database.rules", "db-subnets", "http", "igw", "main", "media", "nat", "nat-ip", "nodes", "nodes.rules",
+    "postgres", "private", "private-a", "private-b", "public", "public-a", "public-b", "task-execution", "web",
 ];
 
 #[tokio::test(flavor = "multi_thread")]
@@ -31,10 +33,10 @@ async fn up_creates_the_tier_and_a_second_up_writes_nothing() {
     let plan = p.ok(&["plan", "--json", "--detailed-exitcode"], 2).json();
     assert_eq!(names_in(&plan, "create"), ALL.to_vec());
     let human = p.ok(&["plan"], 0).stdout;
-    assert!(human.contains("+ vpc main: create") && human.contains("19 to create"), "{human}");
+    assert!(human.contains("+ vpc main: create") && human.contains(&format!("{} to create", ALL.len())), "{human}");
 
     let up = p.ok(&["up", "--yes", "--json", "--stats"], 0).json();
-    assert_eq!(up["summary"]["create"], 19);
+    assert_eq!(up["summary"]["create"], ALL.len());
 
     // Check everything through our own client.
     let ec2 = ec2().await;
@@ -127,10 +129,16 @@ async fn up_creates_the_tier_and_a_second_up_writes_nothing() {
     assert_eq!(again["stats"]["writes"], 0, "{:#}", again["stats"]);
     assert!(again["stats"]["reads"].as_u64().unwrap_or(0) > 0);
     // Discovery is one listing per kind, not one call per resource.
-    for op in again["stats"]["operations"].as_array().expect("ops") {
-        if op["operation"].as_str().is_some_and(|o| o.starts_with("Describe") && o != "DescribeVpcAttribute") {
-            assert_eq!(op["calls"], 1, "{op}");
-        }
+    let listings = [
+        "DescribeVpcs", "DescribeSubnets", "DescribeSecurityGroups", "DescribeRouteTables", "DescribeNatGateways",
+        "DescribeAddresses", "DescribeInternetGateways", "DescribeLoadBalancers", "DescribeTargetGroups",
+        "DescribeDBInstances", "DescribeDBSubnetGroups", "ListRoles", "ListClusters", "GetResources", "DescribeLogGroups",
+        "ListTaskDefinitionFamilies",
+    ];
+    let ops = again["stats"]["operations"].as_array().expect("ops");
+    for listing in listings {
+        let op = ops.iter().find(|o| o["operation"] == listing).unwrap_or_else(|| panic!("{listing} not called"));
+        assert_eq!(op["calls"], 1, "{op}");
     }
     let text = p.ok(&["up", "--yes", "--stats"], 0);
     assert!(text.stdout.contains("No changes"), "{}", text.stdout);
@@ -219,20 +227,23 @@ async fn a_resource_removed_from_the_file_is_planned_as_a_delete_and_deleted() {
     let p = Project::new("tier-remove");
     p.ok(&["up", "--yes"], 0);
     let before = ids(&p.stack).await;
-    p.edit("  private-b: {vpc: main, cidr: 10.0.11.0/24, zone: eu-west-3b}\n", "");
-    p.edit("subnets: [private-a, private-b]", "subnets: [private-a]");
+    // The Kubernetes nodes' group goes away (nothing references it).
+    let text = p.text();
+    let start = text.find("  nodes:\n").expect("nodes group");
+    let end = text[start..].find("\nbuckets:").map(|e| start + e + 1).expect("end of the group");
+    p.write(&format!("{}{}", &text[..start], &text[end..]));
     let plan = p.ok(&["plan", "--json", "--detailed-exitcode"], 2).json();
-    assert_eq!(names_in(&plan, "delete"), vec!["private-b"]);
-    assert_eq!(names_in(&plan, "update"), vec!["private"]);
+    assert_eq!(names_in(&plan, "delete"), vec!["nodes", "nodes.rules"]);
+    assert_eq!(names_in(&plan, "update"), Vec::<String>::new());
     assert_eq!(names_in(&plan, "create"), Vec::<String>::new());
     let text = p.ok(&["plan"], 0).stdout;
-    assert!(text.contains("- subnet private-b"), "{text}");
+    assert!(text.contains("- security_group nodes"), "{text}");
     assert!(text.contains("no longer in the stack file"), "{text}");
 
     p.ok(&["up", "--yes"], 0);
     let ec2 = ec2().await;
-    let gone = ec2.describe_subnets().subnet_ids(&before["private-b"]).send().await;
-    assert!(gone.is_err() || gone.map(|o| o.subnets().is_empty()).unwrap_or(false), "private-b still exists");
+    let gone = ec2.describe_security_groups().group_ids(&before["nodes"]).send().await;
+    assert!(gone.is_err() || gone.map(|o| o.security_groups().is_empty()).unwrap_or(false), "the nodes group still exists");
     let after = ids(&p.stack).await;
     assert_eq!(after.len(), before.len() - 1);
     p.ok(&["drift"], 0);
@@ -285,7 +296,7 @@ async fn down_removes_everything_of_the_stack_and_nothing_else() {
     p.ok(&["up", "--yes"], 0);
     assert_eq!(ids(&p.stack).await.len(), 14);
     let down = p.ok(&["down", "--yes", "--json"], 0).json();
-    assert_eq!(down["summary"]["delete"], 19);
+    assert_eq!(down["summary"]["delete"], ALL.len());
     assert_eq!(down["remaining"], serde_json::json!([]));
 
     // Nothing of the stack, listing every kind in the account.

@@ -116,8 +116,15 @@ impl ResourceKind for Cloud {
     }
 
     async fn discover(&self) -> Result<Vec<Observed>, CloudError> {
-        Ok(clusters(&self.0)
-            .await?
+        let found = clusters(&self.0).await?;
+        // The services of each cluster are listed here too (one listing of clusters).
+        let mut services = Vec::new();
+        for c in &found {
+            if let Some(name) = c.cluster_name() {
+                services.extend(super::ecs_service::discover_in(&self.0, name).await?);
+            }
+        }
+        let mut out: Vec<Observed> = found
             .iter()
             .filter_map(|c| {
                 let tags = tag_map(c.tags());
@@ -134,7 +141,9 @@ impl ResourceKind for Cloud {
                         .with_output("arn", c.cluster_arn()?),
                 )
             })
-            .collect())
+            .collect();
+        out.extend(services);
+        Ok(out)
     }
 
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {

@@ -139,6 +139,62 @@ impl Cloud {
     }
 }
 
+/// The stack's services in one of its clusters (called by the cluster kind's discovery,
+/// which lists the clusters once for both kinds).
+pub async fn discover_in(cx: &Context, cluster: &str) -> Result<Vec<Observed>, CloudError> {
+    let mut out = Vec::new();
+    {
+        let arns: Vec<String> = cx
+            .aws
+            .ecs
+            .list_services()
+            .cluster(cluster)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| err("ecs:ListServices", e))?;
+        for chunk in arns.chunks(10) {
+            let d = cx
+                .aws
+                .ecs
+                .describe_services()
+                .cluster(cluster)
+                .set_services(Some(chunk.to_vec()))
+                .include(ServiceField::Tags)
+                .send()
+                .await
+                .map_err(|e| err("ecs:DescribeServices", e))?;
+            for s in d.services() {
+                let tags = tag_map(s.tags());
+                if s.status() == Some("INACTIVE") || tags.get(TAG_STACK) != Some(&cx.stack) {
+                    continue;
+                }
+                let Some(name) = tags.get(TAG_NAME).cloned() else { continue };
+                let vpc = s.network_configuration().and_then(|n| n.awsvpc_configuration());
+                let subnets = sorted(vpc.map(|v| v.subnets()).unwrap_or_default());
+                let groups = sorted(vpc.map(|v| v.security_groups()).unwrap_or_default());
+                let tg = s.load_balancers().first().and_then(|l| l.target_group_arn()).map(Value::from).unwrap_or(Value::Null);
+                out.push(
+                    Observed::new(KIND, name, s.service_name().unwrap_or_default())
+                        .with_prop("service_name", s.service_name().unwrap_or_default())
+                        .with_prop("cluster", cluster)
+                        .with_prop("task_definition", s.task_definition().unwrap_or_default())
+                        .with_prop("desired_count", s.desired_count())
+                        .with_prop("subnets", subnets)
+                        .with_prop("security_groups", groups)
+                        .with_prop("target_group", tg)
+                        .with_prop("tags", serde_json::to_value(tags).unwrap_or(Value::Null))
+                        .with_output("arn", s.service_arn().unwrap_or_default())
+                        .with_output("cluster", cluster),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[async_trait]
 impl ResourceKind for Cloud {
     fn kind(&self) -> &'static str {
@@ -171,60 +227,7 @@ impl ResourceKind for Cloud {
     }
 
     async fn discover(&self) -> Result<Vec<Observed>, CloudError> {
-        let mut out = Vec::new();
-        for c in super::ecs_cluster::clusters(&self.0).await? {
-            let Some(cluster) = c.cluster_name() else { continue };
-            let arns: Vec<String> = self
-                .0
-                .aws
-                .ecs
-                .list_services()
-                .cluster(cluster)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<_, _>>()
-                .await
-                .map_err(|e| err("ecs:ListServices", e))?;
-            for chunk in arns.chunks(10) {
-                let d = self
-                    .0
-                    .aws
-                    .ecs
-                    .describe_services()
-                    .cluster(cluster)
-                    .set_services(Some(chunk.to_vec()))
-                    .include(ServiceField::Tags)
-                    .send()
-                    .await
-                    .map_err(|e| err("ecs:DescribeServices", e))?;
-                for s in d.services() {
-                    let tags = tag_map(s.tags());
-                    if s.status() == Some("INACTIVE") || tags.get(TAG_STACK) != Some(&self.0.stack) {
-                        continue;
-                    }
-                    let Some(name) = tags.get(TAG_NAME).cloned() else { continue };
-                    let vpc = s.network_configuration().and_then(|n| n.awsvpc_configuration());
-                    let subnets = sorted(vpc.map(|v| v.subnets()).unwrap_or_default());
-                    let groups = sorted(vpc.map(|v| v.security_groups()).unwrap_or_default());
-                    let tg = s.load_balancers().first().and_then(|l| l.target_group_arn()).map(Value::from).unwrap_or(Value::Null);
-                    out.push(
-                        Observed::new(KIND, name, s.service_name().unwrap_or_default())
-                            .with_prop("service_name", s.service_name().unwrap_or_default())
-                            .with_prop("cluster", cluster)
-                            .with_prop("task_definition", s.task_definition().unwrap_or_default())
-                            .with_prop("desired_count", s.desired_count())
-                            .with_prop("subnets", subnets)
-                            .with_prop("security_groups", groups)
-                            .with_prop("target_group", tg)
-                            .with_prop("tags", serde_json::to_value(tags).unwrap_or(Value::Null))
-                            .with_output("arn", s.service_arn().unwrap_or_default())
-                            .with_output("cluster", cluster),
-                    );
-                }
-            }
-        }
-        Ok(out)
+        Ok(Vec::new()) // listed with their clusters: see `discover_in`
     }
 
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::ec2::str_prop;
-use super::load_balancer::{elb_tags, stack_load_balancers, sync_elb_tags, tags_of};
+use super::load_balancer::{elb_tags, sync_elb_tags, tags_of};
 use super::Context;
 use crate::aws::err;
 use crate::engine::{CloudError, Desired, Observed, Props, ResourceKind};
@@ -86,6 +86,50 @@ fn certs(props: &Props) -> Option<Vec<Certificate>> {
     props.get("certificate_arn").and_then(Value::as_str).map(|c| vec![Certificate::builder().certificate_arn(c).build()])
 }
 
+/// The stack's listeners on the given load balancers (called by the load balancer kind's
+/// discovery, which lists the load balancers once for both kinds).
+pub async fn discover_in(cx: &Context, load_balancers: &[String]) -> Result<Vec<Observed>, CloudError> {
+    let mut listeners = Vec::new();
+    for arn in load_balancers {
+        let l: Vec<_> = cx
+            .aws
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(arn)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| err("elasticloadbalancing:DescribeListeners", e))?;
+        listeners.extend(l);
+    }
+    let arns: Vec<String> = listeners.iter().filter_map(|l| l.listener_arn().map(str::to_string)).collect();
+    let tags = tags_of(cx, &arns).await?;
+    Ok(listeners
+        .iter()
+        .filter_map(|l| {
+            let arn = l.listener_arn()?.to_string();
+            let t = tags.get(&arn)?;
+            if t.get(TAG_STACK) != Some(&cx.stack) {
+                return None;
+            }
+            let tg = l.default_actions().iter().find_map(|a| a.target_group_arn()).unwrap_or_default();
+            let cert = l.certificates().first().and_then(|c| c.certificate_arn()).map(Value::from).unwrap_or(Value::Null);
+            Some(
+                Observed::new(KIND, t.get(TAG_NAME)?.clone(), &arn)
+                    .with_prop("load_balancer", l.load_balancer_arn().unwrap_or_default())
+                    .with_prop("port", l.port().unwrap_or(0))
+                    .with_prop("protocol", l.protocol().map(|p| p.as_str()).unwrap_or(""))
+                    .with_prop("certificate_arn", cert)
+                    .with_prop("target_group", tg)
+                    .with_prop("tags", serde_json::to_value(t).unwrap_or(Value::Null))
+                    .with_output("arn", &arn),
+            )
+        })
+        .collect())
+}
+
 #[async_trait]
 impl ResourceKind for Cloud {
     fn kind(&self) -> &'static str {
@@ -97,48 +141,7 @@ impl ResourceKind for Cloud {
     }
 
     async fn discover(&self) -> Result<Vec<Observed>, CloudError> {
-        // Listeners are listed per load balancer.
-        let mut listeners = Vec::new();
-        for (lb, _) in stack_load_balancers(&self.0).await? {
-            let Some(arn) = lb.load_balancer_arn() else { continue };
-            let l: Vec<_> = self
-                .0
-                .aws
-                .elb
-                .describe_listeners()
-                .load_balancer_arn(arn)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<_, _>>()
-                .await
-                .map_err(|e| err("elasticloadbalancing:DescribeListeners", e))?;
-            listeners.extend(l);
-        }
-        let arns: Vec<String> = listeners.iter().filter_map(|l| l.listener_arn().map(str::to_string)).collect();
-        let tags = tags_of(&self.0, &arns).await?;
-        Ok(listeners
-            .iter()
-            .filter_map(|l| {
-                let arn = l.listener_arn()?.to_string();
-                let t = tags.get(&arn)?;
-                if t.get(TAG_STACK) != Some(&self.0.stack) {
-                    return None;
-                }
-                let tg = l.default_actions().iter().find_map(|a| a.target_group_arn()).unwrap_or_default();
-                let cert = l.certificates().first().and_then(|c| c.certificate_arn()).map(Value::from).unwrap_or(Value::Null);
-                Some(
-                    Observed::new(KIND, t.get(TAG_NAME)?.clone(), &arn)
-                        .with_prop("load_balancer", l.load_balancer_arn().unwrap_or_default())
-                        .with_prop("port", l.port().unwrap_or(0))
-                        .with_prop("protocol", l.protocol().map(|p| p.as_str()).unwrap_or(""))
-                        .with_prop("certificate_arn", cert)
-                        .with_prop("target_group", tg)
-                        .with_prop("tags", serde_json::to_value(t).unwrap_or(Value::Null))
-                        .with_output("arn", &arn),
-                )
-            })
-            .collect())
+        Ok(Vec::new()) // listed with their load balancers: see `discover_in`
     }
 
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {

@@ -205,8 +205,10 @@ impl ResourceKind for Cloud {
     }
 
     async fn discover(&self) -> Result<Vec<Observed>, CloudError> {
-        Ok(stack_load_balancers(&self.0)
-            .await?
+        let found = stack_load_balancers(&self.0).await?;
+        let arns: Vec<String> = found.iter().filter_map(|(l, _)| l.load_balancer_arn().map(str::to_string)).collect();
+        let listeners = super::listener::discover_in(&self.0, &arns).await?;
+        let mut out: Vec<Observed> = found
             .into_iter()
             .filter_map(|(l, tags)| {
                 let name = tags.get(TAG_NAME)?.clone();
@@ -227,7 +229,9 @@ impl ResourceKind for Cloud {
                         .with_output("dns_name", l.dns_name().unwrap_or_default()),
                 )
             })
-            .collect())
+            .collect();
+        out.extend(listeners);
+        Ok(out)
     }
 
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {

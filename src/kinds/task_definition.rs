@@ -316,7 +316,8 @@ impl ResourceKind for Cloud {
                 .send()
                 .await
                 .map_err(|e| err("ecs:DescribeTaskDefinition", e))?;
-            Ok::<_, CloudError>(d.task_definition().and_then(|td| self.observe(td, d.tags())))
+            let active = d.task_definition().filter(|td| td.status() != Some(&TaskDefinitionStatus::Inactive));
+            Ok::<_, CloudError>(active.and_then(|td| self.observe(td, d.tags())))
         });
         Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
     }
