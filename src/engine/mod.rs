@@ -178,6 +178,11 @@ pub trait ResourceKind: Send + Sync {
         &[]
     }
 
+    /// Fields that are written but cannot be read back: never compared, so never drift.
+    fn write_only(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Bring resolved desired properties into the canonical shape `discover` reports
     /// (sorted sets and the like), so that comparing them is meaningful.
     fn normalize(&self, _props: &mut Props) {}

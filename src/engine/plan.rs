@@ -190,7 +190,7 @@ pub fn plan(desired: &[Desired], observed: &[Observed], registry: &Registry) -> 
             }
             Some(o) => {
                 let mut changes = Vec::new();
-                for f in d.props.keys() {
+                for f in d.props.keys().filter(|f| !kind.write_only().contains(&f.as_str())) {
                     let before = o.props.get(f).cloned();
                     let after = resolved.get(f).cloned();
                     let differs = unknown.contains(f) || before != after;

@@ -80,6 +80,11 @@ kinds!(
     listener,
     db_subnet_group,
     database,
+    eks_cluster,
+    node_group,
+    sns_topic,
+    alarm,
+    budget,
 );
 
 /// Codes AWS uses for "still in use by something that is going away".
