@@ -177,12 +177,22 @@ pub fn distance(a: &str, b: &str) -> usize {
 
 /// The closest candidate, if close enough to be a likely typo.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (distance(word, c), c))
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    let close = candidates
+        .iter()
+        .map(|c| (distance(word, c), *c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3))
         .min()
-        .map(|(_, c)| c)
+        .map(|(_, c)| c);
+    // Or the shortest candidate the word starts (`GreaterThan` for `GreaterThanThreshold`).
+    close.or_else(|| {
+        let lower = word.to_lowercase();
+        candidates
+            .iter()
+            .filter(|c| word.len() >= 3 && c.to_lowercase().starts_with(&lower))
+            .min_by_key(|c| c.len())
+            .copied()
+    })
 }
 
 #[cfg(test)]
