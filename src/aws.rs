@@ -164,7 +164,9 @@ impl Aws {
             );
         // Our retry bounds, unless the standard settings (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE)
         // say otherwise.
-        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() && std::env::var_os("AWS_RETRY_MODE").is_none() {
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none()
+            && std::env::var_os("AWS_RETRY_MODE").is_none()
+        {
             loader = loader.retry_config(
                 RetryConfig::standard()
                     .with_max_attempts(8)
@@ -181,7 +183,11 @@ impl Aws {
         let emulated = std::env::var_os("AWS_ENDPOINT_URL").is_some();
         macro_rules! client {
             ($krate:ident) => {
-                $krate::Client::from_conf($krate::config::Builder::from(&conf).interceptor(counter.clone()).build())
+                $krate::Client::from_conf(
+                    $krate::config::Builder::from(&conf)
+                        .interceptor(counter.clone())
+                        .build(),
+                )
             };
         }
         Aws {

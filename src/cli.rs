@@ -19,7 +19,11 @@ use crate::model::{self, Invalid, Stack};
 use crate::render;
 
 #[derive(Parser, Debug)]
-#[command(name = "provision", version, about = "Stand up, check and tear down an AWS stack described in one YAML file")]
+#[command(
+    name = "provision",
+    version,
+    about = "Stand up, check and tear down an AWS stack described in one YAML file"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -30,7 +34,12 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct Global {
     /// The stack file.
-    #[arg(short = 'f', long = "file", default_value = "stack.yaml", global = true)]
+    #[arg(
+        short = 'f',
+        long = "file",
+        default_value = "stack.yaml",
+        global = true
+    )]
     pub file: PathBuf,
     /// AWS region (overrides the stack file's `region`).
     #[arg(long, global = true)]
@@ -114,7 +123,10 @@ enum Outcome {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.global.verbose);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -130,7 +142,9 @@ pub fn main() -> ExitCode {
         Err(e) => {
             if json {
                 let doc = match &e {
-                    Error::Invalid(i) => json!({"ok": false, "error": "invalid stack file", "diagnostics": i.diagnostics}),
+                    Error::Invalid(i) => {
+                        json!({"ok": false, "error": "invalid stack file", "diagnostics": i.diagnostics})
+                    }
                     other => json!({"ok": false, "error": other.to_string()}),
                 };
                 println!("{doc:#}");
@@ -167,7 +181,12 @@ struct Session {
     desired: Vec<crate::engine::Desired>,
 }
 
-async fn connect(stack: Stack, g: &Global, force_empty_buckets: bool, skip_final_snapshot: bool) -> Result<Session, Error> {
+async fn connect(
+    stack: Stack,
+    g: &Global,
+    force_empty_buckets: bool,
+    skip_final_snapshot: bool,
+) -> Result<Session, Error> {
     let aws = Aws::connect(&Settings {
         region: stack.region.clone(),
         profile: g.profile.clone(),
@@ -195,18 +214,30 @@ async fn connect(stack: Stack, g: &Global, force_empty_buckets: bool, skip_final
 
 async fn run(cli: Cli) -> Result<Outcome, Error> {
     let g = cli.global.clone();
-    let stack = model::load(&g.file, &kinds::models(), g.region.as_deref()).map_err(Error::Invalid)?;
+    let stack =
+        model::load(&g.file, &kinds::models(), g.region.as_deref()).map_err(Error::Invalid)?;
     if let Command::Validate = cli.command {
-        let n = stack.desired(&kinds::models(), model::PLACEHOLDER_ACCOUNT).len();
+        let n = stack
+            .desired(&kinds::models(), model::PLACEHOLDER_ACCOUNT)
+            .len();
         if g.json {
-            println!("{:#}", json!({"ok": true, "file": stack.file, "stack": stack.name, "region": stack.region, "resources": n}));
+            println!(
+                "{:#}",
+                json!({"ok": true, "file": stack.file, "stack": stack.name, "region": stack.region, "resources": n})
+            );
         } else {
-            println!("{} is valid: stack {} in {}, {n} resources.", stack.file, stack.name, stack.region);
+            println!(
+                "{} is valid: stack {} in {}, {n} resources.",
+                stack.file, stack.name, stack.region
+            );
         }
         return Ok(Outcome::Ok);
     }
     let (force_empty, skip_snapshot) = match &cli.command {
-        Command::Down { force_empty_buckets, skip_final_snapshot } => (*force_empty_buckets, *skip_final_snapshot),
+        Command::Down {
+            force_empty_buckets,
+            skip_final_snapshot,
+        } => (*force_empty_buckets, *skip_final_snapshot),
         _ => (false, false),
     };
     let s = connect(stack, &g, force_empty, skip_snapshot).await?;
@@ -260,22 +291,42 @@ fn emit_json(g: &Global, s: &Session, mut doc: serde_json::Value) {
 async fn cmd_plan(s: &Session, g: &Global, detailed: bool) -> Result<Outcome, Error> {
     let (_, plan) = discover(s).await?;
     if g.json {
-        emit_json(g, s, json!({"ok": true, "stack": s.stack.name, "summary": plan.summary(), "plan": plan}));
+        emit_json(
+            g,
+            s,
+            json!({"ok": true, "stack": s.stack.name, "summary": plan.summary(), "plan": plan}),
+        );
     } else {
         print!("{}", render::plan_text(&plan));
     }
-    Ok(if detailed && plan.has_changes() { Outcome::Changes } else { Outcome::Ok })
+    Ok(if detailed && plan.has_changes() {
+        Outcome::Changes
+    } else {
+        Outcome::Ok
+    })
 }
 
 async fn cmd_drift(s: &Session, g: &Global) -> Result<Outcome, Error> {
     let (_, plan) = discover(s).await?;
-    let drifted: Vec<_> = plan.steps.iter().filter(|st| st.action.is_change()).collect();
+    let drifted: Vec<_> = plan
+        .steps
+        .iter()
+        .filter(|st| st.action.is_change())
+        .collect();
     if g.json {
-        emit_json(g, s, json!({"ok": true, "stack": s.stack.name, "drift": !drifted.is_empty(), "resources": drifted}));
+        emit_json(
+            g,
+            s,
+            json!({"ok": true, "stack": s.stack.name, "drift": !drifted.is_empty(), "resources": drifted}),
+        );
     } else {
         print!("{}", render::drift_text(&plan));
     }
-    Ok(if drifted.is_empty() { Outcome::Ok } else { Outcome::Changes })
+    Ok(if drifted.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::Changes
+    })
 }
 
 async fn cmd_status(s: &Session, g: &Global) -> Result<Outcome, Error> {
@@ -285,7 +336,11 @@ async fn cmd_status(s: &Session, g: &Global) -> Result<Outcome, Error> {
             .iter()
             .map(|o| json!({"kind": o.kind, "name": o.name, "id": o.id, "state": o.failed.as_deref().map(|f| format!("failed: {f}")).unwrap_or_else(|| "ok".into()), "outputs": o.outputs}))
             .collect();
-        emit_json(g, s, json!({"ok": true, "stack": s.stack.name, "resources": items}));
+        emit_json(
+            g,
+            s,
+            json!({"ok": true, "stack": s.stack.name, "resources": items}),
+        );
     } else {
         print!("{}", render::status_text(&observed));
     }
@@ -299,7 +354,8 @@ fn confirm(g: &Global, question: &str) -> Result<(), Error> {
     }
     if !std::io::stdin().is_terminal() {
         return Err(Error::Refused(
-            "standard input is not a terminal, so nobody can confirm: pass --yes to go ahead".into(),
+            "standard input is not a terminal, so nobody can confirm: pass --yes to go ahead"
+                .into(),
         ));
     }
     eprint!("{question} Only 'yes' is accepted: ");
@@ -321,7 +377,14 @@ fn progress(g: &Global) -> Arc<dyn Progress> {
     }
 }
 
-fn finish(g: &Global, s: &Session, command: &str, plan: &Plan, report: &Report, extra: serde_json::Value) -> Outcome {
+fn finish(
+    g: &Global,
+    s: &Session,
+    command: &str,
+    plan: &Plan,
+    report: &Report,
+    extra: serde_json::Value,
+) -> Outcome {
     let ok = report.ok();
     if g.json {
         let mut doc = json!({"ok": ok, "command": command, "stack": s.stack.name, "summary": plan.summary(), "plan": plan, "result": report});
@@ -341,16 +404,28 @@ fn finish(g: &Global, s: &Session, command: &str, plan: &Plan, report: &Report, 
     }
 }
 
-async fn cmd_up(s: &Session, g: &Global, allow_data_loss: bool, stop: Arc<AtomicBool>) -> Result<Outcome, Error> {
+async fn cmd_up(
+    s: &Session,
+    g: &Global,
+    allow_data_loss: bool,
+    stop: Arc<AtomicBool>,
+) -> Result<Outcome, Error> {
     let (observed, plan) = discover(s).await?;
     if !g.json {
         print!("{}", render::plan_text(&plan));
     }
     if !plan.has_changes() {
-        emit_json(g, s, json!({"ok": true, "command": "up", "stack": s.stack.name, "summary": plan.summary(), "plan": plan}));
+        emit_json(
+            g,
+            s,
+            json!({"ok": true, "command": "up", "stack": s.stack.name, "summary": plan.summary(), "plan": plan}),
+        );
         return Ok(Outcome::Ok);
     }
-    let destructive: Vec<String> = plan.destructive().map(|st| format!("{} {}", st.kind, st.name)).collect();
+    let destructive: Vec<String> = plan
+        .destructive()
+        .map(|st| format!("{} {}", st.kind, st.name))
+        .collect();
     if !destructive.is_empty() && !allow_data_loss {
         return Err(Error::Refused(format!(
             "this plan destroys data held by {}; if that is intended, run again with --allow-data-loss (or mark the resource `disposable: true`)",
@@ -362,7 +437,15 @@ async fn cmd_up(s: &Session, g: &Global, allow_data_loss: bool, stop: Arc<Atomic
         parallelism: usize::from(g.parallelism),
         stop,
     };
-    let report = apply::apply(&plan, &s.desired, &observed, &s.registry, &options, progress(g)).await?;
+    let report = apply::apply(
+        &plan,
+        &s.desired,
+        &observed,
+        &s.registry,
+        &options,
+        progress(g),
+    )
+    .await?;
     Ok(finish(g, s, "up", &plan, &report, json!({})))
 }
 
@@ -377,22 +460,54 @@ async fn cmd_down(s: &Session, g: &Global, stop: Arc<AtomicBool>) -> Result<Outc
         }
     }
     if !plan.has_changes() {
-        emit_json(g, s, json!({"ok": true, "command": "down", "stack": s.stack.name, "summary": plan.summary(), "plan": plan, "remaining": []}));
+        emit_json(
+            g,
+            s,
+            json!({"ok": true, "command": "down", "stack": s.stack.name, "summary": plan.summary(), "plan": plan, "remaining": []}),
+        );
         return Ok(Outcome::Ok);
     }
-    confirm(g, &format!("Delete these {} resources of stack {}?", plan.steps.len(), s.stack.name))?;
+    confirm(
+        g,
+        &format!(
+            "Delete these {} resources of stack {}?",
+            plan.steps.len(),
+            s.stack.name
+        ),
+    )?;
     let options = apply::Options {
         parallelism: usize::from(g.parallelism),
         stop,
     };
     // The YAML's depends_on edges also order the deletes of resources it still names.
-    let report = apply::apply(&plan, &s.desired, &observed, &s.registry, &options, progress(g)).await?;
+    let report = apply::apply(
+        &plan,
+        &s.desired,
+        &observed,
+        &s.registry,
+        &options,
+        progress(g),
+    )
+    .await?;
     // Final check: what of the stack is left, apart from what was kept on purpose.
     let kept: Vec<&str> = report.kept().map(|o| o.name.as_str()).collect();
     let left = s.registry.discover_all().await?;
-    let leaks: Vec<&Observed> = left.iter().filter(|o| !kept.contains(&o.name.as_str())).collect();
-    let remaining: Vec<_> = leaks.iter().map(|o| json!({"kind": o.kind, "name": o.name, "id": o.id})).collect();
-    let mut outcome = finish(g, s, "down", &plan, &report, json!({"remaining": remaining}));
+    let leaks: Vec<&Observed> = left
+        .iter()
+        .filter(|o| !kept.contains(&o.name.as_str()))
+        .collect();
+    let remaining: Vec<_> = leaks
+        .iter()
+        .map(|o| json!({"kind": o.kind, "name": o.name, "id": o.id}))
+        .collect();
+    let mut outcome = finish(
+        g,
+        s,
+        "down",
+        &plan,
+        &report,
+        json!({"remaining": remaining}),
+    );
     if !leaks.is_empty() {
         if !g.json {
             eprintln!("error: {} resource(s) of the stack remain:", leaks.len());
@@ -404,7 +519,15 @@ async fn cmd_down(s: &Session, g: &Global, stop: Arc<AtomicBool>) -> Result<Outc
             outcome = Outcome::Failed;
         }
     } else if !g.json && report.ok() {
-        println!("Nothing of stack {} remains{}.", s.stack.name, if kept.is_empty() { String::new() } else { format!(" but what was kept on purpose ({})", kept.join(", ")) });
+        println!(
+            "Nothing of stack {} remains{}.",
+            s.stack.name,
+            if kept.is_empty() {
+                String::new()
+            } else {
+                format!(" but what was kept on purpose ({})", kept.join(", "))
+            }
+        );
     }
     Ok(outcome)
 }

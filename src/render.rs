@@ -75,9 +75,22 @@ fn field_lines(c: &FieldChange, creating: bool) -> Vec<String> {
             for k in keys {
                 match (b.get(k), a.get(k)) {
                     (Some(x), Some(y)) if x == y => {}
-                    (Some(x), Some(y)) => out.push(format!("          {} {k}: {} -> {}", paint("~", "33"), show(&Some(x.clone())), show(&Some(y.clone())))),
-                    (Some(x), None) => out.push(format!("          {} {k}: {}", paint("-", "31"), show(&Some(x.clone())))),
-                    (None, Some(y)) => out.push(format!("          {} {k}: {}", paint("+", "32"), show(&Some(y.clone())))),
+                    (Some(x), Some(y)) => out.push(format!(
+                        "          {} {k}: {} -> {}",
+                        paint("~", "33"),
+                        show(&Some(x.clone())),
+                        show(&Some(y.clone()))
+                    )),
+                    (Some(x), None) => out.push(format!(
+                        "          {} {k}: {}",
+                        paint("-", "31"),
+                        show(&Some(x.clone()))
+                    )),
+                    (None, Some(y)) => out.push(format!(
+                        "          {} {k}: {}",
+                        paint("+", "32"),
+                        show(&Some(y.clone()))
+                    )),
                     (None, None) => {}
                 }
             }
@@ -95,13 +108,27 @@ fn field_lines(c: &FieldChange, creating: bool) -> Vec<String> {
             out.push("        ]".into());
             out
         }
-        _ => vec![format!("      ~ {}: {} -> {}{tag}", c.field, show(&c.before), show(&c.after))],
+        _ => vec![format!(
+            "      ~ {}: {} -> {}{tag}",
+            c.field,
+            show(&c.before),
+            show(&c.after)
+        )],
     }
 }
 
 fn step_lines(s: &Step) -> Vec<String> {
-    let id = s.id.as_deref().map(|i| format!(" ({i})")).unwrap_or_default();
-    let mut out = vec![format!("  {} {} {}{id}: {}", symbol(s.action), s.kind, s.name, verb(s.action))];
+    let id =
+        s.id.as_deref()
+            .map(|i| format!(" ({i})"))
+            .unwrap_or_default();
+    let mut out = vec![format!(
+        "  {} {} {}{id}: {}",
+        symbol(s.action),
+        s.kind,
+        s.name,
+        verb(s.action)
+    )];
     if let Some(r) = &s.reason {
         if !r.is_empty() {
             out.push(format!("      # {r}"));
@@ -120,7 +147,10 @@ pub fn plan_text(plan: &Plan) -> String {
     let changes: Vec<&Step> = plan.steps.iter().filter(|s| s.action.is_change()).collect();
     let sum = plan.summary();
     if changes.is_empty() {
-        return format!("No changes: the {} resources of the stack match the stack file.\n", sum.unchanged);
+        return format!(
+            "No changes: the {} resources of the stack match the stack file.\n",
+            sum.unchanged
+        );
     }
     let mut out = String::from("Plan:\n");
     for s in changes {
@@ -141,7 +171,10 @@ pub fn drift_text(plan: &Plan) -> String {
     if drifted.is_empty() {
         return "No drift: live resources match the stack file.\n".into();
     }
-    let mut out = format!("Drift: {} resource(s) differ from the stack file.\n", drifted.len());
+    let mut out = format!(
+        "Drift: {} resource(s) differ from the stack file.\n",
+        drifted.len()
+    );
     for s in drifted {
         let what = match s.action {
             Action::Create => "missing".to_string(),
@@ -151,7 +184,12 @@ pub fn drift_text(plan: &Plan) -> String {
                 format!("changed: {}", fields.join(", "))
             }
         };
-        out.push_str(&format!("  {} {} {}: {what}\n", symbol(s.action), s.kind, s.name));
+        out.push_str(&format!(
+            "  {} {} {}: {what}\n",
+            symbol(s.action),
+            s.kind,
+            s.name
+        ));
         if !matches!(s.action, Action::Create | Action::Delete) {
             for c in &s.changes {
                 for l in field_lines(c, false) {
@@ -177,11 +215,19 @@ pub fn report_text(report: &Report) -> String {
     }
     for o in &failed {
         if let OpResult::Failed { error } = &o.result {
-            out.push_str(&format!("failed: {} {} {}: {error}\n", op_word(o.op), o.kind, o.name));
+            out.push_str(&format!(
+                "failed: {} {} {}: {error}\n",
+                op_word(o.op),
+                o.kind,
+                o.name
+            ));
         }
     }
     if !not_started.is_empty() {
-        let names: Vec<String> = not_started.iter().map(|o| format!("{} {}", op_word(o.op), o.name)).collect();
+        let names: Vec<String> = not_started
+            .iter()
+            .map(|o| format!("{} {}", op_word(o.op), o.name))
+            .collect();
         out.push_str(&format!("not done: {}\n", names.join(", ")));
     }
     if report.interrupted {
@@ -215,8 +261,15 @@ pub fn status_text(observed: &[Observed]) -> String {
     let w = observed.iter().map(|o| o.kind.len()).max().unwrap_or(0);
     let n = observed.iter().map(|o| o.name.len()).max().unwrap_or(0);
     for o in observed {
-        let state = o.failed.as_deref().map(|f| format!("failed: {f}")).unwrap_or_else(|| "ok".into());
-        out.push_str(&format!("  {:w$}  {:n$}  {}  {state}\n", o.kind, o.name, o.id));
+        let state = o
+            .failed
+            .as_deref()
+            .map(|f| format!("failed: {f}"))
+            .unwrap_or_else(|| "ok".into());
+        out.push_str(&format!(
+            "  {:w$}  {:n$}  {}  {state}\n",
+            o.kind, o.name, o.id
+        ));
     }
     out
 }
@@ -246,7 +299,10 @@ pub fn invalid_text(i: &Invalid) -> String {
     for d in &i.diagnostics {
         out.push_str(&format!("{} {d}\n", paint("error:", "31;1")));
     }
-    out.push_str(&format!("{} problem(s) found; nothing was sent to AWS.\n", i.diagnostics.len()));
+    out.push_str(&format!(
+        "{} problem(s) found; nothing was sent to AWS.\n",
+        i.diagnostics.len()
+    ));
     out
 }
 
@@ -261,7 +317,11 @@ impl HumanProgress {
     pub fn new() -> Self {
         HumanProgress {
             last: Mutex::new(BTreeMap::new()),
-            every: if std::io::stderr().is_terminal() { Duration::from_secs(10) } else { Duration::from_secs(30) },
+            every: if std::io::stderr().is_terminal() {
+                Duration::from_secs(10)
+            } else {
+                Duration::from_secs(30)
+            },
         }
     }
 }
@@ -275,8 +335,16 @@ impl Default for HumanProgress {
 impl Progress for HumanProgress {
     fn event(&self, e: Event) {
         let line = match e {
-            Event::Started { op, kind, name } => Some(format!("{} {kind} {name}...", capital(op_word(op)))),
-            Event::Finished { op, kind, name, id, elapsed } => Some(format!(
+            Event::Started { op, kind, name } => {
+                Some(format!("{} {kind} {name}...", capital(op_word(op))))
+            }
+            Event::Finished {
+                op,
+                kind,
+                name,
+                id,
+                elapsed,
+            } => Some(format!(
                 "{} {kind} {name} ({id}) in {:.1}s",
                 match op {
                     OpKind::Create => "Created",
@@ -285,9 +353,21 @@ impl Progress for HumanProgress {
                 },
                 elapsed.as_secs_f64()
             )),
-            Event::Failed { op, kind, name, error } => Some(format!("Failed to {} {kind} {name}: {error}", op_word(op))),
-            Event::Kept { kind, name, reason, .. } => Some(format!("Kept {kind} {name}: {reason}")),
-            Event::Waiting { kind, name, status, elapsed } => {
+            Event::Failed {
+                op,
+                kind,
+                name,
+                error,
+            } => Some(format!("Failed to {} {kind} {name}: {error}", op_word(op))),
+            Event::Kept {
+                kind, name, reason, ..
+            } => Some(format!("Kept {kind} {name}: {reason}")),
+            Event::Waiting {
+                kind,
+                name,
+                status,
+                elapsed,
+            } => {
                 let key = format!("{kind}/{name}");
                 let mut last = match self.last.lock() {
                     Ok(l) => l,
@@ -300,7 +380,10 @@ impl Progress for HumanProgress {
                 };
                 if due {
                     last.insert(key, (status.clone(), now));
-                    Some(format!("  waiting for {kind} {name}: {status} ({}s elapsed)", elapsed.as_secs()))
+                    Some(format!(
+                        "  waiting for {kind} {name}: {status} ({}s elapsed)",
+                        elapsed.as_secs()
+                    ))
                 } else {
                     None
                 }

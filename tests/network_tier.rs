@@ -21,10 +21,49 @@ fn names_in(plan: &serde_json::Value, action: &str) -> Vec<String> {
 }
 
 /// Every resource of the repository's stack.yaml.
-const ALL: [&str; 30] = [
-    "alb", "alb.rules", "api", "api-logs", "api-service", "api-targets", "api-task", "app", "backend", "backend.rules",
-    "database", "database.rules", "db-subnets", "http", "igw", "main", "media", "nat", "nat-ip", "nodes", "nodes.rules",
-    "postgres", "private", "private-a", "private-b", "public", "public-a", "public-b", "task-execution", "web",
+const ALL: [&str; 42] = [
+    "alb",
+    "alb-5xx",
+    "alb.rules",
+    "alerts",
+    "api",
+    "api-cpu",
+    "api-logs",
+    "api-service",
+    "api-targets",
+    "api-task",
+    "app",
+    "backend",
+    "backend.rules",
+    "database",
+    "database.rules",
+    "db-cpu",
+    "db-free-storage",
+    "db-subnets",
+    "eks-cluster",
+    "eks-nodes",
+    "frontend",
+    "frontend-nodes",
+    "http",
+    "igw",
+    "main",
+    "media",
+    "media.policy",
+    "monthly",
+    "nat",
+    "nat-ip",
+    "nodes",
+    "nodes.rules",
+    "postgres",
+    "private",
+    "private-a",
+    "private-b",
+    "public",
+    "public-a",
+    "public-b",
+    "static",
+    "task-execution",
+    "web",
 ];
 
 #[tokio::test(flavor = "multi_thread")]
@@ -33,7 +72,10 @@ async fn up_creates_the_tier_and_a_second_up_writes_nothing() {
     let plan = p.ok(&["plan", "--json", "--detailed-exitcode"], 2).json();
     assert_eq!(names_in(&plan, "create"), ALL.to_vec());
     let human = p.ok(&["plan"], 0).stdout;
-    assert!(human.contains("+ vpc main: create") && human.contains(&format!("{} to create", ALL.len())), "{human}");
+    assert!(
+        human.contains("+ vpc main: create") && human.contains(&format!("{} to create", ALL.len())),
+        "{human}"
+    );
 
     let up = p.ok(&["up", "--yes", "--json", "--stats"], 0).json();
     assert_eq!(up["summary"]["create"], ALL.len());
@@ -45,81 +87,250 @@ async fn up_creates_the_tier_and_a_second_up_writes_nothing() {
     let v = ec2.describe_vpcs().vpc_ids(vpc).send().await.expect("vpc");
     assert_eq!(v.vpcs()[0].cidr_block(), Some("10.0.0.0/16"));
     let tags = v.vpcs()[0].tags();
-    let tag = |k: &str| tags.iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_string);
+    let tag = |k: &str| {
+        tags.iter()
+            .find(|t| t.key() == Some(k))
+            .and_then(|t| t.value())
+            .map(str::to_string)
+    };
     assert_eq!(tag("provision:name").as_deref(), Some("main"));
     assert_eq!(tag("project").as_deref(), Some("spotilike"));
-    for attr in [VpcAttributeName::EnableDnsSupport, VpcAttributeName::EnableDnsHostnames] {
-        let a = ec2.describe_vpc_attribute().vpc_id(vpc).attribute(attr.clone()).send().await.expect("attr");
-        let on = a.enable_dns_support().or(a.enable_dns_hostnames()).and_then(|b| b.value());
+    for attr in [
+        VpcAttributeName::EnableDnsSupport,
+        VpcAttributeName::EnableDnsHostnames,
+    ] {
+        let a = ec2
+            .describe_vpc_attribute()
+            .vpc_id(vpc)
+            .attribute(attr.clone())
+            .send()
+            .await
+            .expect("attr");
+        let on = a
+            .enable_dns_support()
+            .or(a.enable_dns_hostnames())
+            .and_then(|b| b.value());
         assert_eq!(on, Some(true), "{attr:?}");
     }
-    let subnets = ec2.describe_subnets().filters(stack_filter(&p.stack)).send().await.expect("subnets");
+    let subnets = ec2
+        .describe_subnets()
+        .filters(stack_filter(&p.stack))
+        .send()
+        .await
+        .expect("subnets");
     assert_eq!(subnets.subnets().len(), 4);
     for s in subnets.subnets() {
         assert_eq!(s.vpc_id(), Some(vpc.as_str()));
-        let public = id["public-a"] == s.subnet_id().unwrap_or("") || id["public-b"] == s.subnet_id().unwrap_or("");
+        let public = id["public-a"] == s.subnet_id().unwrap_or("")
+            || id["public-b"] == s.subnet_id().unwrap_or("");
         assert_eq!(s.map_public_ip_on_launch(), Some(public));
     }
-    let zone = |n: &str| subnets.subnets().iter().find(|s| s.subnet_id() == Some(id[n].as_str())).and_then(|s| s.availability_zone()).map(str::to_string);
+    let zone = |n: &str| {
+        subnets
+            .subnets()
+            .iter()
+            .find(|s| s.subnet_id() == Some(id[n].as_str()))
+            .and_then(|s| s.availability_zone())
+            .map(str::to_string)
+    };
     assert_eq!(zone("public-a").as_deref(), Some("eu-west-3a"));
     assert_eq!(zone("private-b").as_deref(), Some("eu-west-3b"));
 
-    let igw = ec2.describe_internet_gateways().internet_gateway_ids(&id["igw"]).send().await.expect("igw");
-    assert_eq!(igw.internet_gateways()[0].attachments()[0].vpc_id(), Some(vpc.as_str()));
-    let nat = ec2.describe_nat_gateways().nat_gateway_ids(&id["nat"]).send().await.expect("nat");
+    let igw = ec2
+        .describe_internet_gateways()
+        .internet_gateway_ids(&id["igw"])
+        .send()
+        .await
+        .expect("igw");
+    assert_eq!(
+        igw.internet_gateways()[0].attachments()[0].vpc_id(),
+        Some(vpc.as_str())
+    );
+    let nat = ec2
+        .describe_nat_gateways()
+        .nat_gateway_ids(&id["nat"])
+        .send()
+        .await
+        .expect("nat");
     let nat = &nat.nat_gateways()[0];
     assert_eq!(nat.subnet_id(), Some(id["public-a"].as_str()));
-    assert_eq!(nat.nat_gateway_addresses()[0].allocation_id(), Some(id["nat-ip"].as_str()));
+    assert_eq!(
+        nat.nat_gateway_addresses()[0].allocation_id(),
+        Some(id["nat-ip"].as_str())
+    );
 
-    let rt = ec2.describe_route_tables().route_table_ids(&id["public"]).route_table_ids(&id["private"]).send().await.expect("rtb");
+    let rt = ec2
+        .describe_route_tables()
+        .route_table_ids(&id["public"])
+        .route_table_ids(&id["private"])
+        .send()
+        .await
+        .expect("rtb");
     for t in rt.route_tables() {
         let public = t.route_table_id() == Some(id["public"].as_str());
-        let default = t.routes().iter().find(|r| r.destination_cidr_block() == Some("0.0.0.0/0")).expect("default route");
+        let default = t
+            .routes()
+            .iter()
+            .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+            .expect("default route");
         if public {
             assert_eq!(default.gateway_id(), Some(id["igw"].as_str()));
         } else {
             assert_eq!(default.nat_gateway_id(), Some(id["nat"].as_str()));
         }
-        let mut assoc: Vec<&str> = t.associations().iter().filter_map(|a| a.subnet_id()).collect();
+        let mut assoc: Vec<&str> = t
+            .associations()
+            .iter()
+            .filter_map(|a| a.subnet_id())
+            .collect();
         assoc.sort();
-        let mut want = if public { vec![id["public-a"].as_str(), id["public-b"].as_str()] } else { vec![id["private-a"].as_str(), id["private-b"].as_str()] };
+        let mut want = if public {
+            vec![id["public-a"].as_str(), id["public-b"].as_str()]
+        } else {
+            vec![id["private-a"].as_str(), id["private-b"].as_str()]
+        };
         want.sort();
         assert_eq!(assoc, want);
     }
 
-    let groups = ec2.describe_security_groups().filters(stack_filter(&p.stack)).send().await.expect("sg");
-    let group = |n: &str| groups.security_groups().iter().find(|g| g.group_id() == Some(id[n].as_str())).expect("group").clone();
+    let groups = ec2
+        .describe_security_groups()
+        .filters(stack_filter(&p.stack))
+        .send()
+        .await
+        .expect("sg");
+    let group = |n: &str| {
+        groups
+            .security_groups()
+            .iter()
+            .find(|g| g.group_id() == Some(id[n].as_str()))
+            .expect("group")
+            .clone()
+    };
     let from_group = |g: &aws_sdk_ec2::types::SecurityGroup, port: i32| -> Vec<String> {
-        g.ip_permissions().iter().filter(|p| p.from_port() == Some(port)).flat_map(|p| p.user_id_group_pairs().iter().filter_map(|u| u.group_id().map(str::to_string))).collect()
+        g.ip_permissions()
+            .iter()
+            .filter(|p| p.from_port() == Some(port))
+            .flat_map(|p| {
+                p.user_id_group_pairs()
+                    .iter()
+                    .filter_map(|u| u.group_id().map(str::to_string))
+            })
+            .collect()
     };
     assert_eq!(from_group(&group("backend"), 8000), vec![id["alb"].clone()]);
-    assert_eq!(from_group(&group("database"), 5432), vec![id["backend"].clone()]);
-    assert!(group("database").ip_permissions_egress().is_empty(), "the database may not call out");
-    let alb_open: Vec<i32> = group("alb").ip_permissions().iter().filter(|p| p.ip_ranges().iter().any(|r| r.cidr_ip() == Some("0.0.0.0/0"))).filter_map(|p| p.from_port()).collect();
-    assert_eq!({ let mut a = alb_open; a.sort(); a }, vec![80, 443]);
+    assert_eq!(
+        from_group(&group("database"), 5432),
+        vec![id["backend"].clone()]
+    );
+    assert!(
+        group("database").ip_permissions_egress().is_empty(),
+        "the database may not call out"
+    );
+    let alb_open: Vec<i32> = group("alb")
+        .ip_permissions()
+        .iter()
+        .filter(|p| {
+            p.ip_ranges()
+                .iter()
+                .any(|r| r.cidr_ip() == Some("0.0.0.0/0"))
+        })
+        .filter_map(|p| p.from_port())
+        .collect();
+    assert_eq!(
+        {
+            let mut a = alb_open;
+            a.sort();
+            a
+        },
+        vec![80, 443]
+    );
     let alb_out = group("alb").ip_permissions_egress().to_vec();
     assert_eq!(alb_out.len(), 1);
     assert_eq!(alb_out[0].from_port(), Some(8000));
-    assert_eq!(alb_out[0].user_id_group_pairs()[0].group_id(), Some(id["backend"].as_str()));
+    assert_eq!(
+        alb_out[0].user_id_group_pairs()[0].group_id(),
+        Some(id["backend"].as_str())
+    );
 
     let s3 = s3().await;
     let b = p.bucket();
-    let enc = s3.get_bucket_encryption().bucket(&b).send().await.expect("encryption");
-    let rule = enc.server_side_encryption_configuration().expect("conf").rules()[0].apply_server_side_encryption_by_default().expect("default").clone();
+    let enc = s3
+        .get_bucket_encryption()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("encryption");
+    let rule = enc
+        .server_side_encryption_configuration()
+        .expect("conf")
+        .rules()[0]
+        .apply_server_side_encryption_by_default()
+        .expect("default")
+        .clone();
     assert_eq!(rule.sse_algorithm().as_str(), "AES256");
-    let pab = s3.get_public_access_block().bucket(&b).send().await.expect("pab");
+    let pab = s3
+        .get_public_access_block()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("pab");
     let c = pab.public_access_block_configuration().expect("conf");
-    assert!(c.block_public_acls() == Some(true) && c.ignore_public_acls() == Some(true) && c.block_public_policy() == Some(true) && c.restrict_public_buckets() == Some(true));
-    assert_eq!(s3.get_bucket_versioning().bucket(&b).send().await.expect("v").status(), Some(&BucketVersioningStatus::Enabled));
-    let lc = s3.get_bucket_lifecycle_configuration().bucket(&b).send().await.expect("lifecycle");
+    assert!(
+        c.block_public_acls() == Some(true)
+            && c.ignore_public_acls() == Some(true)
+            && c.block_public_policy() == Some(true)
+            && c.restrict_public_buckets() == Some(true)
+    );
+    assert_eq!(
+        s3.get_bucket_versioning()
+            .bucket(&b)
+            .send()
+            .await
+            .expect("v")
+            .status(),
+        Some(&BucketVersioningStatus::Enabled)
+    );
+    let lc = s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("lifecycle");
     assert_eq!(lc.rules().len(), 2);
-    assert!(lc.rules().iter().any(|r| r.noncurrent_version_expiration().and_then(|n| n.noncurrent_days()) == Some(30)));
-    let policy: serde_json::Value = serde_json::from_str(s3.get_bucket_policy().bucket(&b).send().await.expect("policy").policy().expect("text")).expect("json");
+    assert!(lc.rules().iter().any(|r| r
+        .noncurrent_version_expiration()
+        .and_then(|n| n.noncurrent_days())
+        == Some(30)));
+    let policy: serde_json::Value = serde_json::from_str(
+        s3.get_bucket_policy()
+            .bucket(&b)
+            .send()
+            .await
+            .expect("policy")
+            .policy()
+            .expect("text"),
+    )
+    .expect("json");
     assert_eq!(policy["Statement"][0]["Effect"], "Deny");
-    assert_eq!(policy["Statement"][0]["Condition"]["Bool"]["aws:SecureTransport"], "false");
-    let tags = s3.get_bucket_tagging().bucket(&b).send().await.expect("tags");
-    assert!(tags.tag_set().iter().any(|t| t.key() == "provision:stack" && t.value() == p.stack));
-    assert!(tags.tag_set().iter().any(|t| t.key() == "data" && t.value() == "media"));
+    assert_eq!(
+        policy["Statement"][0]["Condition"]["Bool"]["aws:SecureTransport"],
+        "false"
+    );
+    let tags = s3
+        .get_bucket_tagging()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("tags");
+    assert!(tags
+        .tag_set()
+        .iter()
+        .any(|t| t.key() == "provision:stack" && t.value() == p.stack));
+    assert!(tags
+        .tag_set()
+        .iter()
+        .any(|t| t.key() == "data" && t.value() == "media"));
 
     // Second up: nothing planned, no write call.
     let again = p.ok(&["up", "--yes", "--json", "--stats"], 0).json();
@@ -130,14 +341,29 @@ async fn up_creates_the_tier_and_a_second_up_writes_nothing() {
     assert!(again["stats"]["reads"].as_u64().unwrap_or(0) > 0);
     // Discovery is one listing per kind, not one call per resource.
     let listings = [
-        "DescribeVpcs", "DescribeSubnets", "DescribeSecurityGroups", "DescribeRouteTables", "DescribeNatGateways",
-        "DescribeAddresses", "DescribeInternetGateways", "DescribeLoadBalancers", "DescribeTargetGroups",
-        "DescribeDBInstances", "DescribeDBSubnetGroups", "ListRoles", "ListClusters", "GetResources", "DescribeLogGroups",
+        "DescribeVpcs",
+        "DescribeSubnets",
+        "DescribeSecurityGroups",
+        "DescribeRouteTables",
+        "DescribeNatGateways",
+        "DescribeAddresses",
+        "DescribeInternetGateways",
+        "DescribeLoadBalancers",
+        "DescribeTargetGroups",
+        "DescribeDBInstances",
+        "DescribeDBSubnetGroups",
+        "ListRoles",
+        "ListClusters",
+        "GetResources",
+        "DescribeLogGroups",
         "ListTaskDefinitionFamilies",
     ];
     let ops = again["stats"]["operations"].as_array().expect("ops");
     for listing in listings {
-        let op = ops.iter().find(|o| o["operation"] == listing).unwrap_or_else(|| panic!("{listing} not called"));
+        let op = ops
+            .iter()
+            .find(|o| o["operation"] == listing)
+            .unwrap_or_else(|| panic!("{listing} not called"));
         assert_eq!(op["calls"], 1, "{op}");
     }
     let text = p.ok(&["up", "--yes", "--stats"], 0);
@@ -159,18 +385,39 @@ async fn out_of_band_changes_are_reported_as_drift_and_repaired_by_up() {
     // A rule added to a security group, versioning suspended, a route removed, a tag changed.
     ec2.authorize_security_group_ingress()
         .group_id(&id["alb"])
-        .ip_permissions(IpPermission::builder().ip_protocol("tcp").from_port(22).to_port(22).ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build()).build())
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
         .send()
         .await
         .expect("authorize");
     s3.put_bucket_versioning()
         .bucket(p.bucket())
-        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Suspended).build())
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Suspended)
+                .build(),
+        )
         .send()
         .await
         .expect("suspend");
-    ec2.delete_route().route_table_id(&id["private"]).destination_cidr_block("0.0.0.0/0").send().await.expect("route");
-    ec2.create_tags().resources(&id["main"]).tags(Tag::builder().key("environment").value("prod").build()).send().await.expect("tag");
+    ec2.delete_route()
+        .route_table_id(&id["private"])
+        .destination_cidr_block("0.0.0.0/0")
+        .send()
+        .await
+        .expect("route");
+    ec2.create_tags()
+        .resources(&id["main"])
+        .tags(Tag::builder().key("environment").value("prod").build())
+        .send()
+        .await
+        .expect("tag");
     ec2.modify_subnet_attribute()
         .subnet_id(&id["private-a"])
         .map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build())
@@ -184,7 +431,14 @@ async fn out_of_band_changes_are_reported_as_drift_and_repaired_by_up() {
         .expect("resources")
         .iter()
         .map(|r| {
-            let fields = r["changes"].as_array().map(|c| c.iter().map(|c| c["field"].as_str().unwrap_or("").to_string()).collect()).unwrap_or_default();
+            let fields = r["changes"]
+                .as_array()
+                .map(|c| {
+                    c.iter()
+                        .map(|c| c["field"].as_str().unwrap_or("").to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
             (r["name"].as_str().unwrap_or("").to_string(), fields)
         })
         .collect();
@@ -200,7 +454,10 @@ async fn out_of_band_changes_are_reported_as_drift_and_repaired_by_up() {
         ]
     );
     let text = p.ok(&["drift"], 2).stdout;
-    assert!(text.contains("security_group_rules alb.rules: changed: ingress"), "{text}");
+    assert!(
+        text.contains("security_group_rules alb.rules: changed: ingress"),
+        "{text}"
+    );
     assert!(text.contains("\"from_port\":22"), "{text}");
     assert!(text.contains("environment: \"prod\" -> \"demo\""), "{text}");
 
@@ -210,14 +467,51 @@ async fn out_of_band_changes_are_reported_as_drift_and_repaired_by_up() {
     p.ok(&["drift"], 0);
 
     // Repaired in AWS itself.
-    let g = ec2.describe_security_groups().group_ids(&id["alb"]).send().await.expect("sg");
-    assert!(!g.security_groups()[0].ip_permissions().iter().any(|p| p.from_port() == Some(22)));
-    assert_eq!(s3.get_bucket_versioning().bucket(p.bucket()).send().await.expect("v").status(), Some(&BucketVersioningStatus::Enabled));
-    let rt = ec2.describe_route_tables().route_table_ids(&id["private"]).send().await.expect("rt");
-    assert!(rt.route_tables()[0].routes().iter().any(|r| r.destination_cidr_block() == Some("0.0.0.0/0") && r.nat_gateway_id() == Some(id["nat"].as_str())));
-    let v = ec2.describe_vpcs().vpc_ids(&id["main"]).send().await.expect("vpc");
-    assert!(v.vpcs()[0].tags().iter().any(|t| t.key() == Some("environment") && t.value() == Some("demo")));
-    assert_eq!(ids(&p.stack).await, id, "repairs kept every resource, no replacement");
+    let g = ec2
+        .describe_security_groups()
+        .group_ids(&id["alb"])
+        .send()
+        .await
+        .expect("sg");
+    assert!(!g.security_groups()[0]
+        .ip_permissions()
+        .iter()
+        .any(|p| p.from_port() == Some(22)));
+    assert_eq!(
+        s3.get_bucket_versioning()
+            .bucket(p.bucket())
+            .send()
+            .await
+            .expect("v")
+            .status(),
+        Some(&BucketVersioningStatus::Enabled)
+    );
+    let rt = ec2
+        .describe_route_tables()
+        .route_table_ids(&id["private"])
+        .send()
+        .await
+        .expect("rt");
+    assert!(rt.route_tables()[0]
+        .routes()
+        .iter()
+        .any(|r| r.destination_cidr_block() == Some("0.0.0.0/0")
+            && r.nat_gateway_id() == Some(id["nat"].as_str())));
+    let v = ec2
+        .describe_vpcs()
+        .vpc_ids(&id["main"])
+        .send()
+        .await
+        .expect("vpc");
+    assert!(v.vpcs()[0]
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some("environment") && t.value() == Some("demo")));
+    assert_eq!(
+        ids(&p.stack).await,
+        id,
+        "repairs kept every resource, no replacement"
+    );
 
     p.ok(&["down", "--yes"], 0);
 }
@@ -227,25 +521,46 @@ async fn a_resource_removed_from_the_file_is_planned_as_a_delete_and_deleted() {
     let p = Project::new("tier-remove");
     p.ok(&["up", "--yes"], 0);
     let before = ids(&p.stack).await;
-    // The Kubernetes nodes' group goes away (nothing references it).
+    // The database free-storage alarm goes away (nothing references it).
     let text = p.text();
-    let start = text.find("  nodes:\n").expect("nodes group");
-    let end = text[start..].find("\nbuckets:").map(|e| start + e + 1).expect("end of the group");
+    let start = text.find("  db-free-storage:\n").expect("alarm");
+    let end = text[start..]
+        .find("  alb-5xx:\n")
+        .map(|e| start + e)
+        .expect("next alarm");
     p.write(&format!("{}{}", &text[..start], &text[end..]));
     let plan = p.ok(&["plan", "--json", "--detailed-exitcode"], 2).json();
-    assert_eq!(names_in(&plan, "delete"), vec!["nodes", "nodes.rules"]);
+    assert_eq!(names_in(&plan, "delete"), vec!["db-free-storage"]);
     assert_eq!(names_in(&plan, "update"), Vec::<String>::new());
     assert_eq!(names_in(&plan, "create"), Vec::<String>::new());
     let text = p.ok(&["plan"], 0).stdout;
-    assert!(text.contains("- security_group nodes"), "{text}");
+    assert!(text.contains("- alarm db-free-storage"), "{text}");
     assert!(text.contains("no longer in the stack file"), "{text}");
 
     p.ok(&["up", "--yes"], 0);
-    let ec2 = ec2().await;
-    let gone = ec2.describe_security_groups().group_ids(&before["nodes"]).send().await;
-    assert!(gone.is_err() || gone.map(|o| o.security_groups().is_empty()).unwrap_or(false), "the nodes group still exists");
-    let after = ids(&p.stack).await;
-    assert_eq!(after.len(), before.len() - 1);
+    let cw = aws_sdk_cloudwatch::Client::new(&common::sdk_config().await);
+    let left = cw
+        .describe_alarms()
+        .alarm_name_prefix(format!("{}-", p.stack))
+        .send()
+        .await
+        .expect("alarms");
+    let mut names: Vec<&str> = left
+        .metric_alarms()
+        .iter()
+        .filter_map(|a| a.alarm_name())
+        .collect();
+    names.sort();
+    let s = &p.stack;
+    assert_eq!(
+        names,
+        vec![
+            format!("{s}-alb-5xx"),
+            format!("{s}-api-cpu"),
+            format!("{s}-db-cpu")
+        ]
+    );
+    assert_eq!(ids(&p.stack).await, before, "nothing else changed");
     p.ok(&["drift"], 0);
     p.ok(&["down", "--yes"], 0);
 }
@@ -255,7 +570,16 @@ async fn down_removes_everything_of_the_stack_and_nothing_else() {
     let ec2 = ec2().await;
     let s3 = s3().await;
     // Resources that are not the stack's: untagged, and tagged for another stack.
-    let foreign_vpc = ec2.create_vpc().cidr_block("10.50.0.0/16").send().await.expect("vpc").vpc().and_then(|v| v.vpc_id()).expect("id").to_string();
+    let foreign_vpc = ec2
+        .create_vpc()
+        .cidr_block("10.50.0.0/16")
+        .send()
+        .await
+        .expect("vpc")
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .expect("id")
+        .to_string();
     let foreign_sg = ec2
         .create_security_group()
         .group_name("tier-down-main")
@@ -273,8 +597,18 @@ async fn down_removes_everything_of_the_stack_and_nothing_else() {
         .tag_specifications(
             aws_sdk_ec2::types::TagSpecification::builder()
                 .resource_type(aws_sdk_ec2::types::ResourceType::Subnet)
-                .tags(Tag::builder().key("provision:stack").value("tier-down-other").build())
-                .tags(Tag::builder().key("provision:name").value("private-a").build())
+                .tags(
+                    Tag::builder()
+                        .key("provision:stack")
+                        .value("tier-down-other")
+                        .build(),
+                )
+                .tags(
+                    Tag::builder()
+                        .key("provision:name")
+                        .value("private-a")
+                        .build(),
+                )
                 .build(),
         )
         .send()
@@ -283,11 +617,21 @@ async fn down_removes_everything_of_the_stack_and_nothing_else() {
         .subnet
         .and_then(|s| s.subnet_id)
         .expect("id");
-    let foreign_eip = ec2.allocate_address().send().await.expect("eip").allocation_id.expect("id");
+    let foreign_eip = ec2
+        .allocate_address()
+        .send()
+        .await
+        .expect("eip")
+        .allocation_id
+        .expect("id");
     let foreign_bucket = "tier-down-not-the-stacks";
     s3.create_bucket()
         .bucket(foreign_bucket)
-        .create_bucket_configuration(aws_sdk_s3::types::CreateBucketConfiguration::builder().location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest3).build())
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest3)
+                .build(),
+        )
         .send()
         .await
         .expect("bucket");
@@ -302,21 +646,97 @@ async fn down_removes_everything_of_the_stack_and_nothing_else() {
     // Nothing of the stack, listing every kind in the account.
     assert!(ids(&p.stack).await.is_empty());
     let f = stack_filter(&p.stack);
-    assert!(ec2.describe_vpcs().filters(f.clone()).send().await.expect("vpcs").vpcs().is_empty());
-    assert!(ec2.describe_route_tables().filters(f.clone()).send().await.expect("rt").route_tables().is_empty());
-    let nats = ec2.describe_nat_gateways().filter(f.clone()).send().await.expect("nat");
-    let ours = |n: &&aws_sdk_ec2::types::NatGateway| n.tags().iter().any(|t| t.key() == Some("provision:stack") && t.value() == Some(p.stack.as_str()));
-    assert!(nats.nat_gateways().iter().filter(ours).all(|n| n.state().map(|s| s.as_str()) == Some("deleted")));
-    assert!(ec2.describe_addresses().filters(f).send().await.expect("eip").addresses().is_empty());
+    assert!(ec2
+        .describe_vpcs()
+        .filters(f.clone())
+        .send()
+        .await
+        .expect("vpcs")
+        .vpcs()
+        .is_empty());
+    assert!(ec2
+        .describe_route_tables()
+        .filters(f.clone())
+        .send()
+        .await
+        .expect("rt")
+        .route_tables()
+        .is_empty());
+    let nats = ec2
+        .describe_nat_gateways()
+        .filter(f.clone())
+        .send()
+        .await
+        .expect("nat");
+    let ours = |n: &&aws_sdk_ec2::types::NatGateway| {
+        n.tags()
+            .iter()
+            .any(|t| t.key() == Some("provision:stack") && t.value() == Some(p.stack.as_str()))
+    };
+    assert!(nats
+        .nat_gateways()
+        .iter()
+        .filter(ours)
+        .all(|n| n.state().map(|s| s.as_str()) == Some("deleted")));
+    assert!(ec2
+        .describe_addresses()
+        .filters(f)
+        .send()
+        .await
+        .expect("eip")
+        .addresses()
+        .is_empty());
     let buckets = s3.list_buckets().send().await.expect("buckets");
-    assert!(!buckets.buckets().iter().any(|b| b.name() == Some(p.bucket().as_str())));
+    assert!(!buckets
+        .buckets()
+        .iter()
+        .any(|b| b.name() == Some(p.bucket().as_str())));
 
     // What was not the stack's is untouched.
-    assert_eq!(ec2.describe_vpcs().vpc_ids(&foreign_vpc).send().await.expect("vpc").vpcs().len(), 1);
-    assert_eq!(ec2.describe_security_groups().group_ids(&foreign_sg).send().await.expect("sg").security_groups().len(), 1);
-    assert_eq!(ec2.describe_subnets().subnet_ids(&other_stack).send().await.expect("subnet").subnets().len(), 1);
-    assert_eq!(ec2.describe_addresses().allocation_ids(&foreign_eip).send().await.expect("eip").addresses().len(), 1);
-    assert!(buckets.buckets().iter().any(|b| b.name() == Some(foreign_bucket)));
+    assert_eq!(
+        ec2.describe_vpcs()
+            .vpc_ids(&foreign_vpc)
+            .send()
+            .await
+            .expect("vpc")
+            .vpcs()
+            .len(),
+        1
+    );
+    assert_eq!(
+        ec2.describe_security_groups()
+            .group_ids(&foreign_sg)
+            .send()
+            .await
+            .expect("sg")
+            .security_groups()
+            .len(),
+        1
+    );
+    assert_eq!(
+        ec2.describe_subnets()
+            .subnet_ids(&other_stack)
+            .send()
+            .await
+            .expect("subnet")
+            .subnets()
+            .len(),
+        1
+    );
+    assert_eq!(
+        ec2.describe_addresses()
+            .allocation_ids(&foreign_eip)
+            .send()
+            .await
+            .expect("eip")
+            .addresses()
+            .len(),
+        1
+    );
+    assert!(buckets
+        .buckets()
+        .iter()
+        .any(|b| b.name() == Some(foreign_bucket)));
 
     // A second down has nothing to do.
     let again = p.ok(&["down", "--yes", "--json"], 0).json();

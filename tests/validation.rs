@@ -54,13 +54,29 @@ fn every_invalid_file_is_refused_with_file_line_and_field_before_any_aws_call() 
         for command in ["validate", "plan", "up"] {
             let r = run_at(&endpoint, dir, &["-f", name, command, "--yes"], &[]);
             let at = format!("{name}:{line}:");
-            if r.code != 1 || !r.stderr.contains(&at) || !r.stderr.contains(message) || !r.stdout.is_empty() {
-                failures.push(format!("{name} ({command}): exit {}, want `{at}` and `{message}`; got:\n{}", r.code, r.stderr));
+            if r.code != 1
+                || !r.stderr.contains(&at)
+                || !r.stderr.contains(message)
+                || !r.stdout.is_empty()
+            {
+                failures.push(format!(
+                    "{name} ({command}): exit {}, want `{at}` and `{message}`; got:\n{}",
+                    r.code, r.stderr
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
-    assert_eq!(connections.load(Ordering::SeqCst), 0, "an invalid stack file led to an AWS call");
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "an invalid stack file led to an AWS call"
+    );
 }
 
 #[test]
@@ -92,7 +108,11 @@ fn the_connection_counter_does_see_calls_from_a_valid_file() {
     let (endpoint, connections) = counting_endpoint();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("validation-control");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    std::fs::write(dir.join("stack.yaml"), "stack: demo\nvpcs:\n  main: {cidr: 10.0.0.0/16}\n").expect("write");
+    std::fs::write(
+        dir.join("stack.yaml"),
+        "stack: demo\nvpcs:\n  main: {cidr: 10.0.0.0/16}\n",
+    )
+    .expect("write");
     let r = run_at(&endpoint, &dir, &["plan"], &[("AWS_MAX_ATTEMPTS", "1")]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("GetCallerIdentity"), "{}", r.stderr);

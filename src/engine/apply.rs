@@ -90,10 +90,17 @@ impl Default for Options {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum OpResult {
-    Done { id: String },
-    Failed { error: String },
+    Done {
+        id: String,
+    },
+    Failed {
+        error: String,
+    },
     /// Deleting was declined on purpose (data kept); the reason says how to proceed.
-    Kept { id: String, reason: String },
+    Kept {
+        id: String,
+        reason: String,
+    },
     /// Not started: a dependency failed, or the run stopped first.
     NotStarted,
 }
@@ -170,7 +177,11 @@ pub enum ApplyError {
 
 /// Build the operation graph of a plan. `desired` gives references and explicit
 /// `depends_on` edges; `observed` gives what exists (and who references whom).
-fn build_ops(plan: &Plan, desired: &[Desired], observed: &[Observed]) -> Result<Vec<Op>, ApplyError> {
+fn build_ops(
+    plan: &Plan,
+    desired: &[Desired],
+    observed: &[Observed],
+) -> Result<Vec<Op>, ApplyError> {
     let matched = match_observed(desired, observed);
     let by_id: BTreeMap<&str, &Observed> = observed.iter().map(|o| (o.id.as_str(), o)).collect();
     let desired_by_name: BTreeMap<&str, &Desired> =
@@ -187,7 +198,12 @@ fn build_ops(plan: &Plan, desired: &[Desired], observed: &[Observed]) -> Result<
             .id
             .as_deref()
             .and_then(|id| by_id.get(id).copied().cloned())
-            .or_else(|| matched.by_name.get(step.name.as_str()).map(|o| (*o).clone()));
+            .or_else(|| {
+                matched
+                    .by_name
+                    .get(step.name.as_str())
+                    .map(|o| (*o).clone())
+            });
         match step.action {
             Action::NoOp => {}
             Action::Create | Action::Update => {
@@ -207,7 +223,10 @@ fn build_ops(plan: &Plan, desired: &[Desired], observed: &[Observed]) -> Result<
             }
             Action::Replace => {
                 replaced.insert(step.name.clone());
-                del_ops.entry(step.name.clone()).or_default().push(ops.len());
+                del_ops
+                    .entry(step.name.clone())
+                    .or_default()
+                    .push(ops.len());
                 ops.push(Op {
                     kind: step.kind,
                     name: step.name.clone(),
@@ -228,7 +247,10 @@ fn build_ops(plan: &Plan, desired: &[Desired], observed: &[Observed]) -> Result<
                 });
             }
             Action::Delete => {
-                del_ops.entry(step.name.clone()).or_default().push(ops.len());
+                del_ops
+                    .entry(step.name.clone())
+                    .or_default()
+                    .push(ops.len());
                 ops.push(Op {
                     kind: step.kind,
                     name: step.name.clone(),
@@ -258,12 +280,18 @@ fn build_ops(plan: &Plan, desired: &[Desired], observed: &[Observed]) -> Result<
     let mut referenced_by: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (from, targets) in &refs {
         for t in targets {
-            referenced_by.entry(t.clone()).or_default().insert(from.clone());
+            referenced_by
+                .entry(t.clone())
+                .or_default()
+                .insert(from.clone());
         }
     }
     for d in desired {
         for t in &d.depends_on {
-            referenced_by.entry(t.clone()).or_default().insert(d.name.clone());
+            referenced_by
+                .entry(t.clone())
+                .or_default()
+                .insert(d.name.clone());
         }
     }
     for (name, dels) in &del_ops {
@@ -277,7 +305,9 @@ fn build_ops(plan: &Plan, desired: &[Desired], observed: &[Observed]) -> Result<
                 }
             }
             for &i in dels {
-                ops[i].deps.extend(waits.iter().copied().filter(|&w| w != i));
+                ops[i]
+                    .deps
+                    .extend(waits.iter().copied().filter(|&w| w != i));
             }
         }
     }
@@ -323,8 +353,12 @@ pub async fn apply(
             .map(|(n, o)| (n.to_string(), (*o).clone()))
             .collect(),
     ));
-    let desired_by_name: Arc<BTreeMap<String, Desired>> =
-        Arc::new(desired.iter().map(|d| (d.name.clone(), d.clone())).collect());
+    let desired_by_name: Arc<BTreeMap<String, Desired>> = Arc::new(
+        desired
+            .iter()
+            .map(|d| (d.name.clone(), d.clone()))
+            .collect(),
+    );
 
     let mut states = vec![State::Pending; ops.len()];
     let mut results: Vec<Option<OpResult>> = vec![None; ops.len()];
@@ -349,9 +383,10 @@ pub async fn apply(
                 }
                 states[i] = State::Running;
                 running += 1;
-                let kind = registry.get(ops[i].kind).cloned().ok_or_else(|| {
-                    ApplyError::UnknownKind(ops[i].kind.to_string())
-                })?;
+                let kind = registry
+                    .get(ops[i].kind)
+                    .cloned()
+                    .ok_or_else(|| ApplyError::UnknownKind(ops[i].kind.to_string()))?;
                 let task = Task {
                     kind,
                     name: ops[i].name.clone(),
@@ -463,7 +498,10 @@ impl Task {
                 format!("{} is not in the stack file", self.name),
             ));
         };
-        let live = self.live.lock().map_err(|_| CloudError::new("apply", "state lock poisoned"))?;
+        let live = self
+            .live
+            .lock()
+            .map_err(|_| CloudError::new("apply", "state lock poisoned"))?;
         let lookup = |n: &str, attr: &str| live.get(n).and_then(|o| o.outputs.get(attr).cloned());
         let (mut props, unknown) = resolve_props(&d.props, &lookup);
         if let Some(f) = unknown.iter().next() {
@@ -482,7 +520,9 @@ impl Task {
                 let props = self.resolved_props()?;
                 let obs = match (&self.op, &self.current) {
                     (OpKind::Update, Some(cur)) => {
-                        self.kind.update(&self.name, &props, cur, &self.changed).await?
+                        self.kind
+                            .update(&self.name, &props, cur, &self.changed)
+                            .await?
                     }
                     _ => self.kind.create(&self.name, &props).await?,
                 };
@@ -497,7 +537,10 @@ impl Task {
             }
             OpKind::Delete => {
                 let Some(cur) = &self.current else {
-                    return Err(CloudError::new("apply", format!("{} has no id to delete", self.name)));
+                    return Err(CloudError::new(
+                        "apply",
+                        format!("{} has no id to delete", self.name),
+                    ));
                 };
                 if let Some(reason) = self.kind.keep_instead_of_delete(cur).await? {
                     return Ok(OpResult::Kept {
@@ -510,7 +553,11 @@ impl Task {
                     wait_for(&*self.kind, cur, Want::Missing, &*self.progress).await?;
                 }
                 if let Ok(mut live) = self.live.lock() {
-                    if live.get(&self.name).map(|o| o.id == cur.id).unwrap_or(false) {
+                    if live
+                        .get(&self.name)
+                        .map(|o| o.id == cur.id)
+                        .unwrap_or(false)
+                    {
                         live.remove(&self.name);
                     }
                 }
@@ -550,7 +597,12 @@ pub async fn wait_for(
             }
             (Status::Missing, Want::Ready) => "not visible yet".to_string(),
             (Status::Pending(s), _) => s.clone(),
-            (Status::Ready, Want::Missing) => "still exists".to_string(),
+            // Settled but still there: deletes that take several steps (disable, then delete)
+            // are driven by calling delete again once the previous step has settled.
+            (Status::Ready, Want::Missing) => {
+                kind.delete(obs).await?;
+                "deleting".to_string()
+            }
             (Status::Failed(s), Want::Missing) => format!("failed: {s}"),
         };
         let elapsed = started.elapsed();

@@ -87,7 +87,12 @@ impl FakeCloud {
     }
 
     pub fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.lock().resources.values().map(|s| s.name.clone()).collect();
+        let mut v: Vec<String> = self
+            .lock()
+            .resources
+            .values()
+            .map(|s| s.name.clone())
+            .collect();
         v.sort();
         v
     }
@@ -168,7 +173,13 @@ impl ResourceKind for FakeKind {
         Ok(o)
     }
 
-    async fn update(&self, name: &str, props: &Props, current: &Observed, _changed: &[String]) -> Result<Observed, CloudError> {
+    async fn update(
+        &self,
+        name: &str,
+        props: &Props,
+        current: &Observed,
+        _changed: &[String],
+    ) -> Result<Observed, CloudError> {
         self.cloud.call("update", name).await;
         let mut s = self.cloud.lock();
         let r = s

@@ -205,11 +205,16 @@ pub trait ResourceKind: Send + Sync {
     ) -> Result<Observed, CloudError>;
 
     /// Start deleting the resource. Deleting something already gone is not an error.
+    /// When waiting for the deletion finds the resource settled (`Ready`) but present, the
+    /// engine calls `delete` again: a kind whose deletion takes steps does one per call.
     async fn delete(&self, current: &Observed) -> Result<(), CloudError>;
 
     /// Checked before a delete: a reason to keep the resource instead (a bucket that still
     /// holds objects, unless told to empty it). Kept resources do not fail the run.
-    async fn keep_instead_of_delete(&self, _current: &Observed) -> Result<Option<String>, CloudError> {
+    async fn keep_instead_of_delete(
+        &self,
+        _current: &Observed,
+    ) -> Result<Option<String>, CloudError> {
         Ok(None)
     }
 

@@ -108,7 +108,10 @@ pub fn match_observed<'a>(desired: &[Desired], observed: &'a [Observed]) -> Matc
     for o in observed {
         if let Some(k) = kinds.get(o.name.as_str()) {
             if *k != o.kind {
-                extra.push((o, format!("the stack file now declares {} as a {k}", o.name)));
+                extra.push((
+                    o,
+                    format!("the stack file now declares {} as a {k}", o.name),
+                ));
                 continue;
             }
         }
@@ -144,7 +147,8 @@ pub fn plan(desired: &[Desired], observed: &[Observed], registry: &Registry) -> 
     let matched = match_observed(desired, observed);
     let order = desired_order(desired).unwrap_or_else(|_| desired.iter().collect());
     let mut actions: BTreeMap<&str, Action> = BTreeMap::new();
-    let desired_kinds: BTreeMap<&str, &str> = desired.iter().map(|d| (d.name.as_str(), d.kind)).collect();
+    let desired_kinds: BTreeMap<&str, &str> =
+        desired.iter().map(|d| (d.name.as_str(), d.kind)).collect();
     let mut steps = Vec::new();
 
     for d in order {
@@ -190,7 +194,11 @@ pub fn plan(desired: &[Desired], observed: &[Observed], registry: &Registry) -> 
             }
             Some(o) => {
                 let mut changes = Vec::new();
-                for f in d.props.keys().filter(|f| !kind.write_only().contains(&f.as_str())) {
+                for f in d
+                    .props
+                    .keys()
+                    .filter(|f| !kind.write_only().contains(&f.as_str()))
+                {
                     let before = o.props.get(f).cloned();
                     let after = resolved.get(f).cloned();
                     let differs = unknown.contains(f) || before != after;

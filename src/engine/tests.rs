@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::apply::{apply, Options, OpKind, OpResult, Quiet, Report};
+use super::apply::{apply, OpKind, OpResult, Options, Quiet, Report};
 use super::fake::{desired, FakeCloud, Knobs};
 use super::plan::{plan, teardown, Action};
 use super::{Desired, Registry};
@@ -30,18 +30,28 @@ async fn up(cloud: &FakeCloud, reg: &Registry, want: &[Desired], parallelism: us
         ..Options::default()
     };
     let _ = cloud;
-    apply(&p, want, &observed, reg, &options, Arc::new(Quiet)).await.expect("apply")
+    apply(&p, want, &observed, reg, &options, Arc::new(Quiet))
+        .await
+        .expect("apply")
 }
 
 fn pos(v: &[String], n: &str) -> usize {
-    v.iter().position(|x| x == n).unwrap_or_else(|| panic!("{n} not in {v:?}"))
+    v.iter()
+        .position(|x| x == n)
+        .unwrap_or_else(|| panic!("{n} not in {v:?}"))
 }
 
 #[tokio::test(start_paused = true)]
 async fn creates_follow_dependencies_and_run_concurrently() {
     let cloud = FakeCloud::default();
     for n in ["a", "b", "d"] {
-        cloud.knobs(n, Knobs { delay: Duration::from_secs(5), ..Knobs::default() });
+        cloud.knobs(
+            n,
+            Knobs {
+                delay: Duration::from_secs(5),
+                ..Knobs::default()
+            },
+        );
     }
     let reg = cloud.registry(KINDS);
     let report = up(&cloud, &reg, &stack(), 10).await;
@@ -51,7 +61,11 @@ async fn creates_follow_dependencies_and_run_concurrently() {
     assert!(pos(&order, "net") < pos(&order, "b"));
     assert!(pos(&order, "a") < pos(&order, "c") && pos(&order, "b") < pos(&order, "c"));
     // a, b and d are independent once net exists: they overlapped.
-    assert!(cloud.lock().max_in_flight >= 3, "max in flight {}", cloud.lock().max_in_flight);
+    assert!(
+        cloud.lock().max_in_flight >= 3,
+        "max in flight {}",
+        cloud.lock().max_in_flight
+    );
     assert_eq!(cloud.names(), vec!["a", "b", "c", "d", "net"]);
 }
 
@@ -61,7 +75,13 @@ async fn parallelism_bounds_the_work_in_flight() {
     let mut want = Vec::new();
     for i in 0..8 {
         let n = format!("n{i}");
-        cloud.knobs(&n, Knobs { delay: Duration::from_secs(3), ..Knobs::default() });
+        cloud.knobs(
+            &n,
+            Knobs {
+                delay: Duration::from_secs(3),
+                ..Knobs::default()
+            },
+        );
         want.push(desired("box", &n, "x", &[]));
     }
     let reg = cloud.registry(KINDS);
@@ -72,16 +92,42 @@ async fn parallelism_bounds_the_work_in_flight() {
 #[tokio::test(start_paused = true)]
 async fn a_failure_stops_dependents_and_a_rerun_converges() {
     let cloud = FakeCloud::default();
-    cloud.knobs("a", Knobs { fail_create: Some("quota exceeded".into()), ..Knobs::default() });
+    cloud.knobs(
+        "a",
+        Knobs {
+            fail_create: Some("quota exceeded".into()),
+            ..Knobs::default()
+        },
+    );
     // d is slow: it is running when a fails, and is let finish.
-    cloud.knobs("d", Knobs { delay: Duration::from_secs(30), ..Knobs::default() });
+    cloud.knobs(
+        "d",
+        Knobs {
+            delay: Duration::from_secs(30),
+            ..Knobs::default()
+        },
+    );
     let reg = cloud.registry(KINDS);
     let report = up(&cloud, &reg, &stack(), 10).await;
     assert!(!report.ok());
-    let result = |n: &str| report.outcomes.iter().find(|o| o.name == n).map(|o| o.result.clone());
-    assert!(matches!(result("a"), Some(OpResult::Failed { error }) if error.contains("quota exceeded")));
-    assert!(matches!(result("c"), Some(OpResult::NotStarted)), "c depends on a");
-    assert!(matches!(result("d"), Some(OpResult::Done { .. })), "independent work already running finishes");
+    let result = |n: &str| {
+        report
+            .outcomes
+            .iter()
+            .find(|o| o.name == n)
+            .map(|o| o.result.clone())
+    };
+    assert!(
+        matches!(result("a"), Some(OpResult::Failed { error }) if error.contains("quota exceeded"))
+    );
+    assert!(
+        matches!(result("c"), Some(OpResult::NotStarted)),
+        "c depends on a"
+    );
+    assert!(
+        matches!(result("d"), Some(OpResult::Done { .. })),
+        "independent work already running finishes"
+    );
     assert!(matches!(result("net"), Some(OpResult::Done { .. })));
     assert!(!cloud.names().contains(&"c".to_string()));
 
@@ -93,7 +139,11 @@ async fn a_failure_stops_dependents_and_a_rerun_converges() {
     let created: Vec<String> = cloud.started("create")[before..].to_vec();
     let mut sorted = created.clone();
     sorted.sort();
-    assert_eq!(sorted, vec!["a", "c"], "only the missing resources are created");
+    assert_eq!(
+        sorted,
+        vec!["a", "c"],
+        "only the missing resources are created"
+    );
     assert_eq!(cloud.names(), vec!["a", "b", "c", "d", "net"]);
 
     // And a third run has nothing to do.
@@ -105,18 +155,39 @@ async fn a_failure_stops_dependents_and_a_rerun_converges() {
 async fn dependents_wait_until_a_slow_resource_is_ready() {
     let cloud = FakeCloud::default();
     // net stays "creating" for 20 polls and is invisible for 2 polls first.
-    cloud.knobs("net", Knobs { pending_polls: 20, invisible_polls: 2, ..Knobs::default() });
+    cloud.knobs(
+        "net",
+        Knobs {
+            pending_polls: 20,
+            invisible_polls: 2,
+            ..Knobs::default()
+        },
+    );
     let reg = cloud.registry(KINDS);
     let report = up(&cloud, &reg, &stack(), 10).await;
     assert!(report.ok(), "{report:?}");
     let log = cloud.lock().log.clone();
-    let last_net_poll = log.iter().rposition(|(op, n)| op == "status" && n == "net").expect("net polled");
+    let last_net_poll = log
+        .iter()
+        .rposition(|(op, n)| op == "status" && n == "net")
+        .expect("net polled");
     for dependent in ["a", "b"] {
-        let created = log.iter().position(|(op, n)| op == "create" && n == dependent).expect("created");
-        assert!(last_net_poll < created, "{dependent} started before net was ready");
+        let created = log
+            .iter()
+            .position(|(op, n)| op == "create" && n == dependent)
+            .expect("created");
+        assert!(
+            last_net_poll < created,
+            "{dependent} started before net was ready"
+        );
     }
     // 2 polls invisible + 20 pending + 1 ready.
-    let polls = cloud.lock().resources.values().find(|r| r.name == "net").map(|r| r.polls);
+    let polls = cloud
+        .lock()
+        .resources
+        .values()
+        .find(|r| r.name == "net")
+        .map(|r| r.polls);
     assert_eq!(polls, Some(23));
 }
 
@@ -125,7 +196,11 @@ async fn a_resource_ending_failed_is_a_clear_error() {
     let cloud = FakeCloud::default();
     cloud.knobs(
         "net",
-        Knobs { pending_polls: 3, ends_failed: Some("InsufficientCapacity: no capacity in zone".into()), ..Knobs::default() },
+        Knobs {
+            pending_polls: 3,
+            ends_failed: Some("InsufficientCapacity: no capacity in zone".into()),
+            ..Knobs::default()
+        },
     );
     let reg = cloud.registry(KINDS);
     let report = up(&cloud, &reg, &stack(), 10).await;
@@ -134,20 +209,36 @@ async fn a_resource_ending_failed_is_a_clear_error() {
     match &failed[0].result {
         OpResult::Failed { error } => {
             assert!(error.contains("net"), "{error}");
-            assert!(error.contains("InsufficientCapacity: no capacity in zone"), "{error}");
+            assert!(
+                error.contains("InsufficientCapacity: no capacity in zone"),
+                "{error}"
+            );
         }
         other => panic!("{other:?}"),
     }
     let mut not_started: Vec<&str> = report.not_started().map(|o| o.name.as_str()).collect();
     not_started.sort();
-    assert_eq!(not_started, vec!["a", "b", "c"], "everything depending on net is not started");
-    assert!(report.done().any(|o| o.name == "d"), "d, independent, started with net and finished");
+    assert_eq!(
+        not_started,
+        vec!["a", "b", "c"],
+        "everything depending on net is not started"
+    );
+    assert!(
+        report.done().any(|o| o.name == "d"),
+        "d, independent, started with net and finished"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_wait_that_never_ends_times_out_with_the_last_status() {
     let cloud = FakeCloud::default();
-    cloud.knobs("net", Knobs { pending_polls: u32::MAX, ..Knobs::default() });
+    cloud.knobs(
+        "net",
+        Knobs {
+            pending_polls: u32::MAX,
+            ..Knobs::default()
+        },
+    );
     let reg = cloud.registry(KINDS);
     let report = up(&cloud, &reg, &[desired("net", "net", "x", &[])], 10).await;
     let failed = report.failed().next().expect("failed").result.clone();
@@ -165,7 +256,12 @@ async fn replacement_deletes_dependents_first_and_recreates_in_order() {
     let cloud = FakeCloud::default();
     let reg = cloud.registry(KINDS);
     assert!(up(&cloud, &reg, &stack(), 10).await.ok());
-    let old_net = cloud.lock().resources.iter().find(|(_, r)| r.name == "net").map(|(id, _)| id.clone());
+    let old_net = cloud
+        .lock()
+        .resources
+        .iter()
+        .find(|(_, r)| r.name == "net")
+        .map(|(id, _)| id.clone());
 
     // Changing net's value forces its replacement; a, b, c only reference it (not a
     // replacement field of theirs), so they are updated in place with the new id.
@@ -175,15 +271,37 @@ async fn replacement_deletes_dependents_first_and_recreates_in_order() {
     let p = plan(&want, &observed, &reg);
     assert_eq!(p.step("net").map(|s| s.action), Some(Action::Replace));
     let net = p.step("net").expect("net");
-    assert!(net.changes.iter().any(|c| c.field == "value" && c.forces_replacement));
+    assert!(net
+        .changes
+        .iter()
+        .any(|c| c.field == "value" && c.forces_replacement));
     assert_eq!(p.step("a").map(|s| s.action), Some(Action::Update));
     assert_eq!(p.step("d").map(|s| s.action), Some(Action::NoOp));
 
-    let report = apply(&p, &want, &observed, &reg, &Options::default(), Arc::new(Quiet)).await.expect("apply");
+    let report = apply(
+        &p,
+        &want,
+        &observed,
+        &reg,
+        &Options::default(),
+        Arc::new(Quiet),
+    )
+    .await
+    .expect("apply");
     assert!(report.ok(), "{report:?}");
-    let new_net = cloud.lock().resources.iter().find(|(_, r)| r.name == "net").map(|(id, _)| id.clone());
+    let new_net = cloud
+        .lock()
+        .resources
+        .iter()
+        .find(|(_, r)| r.name == "net")
+        .map(|(id, _)| id.clone());
     assert_ne!(old_net, new_net);
-    let a_ref = cloud.lock().resources.values().find(|r| r.name == "a").and_then(|r| r.props.get("ref_net").cloned());
+    let a_ref = cloud
+        .lock()
+        .resources
+        .values()
+        .find(|r| r.name == "a")
+        .and_then(|r| r.props.get("ref_net").cloned());
     assert_eq!(a_ref.and_then(|v| v.as_str().map(str::to_string)), new_net);
     let observed = reg.discover_all().await.expect("discover");
     assert!(!plan(&want, &observed, &reg).has_changes());
@@ -195,12 +313,24 @@ async fn removed_resources_are_deleted_after_their_dependents_let_go() {
     let reg = cloud.registry(KINDS);
     assert!(up(&cloud, &reg, &stack(), 10).await.ok());
     // Drop c and b: c references b, so c goes first.
-    let want: Vec<Desired> = stack().into_iter().filter(|d| d.name != "c" && d.name != "b").collect();
+    let want: Vec<Desired> = stack()
+        .into_iter()
+        .filter(|d| d.name != "c" && d.name != "b")
+        .collect();
     let observed = reg.discover_all().await.expect("discover");
     let p = plan(&want, &observed, &reg);
     assert_eq!(p.step("c").map(|s| s.action), Some(Action::Delete));
     assert_eq!(p.step("b").map(|s| s.action), Some(Action::Delete));
-    let report = apply(&p, &want, &observed, &reg, &Options::default(), Arc::new(Quiet)).await.expect("apply");
+    let report = apply(
+        &p,
+        &want,
+        &observed,
+        &reg,
+        &Options::default(),
+        Arc::new(Quiet),
+    )
+    .await
+    .expect("apply");
     assert!(report.ok());
     let deletes = cloud.started("delete");
     assert!(pos(&deletes, "c") < pos(&deletes, "b"));
@@ -215,7 +345,16 @@ async fn teardown_deletes_in_reverse_dependency_order() {
     let observed = reg.discover_all().await.expect("discover");
     let p = teardown(&observed, &reg);
     assert!(p.steps.iter().all(|s| s.action == Action::Delete));
-    let report = apply(&p, &[], &observed, &reg, &Options::default(), Arc::new(Quiet)).await.expect("apply");
+    let report = apply(
+        &p,
+        &[],
+        &observed,
+        &reg,
+        &Options::default(),
+        Arc::new(Quiet),
+    )
+    .await
+    .expect("apply");
     assert!(report.ok());
     let deletes = cloud.started("delete");
     assert!(pos(&deletes, "c") < pos(&deletes, "a"));
@@ -237,10 +376,27 @@ async fn duplicates_left_by_a_crash_are_planned_for_deletion() {
     let observed = reg.discover_all().await.expect("discover");
     assert_eq!(observed.len(), 2);
     let p = plan(&want, &observed, &reg);
-    let deletes: Vec<_> = p.steps.iter().filter(|s| s.action == Action::Delete).collect();
+    let deletes: Vec<_> = p
+        .steps
+        .iter()
+        .filter(|s| s.action == Action::Delete)
+        .collect();
     assert_eq!(deletes.len(), 1);
-    assert!(deletes[0].reason.as_deref().unwrap_or("").contains("duplicate"));
-    let report = apply(&p, &want, &observed, &reg, &Options::default(), Arc::new(Quiet)).await.expect("apply");
+    assert!(deletes[0]
+        .reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("duplicate"));
+    let report = apply(
+        &p,
+        &want,
+        &observed,
+        &reg,
+        &Options::default(),
+        Arc::new(Quiet),
+    )
+    .await
+    .expect("apply");
     assert!(report.ok());
     assert_eq!(cloud.names(), vec!["d"]);
 }
@@ -248,7 +404,13 @@ async fn duplicates_left_by_a_crash_are_planned_for_deletion() {
 #[tokio::test(start_paused = true)]
 async fn an_interrupt_stops_new_work_and_reports_the_rest() {
     let cloud = FakeCloud::default();
-    cloud.knobs("net", Knobs { delay: Duration::from_secs(10), ..Knobs::default() });
+    cloud.knobs(
+        "net",
+        Knobs {
+            delay: Duration::from_secs(10),
+            ..Knobs::default()
+        },
+    );
     let reg = cloud.registry(KINDS);
     let want = stack();
     let observed = reg.discover_all().await.expect("discover");
@@ -259,9 +421,16 @@ async fn an_interrupt_stops_new_work_and_reports_the_rest() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
     });
-    let report = apply(&p, &want, &observed, &reg, &options, Arc::new(Quiet)).await.expect("apply");
+    let report = apply(&p, &want, &observed, &reg, &options, Arc::new(Quiet))
+        .await
+        .expect("apply");
     assert!(report.interrupted);
     let done: Vec<&str> = report.done().map(|o| o.name.as_str()).collect();
-    assert!(done.contains(&"net"), "the running create finished: {done:?}");
-    assert!(report.not_started().any(|o| o.name == "c" && o.op == OpKind::Create));
+    assert!(
+        done.contains(&"net"),
+        "the running create finished: {done:?}"
+    );
+    assert!(report
+        .not_started()
+        .any(|o| o.name == "c" && o.op == OpKind::Create));
 }

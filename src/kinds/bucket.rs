@@ -27,6 +27,8 @@ use crate::model::net::check_bucket_name;
 use crate::model::{Cx, KindModel, TAG_NAME, TAG_STACK};
 
 pub const KIND: &str = "bucket";
+pub const POLICY_KIND: &str = "bucket_policy";
+const POLICY_SUFFIX: &str = ".policy";
 /// Tag recording that the bucket may be emptied when it is deleted.
 pub const TAG_FORCE_EMPTY: &str = "provision:force-empty";
 
@@ -53,6 +55,10 @@ struct Spec {
     /// Empty the bucket when it is deleted (objects are lost).
     #[serde(default)]
     force_empty: bool,
+    /// CloudFront distributions of the stack that may read its objects (through their
+    /// Origin Access Control); nobody else may.
+    #[serde(default)]
+    cloudfront_access: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -88,18 +94,27 @@ struct Lifecycle {
 
 pub struct Model;
 
-/// The policy that refuses every request not made over TLS.
-fn tls_only_policy(bucket: &str) -> Value {
+/// The statement that refuses every request not made over TLS.
+fn tls_only(bucket: &str) -> Value {
     json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}}
-        }]
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+    })
+}
+
+/// The statement that lets one CloudFront distribution read the objects.
+fn cloudfront_read(bucket: &str, distribution_arn: Value) -> Value {
+    json!({
+        "Sid": "CloudFrontRead",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudfront.amazonaws.com"},
+        "Action": "s3:GetObject",
+        "Resource": format!("arn:aws:s3:::{bucket}/*"),
+        "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}}
     })
 }
 
@@ -195,18 +210,31 @@ impl KindModel for Model {
         props.insert("versioning".into(), spec.versioning.into());
         props.insert("encryption".into(), encryption);
         props.insert("block_public_access".into(), spec.block_public_access.into());
-        props.insert(
-            "policy".into(),
-            if spec.deny_insecure_transport { tls_only_policy(&bucket) } else { Value::Null },
-        );
         props.insert("lifecycle".into(), serde_json::to_value(lifecycle).unwrap_or(Value::Null));
         props.insert("tags".into(), tags);
-        vec![Desired::new(KIND, name, props)]
+
+        // The policy is a resource of its own: it may name distributions that themselves
+        // name this bucket as their origin.
+        let mut statements = Vec::new();
+        if spec.deny_insecure_transport {
+            statements.push(tls_only(&bucket));
+        }
+        for (i, d) in spec.cloudfront_access.iter().enumerate() {
+            let arn = cx.reference_attr(&format!("cloudfront_access[{i}]"), d, "arn", &["distribution"]);
+            statements.push(cloudfront_read(&bucket, arn));
+        }
+        let mut policy = Props::new();
+        policy.insert("bucket".into(), crate::engine::reference(name));
+        policy.insert(
+            "policy".into(),
+            if statements.is_empty() { Value::Null } else { json!({"Version": "2012-10-17", "Statement": statements}) },
+        );
+        vec![Desired::new(KIND, name, props), Desired::new(POLICY_KIND, &format!("{name}{POLICY_SUFFIX}"), policy)]
     }
 }
 
 pub fn cloud(cx: &Arc<Context>) -> Vec<Arc<dyn ResourceKind>> {
-    vec![Arc::new(Cloud(cx.clone()))]
+    vec![Arc::new(Cloud(cx.clone())), Arc::new(Policy(cx.clone()))]
 }
 
 pub struct Cloud(pub Arc<Context>);
@@ -225,8 +253,8 @@ impl Cloud {
         &self.0.aws.s3
     }
 
-    /// Read every managed setting of a bucket.
-    async fn observe(&self, name: &str, bucket: &str) -> Result<Observed, CloudError> {
+    /// Read every managed setting of a bucket: the bucket, and its policy.
+    async fn observe(&self, name: &str, bucket: &str) -> Result<[Observed; 2], CloudError> {
         let s3 = self.s3();
         let (tags, versioning, encryption, pab, lifecycle, policy) = tokio::try_join!(
             async { absent(s3.get_bucket_tagging().bucket(bucket).send().await.map_err(|e| err("s3:GetBucketTagging", e)), &["NoSuchTagSet"]) },
@@ -292,16 +320,19 @@ impl Cloud {
             .and_then(|p| p.policy)
             .map(|p| serde_json::from_str::<Value>(&p).unwrap_or(Value::String(p)))
             .unwrap_or(Value::Null);
-        Ok(Observed::new(KIND, name, bucket)
+        let b = Observed::new(KIND, name, bucket)
             .with_prop("name", bucket)
             .with_prop("versioning", versioning.status() == Some(&BucketVersioningStatus::Enabled))
             .with_prop("encryption", encryption)
             .with_prop("block_public_access", blocked)
-            .with_prop("policy", policy)
             .with_prop("lifecycle", serde_json::to_value(rules).unwrap_or(Value::Null))
             .with_prop("tags", serde_json::to_value(tags).unwrap_or(Value::Null))
             .with_output("arn", format!("arn:aws:s3:::{bucket}"))
-            .with_output("domain", format!("{bucket}.s3.{}.amazonaws.com", self.0.aws.region)))
+            .with_output("domain", format!("{bucket}.s3.{}.amazonaws.com", self.0.aws.region));
+        let p = Observed::new(POLICY_KIND, format!("{name}{POLICY_SUFFIX}"), format!("{bucket}{POLICY_SUFFIX}"))
+            .with_prop("bucket", bucket)
+            .with_prop("policy", policy);
+        Ok([b, p])
     }
 
     async fn put_tags(&self, bucket: &str, props: &Props) -> Result<(), CloudError> {
@@ -416,18 +447,6 @@ impl Cloud {
         Ok(())
     }
 
-    async fn put_policy(&self, bucket: &str, props: &Props) -> Result<(), CloudError> {
-        match props.get("policy") {
-            Some(p) if !p.is_null() => {
-                self.s3().put_bucket_policy().bucket(bucket).policy(p.to_string()).send().await.map_err(|e| err("s3:PutBucketPolicy", e))?;
-            }
-            _ => {
-                self.s3().delete_bucket_policy().bucket(bucket).send().await.map_err(|e| err("s3:DeleteBucketPolicy", e))?;
-            }
-        }
-        Ok(())
-    }
-
     async fn apply_fields(&self, bucket: &str, props: &Props, changed: &[String]) -> Result<(), CloudError> {
         for f in changed {
             match f.as_str() {
@@ -436,7 +455,6 @@ impl Cloud {
                 "encryption" => self.put_encryption(bucket, props).await?,
                 "block_public_access" => self.put_public_access_block(bucket, bool_prop(props, "block_public_access")).await?,
                 "lifecycle" => self.put_lifecycle(bucket, props).await?,
-                "policy" => self.put_policy(bucket, props).await?,
                 _ => {}
             }
         }
@@ -538,7 +556,7 @@ impl ResourceKind for Cloud {
                 other => other.map(Some),
             }
         });
-        Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
+        Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().flatten().collect())
     }
 
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {
@@ -565,12 +583,12 @@ impl ResourceKind for Cloud {
         }
         // Tags first: from here on the bucket is found by discovery.
         self.put_tags(&bucket, props).await?;
-        let all: Vec<String> = ["block_public_access", "encryption", "versioning", "lifecycle", "policy"]
+        let all: Vec<String> = ["block_public_access", "encryption", "versioning", "lifecycle"]
             .iter()
             .map(|s| s.to_string())
             .collect();
         self.apply_fields(&bucket, props, &all).await?;
-        let mut o = self.observe(name, &bucket).await?;
+        let [mut o, _] = self.observe(name, &bucket).await?;
         o.props = props.clone();
         Ok(o)
     }
@@ -631,5 +649,58 @@ impl ResourceKind for Cloud {
             Err(e) if is_not_found(&e) || e.has_code("NoSuchBucket") => Ok(()),
             other => other.map(|_| ()),
         }
+    }
+}
+
+/// Write (or remove, when null) a bucket policy.
+async fn put_policy(s3: &aws_sdk_s3::Client, bucket: &str, props: &Props) -> Result<(), CloudError> {
+    match props.get("policy") {
+        Some(p) if !p.is_null() => {
+            s3.put_bucket_policy().bucket(bucket).policy(p.to_string()).send().await.map_err(|e| err("s3:PutBucketPolicy", e))?;
+        }
+        _ => match s3.delete_bucket_policy().bucket(bucket).send().await.map_err(|e| err("s3:DeleteBucketPolicy", e)) {
+            Err(e) if e.has_code("NoSuchBucket") => {}
+            other => {
+                other?;
+            }
+        },
+    }
+    Ok(())
+}
+
+/// A bucket's policy, kept apart from the bucket so that it can name distributions that
+/// name the bucket. Listed by the bucket's discovery.
+pub struct Policy(pub Arc<Context>);
+
+#[async_trait]
+impl ResourceKind for Policy {
+    fn kind(&self) -> &'static str {
+        POLICY_KIND
+    }
+
+    fn replace_fields(&self) -> &'static [&'static str] {
+        &["bucket"]
+    }
+
+    async fn discover(&self) -> Result<Vec<Observed>, CloudError> {
+        Ok(Vec::new()) // reported by the buckets' discovery
+    }
+
+    async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {
+        let bucket = str_prop(props, "bucket")?.to_string();
+        put_policy(&self.0.aws.s3, &bucket, props).await?;
+        let mut o = Observed::new(POLICY_KIND, name, format!("{bucket}{POLICY_SUFFIX}"));
+        o.props = props.clone();
+        Ok(o)
+    }
+
+    async fn update(&self, name: &str, props: &Props, _current: &Observed, _changed: &[String]) -> Result<Observed, CloudError> {
+        self.create(name, props).await
+    }
+
+    async fn delete(&self, current: &Observed) -> Result<(), CloudError> {
+        let mut none = Props::new();
+        none.insert("policy".into(), Value::Null);
+        put_policy(&self.0.aws.s3, str_prop(&current.props, "bucket")?, &none).await
     }
 }

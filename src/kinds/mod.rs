@@ -85,6 +85,7 @@ kinds!(
     sns_topic,
     alarm,
     budget,
+    distribution,
 );
 
 /// Codes AWS uses for "still in use by something that is going away".
@@ -118,12 +119,20 @@ where
 pub fn is_iam_propagation(e: &CloudError) -> bool {
     let m = e.message.to_lowercase();
     let code = e.code.as_deref().unwrap_or("");
-    matches!(code, "ClientException" | "InvalidParameterException" | "AccessDeniedException")
-        && (m.contains("assume") || m.contains("role is not valid") || m.contains("not authorized to perform: iam:passrole"))
+    matches!(
+        code,
+        "ClientException" | "InvalidParameterException" | "AccessDeniedException"
+    ) && (m.contains("assume")
+        || m.contains("role is not valid")
+        || m.contains("not authorized to perform: iam:passrole"))
 }
 
 /// Retry `f` while `retryable` says so, with growing delays, up to `limit`.
-pub async fn retry_when<T, F, Fut>(limit: Duration, retryable: fn(&CloudError) -> bool, mut f: F) -> Result<T, CloudError>
+pub async fn retry_when<T, F, Fut>(
+    limit: Duration,
+    retryable: fn(&CloudError) -> bool,
+    mut f: F,
+) -> Result<T, CloudError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, CloudError>>,
@@ -161,16 +170,32 @@ pub async fn explain_vpc_blockers(cx: &Context, vpc: &str, original: CloudError)
             found.push(format!(
                 "network interface {} ({})",
                 n.network_interface_id().unwrap_or("?"),
-                n.description().filter(|d| !d.is_empty()).unwrap_or("no description")
+                n.description()
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or("no description")
             ));
         }
     }
-    if let Ok(out) = cx.aws.ec2.describe_subnets().filters(filter.clone()).send().await {
+    if let Ok(out) = cx
+        .aws
+        .ec2
+        .describe_subnets()
+        .filters(filter.clone())
+        .send()
+        .await
+    {
         for s in out.subnets() {
             found.push(format!("subnet {}", s.subnet_id().unwrap_or("?")));
         }
     }
-    if let Ok(out) = cx.aws.ec2.describe_security_groups().filters(filter).send().await {
+    if let Ok(out) = cx
+        .aws
+        .ec2
+        .describe_security_groups()
+        .filters(filter)
+        .send()
+        .await
+    {
         for g in out.security_groups() {
             if g.group_name() != Some("default") {
                 found.push(format!("security group {}", g.group_id().unwrap_or("?")));
@@ -181,7 +206,11 @@ pub async fn explain_vpc_blockers(cx: &Context, vpc: &str, original: CloudError)
         return original;
     }
     CloudError {
-        message: format!("{}; still in the VPC: {}", original.message, found.join(", ")),
+        message: format!(
+            "{}; still in the VPC: {}",
+            original.message,
+            found.join(", ")
+        ),
         ..original
     }
 }

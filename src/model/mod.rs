@@ -149,7 +149,13 @@ pub struct Cx<'a> {
 }
 
 impl<'a> Cx<'a> {
-    fn new(file: &'a str, stack: &'a str, region: &'a str, account: &'a str, sources: &'a SourceMap) -> Self {
+    fn new(
+        file: &'a str,
+        stack: &'a str,
+        region: &'a str,
+        account: &'a str,
+        sources: &'a SourceMap,
+    ) -> Self {
         Cx {
             file,
             stack,
@@ -231,7 +237,12 @@ impl<'a> Cx<'a> {
     }
 
     /// A reference from `field` to the resource `target`, which must be of one of `kinds`.
-    pub fn reference(&mut self, field: &str, target: &str, kinds: &'static [&'static str]) -> Value {
+    pub fn reference(
+        &mut self,
+        field: &str,
+        target: &str,
+        kinds: &'static [&'static str],
+    ) -> Value {
         self.refs.push(RefCheck {
             path: self.path(field),
             target: target.to_string(),
@@ -307,7 +318,11 @@ fn unknown_field_hint(message: &str) -> Option<String> {
 }
 
 /// Read and validate a stack file. No AWS call is made.
-pub fn load(path: &Path, kinds: &[&dyn KindModel], region_override: Option<&str>) -> Result<Stack, Invalid> {
+pub fn load(
+    path: &Path,
+    kinds: &[&dyn KindModel],
+    region_override: Option<&str>,
+) -> Result<Stack, Invalid> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| Invalid {
         diagnostics: vec![Diagnostic {
@@ -331,7 +346,11 @@ pub fn parse(
     region_override: Option<&str>,
 ) -> Result<Stack, Invalid> {
     let sources = SourceMap::index(text);
-    let diag = |line: Option<usize>, column: Option<usize>, field: &str, message: String, hint: Option<String>| Diagnostic {
+    let diag = |line: Option<usize>,
+                column: Option<usize>,
+                field: &str,
+                message: String,
+                hint: Option<String>| Diagnostic {
         file: file.to_string(),
         line,
         column,
@@ -346,7 +365,13 @@ pub fn parse(
                 .iter()
                 .map(|(path, pos)| {
                     let key = path.rsplit('.').next().unwrap_or(path);
-                    diag(Some(pos.line), Some(pos.col), path, format!("`{key}` is given twice"), Some("names and fields must be unique".into()))
+                    diag(
+                        Some(pos.line),
+                        Some(pos.col),
+                        path,
+                        format!("`{key}` is given twice"),
+                        Some("names and fields must be unique".into()),
+                    )
                 })
                 .collect(),
         });
@@ -382,7 +407,13 @@ pub fn parse(
     let section_names: Vec<&str> = kinds.iter().map(|k| k.section()).collect();
     for (k, v) in root {
         let Some(key) = k.as_str().map(str::to_string) else {
-            diags.push(diag(Some(1), None, "", "top-level keys must be strings".into(), None));
+            diags.push(diag(
+                Some(1),
+                None,
+                "",
+                "top-level keys must be strings".into(),
+                None,
+            ));
             continue;
         };
         if ["stack", "region", "tags"].contains(&key.as_str()) {
@@ -442,7 +473,13 @@ pub fn parse(
         sections,
         text: text.to_string(),
     };
-    let mut cx = Cx::new(file, &stack.name, &stack.region, PLACEHOLDER_ACCOUNT, &sources);
+    let mut cx = Cx::new(
+        file,
+        &stack.name,
+        &stack.region,
+        PLACEHOLDER_ACCOUNT,
+        &sources,
+    );
     cx.diags = diags;
     stack.check_header(&mut cx, region_override.is_some());
     let all = stack.build_into(&mut cx, kinds);
@@ -471,7 +508,8 @@ impl Stack {
         let ok = !n.is_empty()
             && n.len() <= 24
             && n.starts_with(|c: char| c.is_ascii_lowercase())
-            && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && !n.ends_with('-');
         if !ok {
             cx.error(
@@ -484,7 +522,11 @@ impl Stack {
             let hint = net::closest(&self.region, known.iter().copied())
                 .map(|c| format!("did you mean `{c}`?"))
                 .unwrap_or_else(|| format!("known regions: {}", known.join(", ")));
-            let field = if region_from_cli { "--region" } else { "region" };
+            let field = if region_from_cli {
+                "--region"
+            } else {
+                "region"
+            };
             cx.error_hint(field, format!("unknown region `{}`", self.region), hint);
         }
         check_tags(cx, "tags", &self.header.tags);
@@ -564,7 +606,13 @@ impl Stack {
         let common: Common = cx.parse(serde_yaml::Value::Mapping(common))?;
         check_tags(cx, "tags", &common.tags);
         if common.disposable && !kind.stateful() {
-            cx.error("disposable", format!("only resources that hold data can be marked disposable, not a {}", kind.kind()));
+            cx.error(
+                "disposable",
+                format!(
+                    "only resources that hold data can be marked disposable, not a {}",
+                    kind.kind()
+                ),
+            );
         }
         let mut tags = self.header.tags.clone();
         tags.extend(common.tags);
@@ -590,7 +638,10 @@ impl Stack {
         let mut bad_ref = false;
         for r in &refs {
             cx.prefix.clear();
-            let target_kind = all.get(&r.target).map(|d| d.kind).or_else(|| cx.declared.get(&r.target).copied());
+            let target_kind = all
+                .get(&r.target)
+                .map(|d| d.kind)
+                .or_else(|| cx.declared.get(&r.target).copied());
             match target_kind {
                 None => {
                     bad_ref = true;
@@ -599,24 +650,45 @@ impl Stack {
                         .iter()
                         .filter(|(_, k)| r.kinds.is_empty() || r.kinds.contains(k))
                         .map(|(n, _)| n.as_str());
-                    let hint = net::closest(&r.target, candidates).map(|c| format!("did you mean `{c}`?"));
-                    let what = if r.kinds.is_empty() { "resource".to_string() } else { r.kinds.join(" or ") };
-                    cx.error_at(&r.path, format!("no {what} named `{}` in this stack", r.target), hint);
+                    let hint =
+                        net::closest(&r.target, candidates).map(|c| format!("did you mean `{c}`?"));
+                    let what = if r.kinds.is_empty() {
+                        "resource".to_string()
+                    } else {
+                        r.kinds.join(" or ")
+                    };
+                    cx.error_at(
+                        &r.path,
+                        format!("no {what} named `{}` in this stack", r.target),
+                        hint,
+                    );
                 }
                 Some(k) if !r.kinds.is_empty() && !r.kinds.contains(&k) => {
                     bad_ref = true;
                     cx.error_at(
                         &r.path,
-                        format!("`{}` is a {k}, but this field needs a {}", r.target, r.kinds.join(" or ")),
+                        format!(
+                            "`{}` is a {k}, but this field needs a {}",
+                            r.target,
+                            r.kinds.join(" or ")
+                        ),
                         None,
                     );
                 }
                 Some(k) => {
-                    let outputs = kinds.iter().find(|m| m.kind() == k).map(|m| m.outputs()).unwrap_or(&["id"]);
+                    let outputs = kinds
+                        .iter()
+                        .find(|m| m.kind() == k)
+                        .map(|m| m.outputs())
+                        .unwrap_or(&["id"]);
                     if let Some(a) = &r.attr {
                         if !outputs.contains(&a.as_str()) {
                             bad_ref = true;
-                            cx.error_at(&r.path, format!("a {k} has no output `{a}`"), Some(format!("outputs of a {k}: {}", outputs.join(", "))));
+                            cx.error_at(
+                                &r.path,
+                                format!("a {k} has no output `{a}`"),
+                                Some(format!("outputs of a {k}: {}", outputs.join(", "))),
+                            );
                         }
                     }
                 }
@@ -628,7 +700,10 @@ impl Stack {
                 let first = cycle.first().cloned().unwrap_or_default();
                 let path = refs
                     .iter()
-                    .find(|r| r.path.split('.').nth(1) == Some(first.as_str()) && cycle.get(1) == Some(&r.target))
+                    .find(|r| {
+                        r.path.split('.').nth(1) == Some(first.as_str())
+                            && cycle.get(1) == Some(&r.target)
+                    })
                     .map(|r| r.path.clone())
                     .unwrap_or_default();
                 cx.error_at(
@@ -656,17 +731,29 @@ fn check_tags(cx: &mut Cx, field: &str, tags: &BTreeMap<String, String>) {
     for (k, v) in tags {
         let f = format!("{field}.{k}");
         if k.starts_with("aws:") || k.starts_with("provision:") {
-            cx.error(&f, format!("tag key `{k}` uses a reserved prefix (aws: and provision: are reserved)"));
+            cx.error(
+                &f,
+                format!("tag key `{k}` uses a reserved prefix (aws: and provision: are reserved)"),
+            );
         } else if k.is_empty() || k.chars().count() > 128 {
             cx.error(&f, "tag keys must be 1 to 128 characters long");
         } else if v.chars().count() > 256 {
             cx.error(&f, "tag values must be at most 256 characters long");
         } else if k == "Name" {
-            cx.error(&f, "the Name tag is set by provision from the stack and resource names");
+            cx.error(
+                &f,
+                "the Name tag is set by provision from the stack and resource names",
+            );
         }
     }
     if tags.len() > 40 {
-        cx.error(field, format!("{} tags given; AWS allows 50 per resource and provision uses up to 10", tags.len()));
+        cx.error(
+            field,
+            format!(
+                "{} tags given; AWS allows 50 per resource and provision uses up to 10",
+                tags.len()
+            ),
+        );
     }
 }
 

@@ -28,7 +28,10 @@ impl Cidr {
         if addr & !c.mask() != 0 {
             return Err(format!(
                 "`{s}` has host bits set; the block starts at {}",
-                Cidr { addr: addr & c.mask(), prefix }
+                Cidr {
+                    addr: addr & c.mask(),
+                    prefix
+                }
             ));
         }
         Ok(c)
@@ -128,7 +131,10 @@ pub fn check_name(name: &str) -> Result<(), String> {
 pub fn check_bucket_name(name: &str) -> Result<(), String> {
     let bad = |why: &str| Err(format!("bucket name `{name}` is invalid: {why}"));
     if name.len() < 3 || name.len() > 63 {
-        return bad(&format!("it must be 3 to 63 characters long, not {}", name.len()));
+        return bad(&format!(
+            "it must be 3 to 63 characters long, not {}",
+            name.len()
+        ));
     }
     if !name
         .chars()
@@ -207,7 +213,9 @@ mod tests {
         let out = Cidr::parse("10.1.0.0/24").expect("valid");
         assert!(vpc.contains(&a) && vpc.contains(&b) && !vpc.contains(&out));
         assert!(a.overlaps(&b) && !a.overlaps(&out));
-        assert!(Cidr::parse("10.0.0.1/16").unwrap_err().contains("host bits"));
+        assert!(Cidr::parse("10.0.0.1/16")
+            .unwrap_err()
+            .contains("host bits"));
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("10.0.0/16").is_err());
         assert!(Cidr::parse("10.0.0.0").is_err());
@@ -219,7 +227,16 @@ mod tests {
         assert!(check_zone("eu-west-3", "eu-west-3d").is_err());
         assert!(check_zone("eu-west-3", "us-east-1a").is_err());
         assert!(check_bucket_name("spotilike-media-123456789012").is_ok());
-        for bad in ["ab", "Upper", "a..b", "-start", "192.168.1.1", "xn--abc", "a_b", "x-s3alias"] {
+        for bad in [
+            "ab",
+            "Upper",
+            "a..b",
+            "-start",
+            "192.168.1.1",
+            "xn--abc",
+            "a_b",
+            "x-s3alias",
+        ] {
             assert!(check_bucket_name(bad).is_err(), "{bad}");
         }
         assert_eq!(closest("vcp", ["vpc", "zone"]), Some("vpc"));

@@ -92,27 +92,27 @@ impl Walker<'_, '_> {
             Event::MappingStart(..) => {
                 let mut keys = std::collections::BTreeSet::new();
                 loop {
-                let (k, kpos) = self.next()?;
-                let key = match k {
-                    Event::MappingEnd => return Some(()),
-                    Event::Scalar(s, ..) => s,
-                    other => {
-                        // Complex keys: walk and ignore.
-                        self.value(other, kpos, format!("{path}.?"))?;
-                        "?".to_string()
+                    let (k, kpos) = self.next()?;
+                    let key = match k {
+                        Event::MappingEnd => return Some(()),
+                        Event::Scalar(s, ..) => s,
+                        other => {
+                            // Complex keys: walk and ignore.
+                            self.value(other, kpos, format!("{path}.?"))?;
+                            "?".to_string()
+                        }
+                    };
+                    let child = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    if !keys.insert(key) {
+                        self.duplicates.push((child.clone(), kpos));
                     }
-                };
-                let child = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                if !keys.insert(key) {
-                    self.duplicates.push((child.clone(), kpos));
-                }
-                self.out.entry(child.clone()).or_insert(kpos);
-                let (v, vpos) = self.next()?;
-                self.value(v, vpos, child)?;
+                    self.out.entry(child.clone()).or_insert(kpos);
+                    let (v, vpos) = self.next()?;
+                    self.value(v, vpos, child)?;
                 }
             }
             Event::SequenceStart(..) => {
@@ -150,6 +150,9 @@ mod tests {
     #[test]
     fn reports_duplicate_keys_where_they_repeat() {
         let m = SourceMap::index("vpcs:\n  a: {cidr: x}\n  b: {}\n  a: {cidr: y}\n");
-        assert_eq!(m.duplicates, vec![("vpcs.a".to_string(), Pos { line: 4, col: 3 })]);
+        assert_eq!(
+            m.duplicates,
+            vec![("vpcs.a".to_string(), Pos { line: 4, col: 3 })]
+        );
     }
 }

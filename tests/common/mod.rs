@@ -79,7 +79,12 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
     pub fn all(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
@@ -119,13 +124,18 @@ pub struct Project {
 
 impl Project {
     pub fn new(stack: &str) -> Project {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stacks").join(stack);
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("stacks")
+            .join(stack);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("mkdir");
         let text = std::fs::read_to_string(repo().join("stack.yaml")).expect("stack.yaml");
         let text = text.replacen("stack: spotilike", &format!("stack: {stack}"), 1);
         assert!(text.contains(&format!("stack: {stack}")));
-        let p = Project { dir, stack: stack.to_string() };
+        let p = Project {
+            dir,
+            stack: stack.to_string(),
+        };
         p.write(&text);
         p
     }
@@ -152,7 +162,11 @@ impl Project {
     /// Run and require exit code `code`, showing output on failure.
     pub fn ok(&self, args: &[&str], code: i32) -> Run {
         let r = self.run(args);
-        assert_eq!(r.code, code, "provision {args:?} exited {}\nstdout:\n{}\nstderr:\n{}", r.code, r.stdout, r.stderr);
+        assert_eq!(
+            r.code, code,
+            "provision {args:?} exited {}\nstdout:\n{}\nstderr:\n{}",
+            r.code, r.stdout, r.stderr
+        );
         r
     }
 
@@ -175,12 +189,17 @@ pub async fn ec2() -> aws_sdk_ec2::Client {
 }
 
 pub async fn s3() -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::config::Builder::from(&sdk_config().await).force_path_style(true).build();
+    let conf = aws_sdk_s3::config::Builder::from(&sdk_config().await)
+        .force_path_style(true)
+        .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
 
 pub fn tag_filter(key: &str, value: &str) -> aws_sdk_ec2::types::Filter {
-    aws_sdk_ec2::types::Filter::builder().name(format!("tag:{key}")).values(value).build()
+    aws_sdk_ec2::types::Filter::builder()
+        .name(format!("tag:{key}"))
+        .values(value)
+        .build()
 }
 
 pub fn stack_filter(stack: &str) -> aws_sdk_ec2::types::Filter {
@@ -193,32 +212,108 @@ pub async fn ids(stack: &str) -> std::collections::BTreeMap<String, String> {
     let mut out = std::collections::BTreeMap::new();
     // Checked here too: the emulator ignores tag filters on some listings (NAT gateways).
     let name = |tags: &[aws_sdk_ec2::types::Tag]| {
-        let ours = tags.iter().any(|t| t.key() == Some("provision:stack") && t.value() == Some(stack));
-        tags.iter().find(|t| t.key() == Some("provision:name")).and_then(|t| t.value()).filter(|_| ours).map(str::to_string)
+        let ours = tags
+            .iter()
+            .any(|t| t.key() == Some("provision:stack") && t.value() == Some(stack));
+        tags.iter()
+            .find(|t| t.key() == Some("provision:name"))
+            .and_then(|t| t.value())
+            .filter(|_| ours)
+            .map(str::to_string)
     };
     let f = stack_filter(stack);
-    for v in ec2.describe_vpcs().filters(f.clone()).send().await.expect("vpcs").vpcs() {
-        out.insert(name(v.tags()).expect("name"), v.vpc_id().expect("id").to_string());
+    for v in ec2
+        .describe_vpcs()
+        .filters(f.clone())
+        .send()
+        .await
+        .expect("vpcs")
+        .vpcs()
+    {
+        out.insert(
+            name(v.tags()).expect("name"),
+            v.vpc_id().expect("id").to_string(),
+        );
     }
-    for s in ec2.describe_subnets().filters(f.clone()).send().await.expect("subnets").subnets() {
-        out.insert(name(s.tags()).expect("name"), s.subnet_id().expect("id").to_string());
+    for s in ec2
+        .describe_subnets()
+        .filters(f.clone())
+        .send()
+        .await
+        .expect("subnets")
+        .subnets()
+    {
+        out.insert(
+            name(s.tags()).expect("name"),
+            s.subnet_id().expect("id").to_string(),
+        );
     }
-    for g in ec2.describe_internet_gateways().filters(f.clone()).send().await.expect("igw").internet_gateways() {
-        out.insert(name(g.tags()).expect("name"), g.internet_gateway_id().expect("id").to_string());
+    for g in ec2
+        .describe_internet_gateways()
+        .filters(f.clone())
+        .send()
+        .await
+        .expect("igw")
+        .internet_gateways()
+    {
+        out.insert(
+            name(g.tags()).expect("name"),
+            g.internet_gateway_id().expect("id").to_string(),
+        );
     }
-    for a in ec2.describe_addresses().filters(f.clone()).send().await.expect("eip").addresses() {
-        out.insert(name(a.tags()).expect("name"), a.allocation_id().expect("id").to_string());
+    for a in ec2
+        .describe_addresses()
+        .filters(f.clone())
+        .send()
+        .await
+        .expect("eip")
+        .addresses()
+    {
+        out.insert(
+            name(a.tags()).expect("name"),
+            a.allocation_id().expect("id").to_string(),
+        );
     }
-    for n in ec2.describe_nat_gateways().filter(f.clone()).send().await.expect("nat").nat_gateways() {
-        if let (Some(name), false) = (name(n.tags()), n.state().map(|s| s.as_str()) == Some("deleted")) {
+    for n in ec2
+        .describe_nat_gateways()
+        .filter(f.clone())
+        .send()
+        .await
+        .expect("nat")
+        .nat_gateways()
+    {
+        if let (Some(name), false) = (
+            name(n.tags()),
+            n.state().map(|s| s.as_str()) == Some("deleted"),
+        ) {
             out.insert(name, n.nat_gateway_id().expect("id").to_string());
         }
     }
-    for t in ec2.describe_route_tables().filters(f.clone()).send().await.expect("rtb").route_tables() {
-        out.insert(name(t.tags()).expect("name"), t.route_table_id().expect("id").to_string());
+    for t in ec2
+        .describe_route_tables()
+        .filters(f.clone())
+        .send()
+        .await
+        .expect("rtb")
+        .route_tables()
+    {
+        out.insert(
+            name(t.tags()).expect("name"),
+            t.route_table_id().expect("id").to_string(),
+        );
     }
-    for g in ec2.describe_security_groups().filters(f).send().await.expect("sg").security_groups() {
-        out.insert(name(g.tags()).expect("name"), g.group_id().expect("id").to_string());
+    for g in ec2
+        .describe_security_groups()
+        .filters(f)
+        .send()
+        .await
+        .expect("sg")
+        .security_groups()
+    {
+        out.insert(
+            name(g.tags()).expect("name"),
+            g.group_id().expect("id").to_string(),
+        );
     }
     out
 }
