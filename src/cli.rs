@@ -97,6 +97,15 @@ pub enum Command {
     Drift,
     /// List what exists of the stack, with ids and states.
     Status,
+    /// Add an entry for an EKS cluster of the stack to a kubeconfig file.
+    Kubeconfig {
+        /// The cluster (its name in the stack file); needed when the stack has several.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// The file to write (default: the first path of KUBECONFIG, else ~/.kube/config).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// Errors that end a command, reported once at the top.
@@ -249,6 +258,9 @@ async fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Status => cmd_status(&s, &g).await,
         Command::Up { allow_data_loss } => cmd_up(&s, &g, allow_data_loss, stop).await,
         Command::Down { .. } => cmd_down(&s, &g, stop).await,
+        Command::Kubeconfig { cluster, output } => {
+            cmd_kubeconfig(&s, &g, cluster.as_deref(), output.as_deref()).await
+        }
     };
     if g.stats && !g.json {
         eprint!("{}", render::stats_text(&s.aws.stats.report()));
@@ -530,4 +542,76 @@ async fn cmd_down(s: &Session, g: &Global, stop: Arc<AtomicBool>) -> Result<Outc
         );
     }
     Ok(outcome)
+}
+
+async fn cmd_kubeconfig(
+    s: &Session,
+    g: &Global,
+    cluster: Option<&str>,
+    output: Option<&std::path::Path>,
+) -> Result<Outcome, Error> {
+    let kind = s
+        .registry
+        .get(crate::kinds::eks_cluster::KIND)
+        .ok_or_else(|| Error::Refused("no EKS support registered".into()))?;
+    let clusters: Vec<Observed> = kind
+        .discover()
+        .await?
+        .into_iter()
+        .filter(|o| o.kind == crate::kinds::eks_cluster::KIND)
+        .collect();
+    let names: Vec<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
+    let chosen = match (cluster, clusters.as_slice()) {
+        (Some(n), _) => clusters.iter().find(|c| c.name == n).ok_or_else(|| {
+            Error::Refused(format!(
+                "stack {} has no EKS cluster `{n}` (it has: {})",
+                s.stack.name,
+                if names.is_empty() {
+                    "none".into()
+                } else {
+                    names.join(", ")
+                }
+            ))
+        })?,
+        (None, [one]) => one,
+        (None, []) => {
+            return Err(Error::Refused(format!(
+                "stack {} has no EKS cluster; run `provision up` first",
+                s.stack.name
+            )))
+        }
+        (None, _) => {
+            return Err(Error::Refused(format!(
+                "stack {} has several EKS clusters ({}): pick one with --cluster",
+                s.stack.name,
+                names.join(", ")
+            )))
+        }
+    };
+    let out = |k: &str| chosen.outputs.get(k).cloned().unwrap_or_default();
+    let entry = crate::kubeconfig::Entry {
+        arn: out("arn"),
+        cluster_name: chosen.id.clone(),
+        endpoint: out("endpoint"),
+        certificate_authority: out("certificate_authority"),
+        region: s.stack.region.clone(),
+        profile: g.profile.clone(),
+    };
+    let path = crate::kubeconfig::default_path(output);
+    crate::kubeconfig::write(&path, &entry).map_err(Error::Refused)?;
+    if g.json {
+        emit_json(
+            g,
+            s,
+            json!({"ok": true, "cluster": chosen.name, "context": entry.arn, "file": path.display().to_string()}),
+        );
+    } else {
+        println!(
+            "Added context {} for cluster {} to {}.",
+            entry.arn,
+            chosen.name,
+            path.display()
+        );
+    }
+    Ok(Outcome::Ok)
 }

@@ -10,5 +10,6 @@ pub mod aws;
 pub mod cli;
 pub mod engine;
 pub mod kinds;
+pub mod kubeconfig;
 pub mod model;
 pub mod render;

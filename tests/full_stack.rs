@@ -226,6 +226,36 @@ async fn the_complete_stack_comes_up_with_its_key_attributes() {
         .iter()
         .any(|o| o.name() == format!("{stack}-static"))));
 
+    // kubeconfig: an entry for the cluster, with kubectl fetching tokens itself.
+    let kube = p.dir.join("kubeconfig");
+    p.ok(&["kubeconfig", "--output", kube.to_str().expect("path")], 0);
+    let text = std::fs::read_to_string(&kube).expect("kubeconfig");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("yaml");
+    let cluster = eks
+        .describe_cluster()
+        .name(format!("{stack}-frontend"))
+        .send()
+        .await
+        .expect("cluster");
+    let arn = cluster.cluster().and_then(|c| c.arn()).expect("arn");
+    assert_eq!(doc["current-context"].as_str(), Some(arn));
+    assert_eq!(
+        doc["clusters"][0]["cluster"]["server"].as_str(),
+        cluster.cluster().and_then(|c| c.endpoint())
+    );
+    assert_eq!(
+        doc["users"][0]["user"]["exec"]["args"][3].as_str(),
+        Some("get-token")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&kube).expect("meta").permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
     // A second up: nothing planned, no write.
     let again = p.ok(&["up", "--yes", "--json", "--stats"], 0).json();
     assert_eq!(again["stats"]["writes"], 0, "{:#}", again["plan"]);
@@ -452,4 +482,51 @@ async fn drift_on_the_application_tier_is_detected_and_repaired() {
         .expect("db");
     assert_eq!(db.db_instances()[0].backup_retention_period(), Some(7));
     p.ok(&["down", "--yes", "--skip-final-snapshot"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_distribution_is_waited_for_with_visible_progress() {
+    // The emulator's state manager keeps new distributions "InProgress" for 3 seconds.
+    let url = format!(
+        "{}/moto-api/state-manager/set-transition",
+        common::emulator().endpoint
+    );
+    let body = r#"{"model_name":"cloudfront::distribution","transition":{"progression":"time","seconds":3}}"#;
+    let out = std::process::Command::new("curl")
+        .args(["-fsS", "-X", "POST", "-d", body, &url])
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let p = Project::new("full-cdn");
+    p.write(
+        "stack: full-cdn\nbuckets:\n  site: {cloudfront_access: [cdn]}\ndistributions:\n  cdn: {origin_bucket: site, default_root_object: index.html}\n",
+    );
+    let up = p.ok(&["up", "--yes"], 0);
+    assert!(
+        up.stderr
+            .contains("waiting for distribution cdn: inprogress"),
+        "{}",
+        up.stderr
+    );
+    assert!(
+        up.stderr.contains("Created distribution cdn"),
+        "{}",
+        up.stderr
+    );
+    let down = p.ok(&["down", "--yes"], 0);
+    assert!(
+        down.stderr.contains("waiting for distribution cdn"),
+        "{}",
+        down.stderr
+    );
+    assert!(
+        down.stdout.contains("Nothing of stack full-cdn remains"),
+        "{}",
+        down.stdout
+    );
 }
