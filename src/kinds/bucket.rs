@@ -223,13 +223,14 @@ impl KindModel for Model {
             let arn = cx.reference_attr(&format!("cloudfront_access[{i}]"), d, "arn", &["distribution"]);
             statements.push(cloudfront_read(&bucket, arn));
         }
-        let mut policy = Props::new();
-        policy.insert("bucket".into(), crate::engine::reference(name));
-        policy.insert(
-            "policy".into(),
-            if statements.is_empty() { Value::Null } else { json!({"Version": "2012-10-17", "Statement": statements}) },
-        );
-        vec![Desired::new(KIND, name, props), Desired::new(POLICY_KIND, &format!("{name}{POLICY_SUFFIX}"), policy)]
+        let mut out = vec![Desired::new(KIND, name, props)];
+        if !statements.is_empty() {
+            let mut policy = Props::new();
+            policy.insert("bucket".into(), crate::engine::reference(name));
+            policy.insert("policy".into(), json!({"Version": "2012-10-17", "Statement": statements}));
+            out.push(Desired::new(POLICY_KIND, &format!("{name}{POLICY_SUFFIX}"), policy));
+        }
+        out
     }
 }
 
@@ -253,8 +254,8 @@ impl Cloud {
         &self.0.aws.s3
     }
 
-    /// Read every managed setting of a bucket: the bucket, and its policy.
-    async fn observe(&self, name: &str, bucket: &str) -> Result<[Observed; 2], CloudError> {
+    /// Read every managed setting of a bucket: the bucket, and its policy if it has one.
+    async fn observe(&self, name: &str, bucket: &str) -> Result<(Observed, Option<Observed>), CloudError> {
         let s3 = self.s3();
         let (tags, versioning, encryption, pab, lifecycle, policy) = tokio::try_join!(
             async { absent(s3.get_bucket_tagging().bucket(bucket).send().await.map_err(|e| err("s3:GetBucketTagging", e)), &["NoSuchTagSet"]) },
@@ -329,10 +330,12 @@ impl Cloud {
             .with_prop("tags", serde_json::to_value(tags).unwrap_or(Value::Null))
             .with_output("arn", format!("arn:aws:s3:::{bucket}"))
             .with_output("domain", format!("{bucket}.s3.{}.amazonaws.com", self.0.aws.region));
-        let p = Observed::new(POLICY_KIND, format!("{name}{POLICY_SUFFIX}"), format!("{bucket}{POLICY_SUFFIX}"))
-            .with_prop("bucket", bucket)
-            .with_prop("policy", policy);
-        Ok([b, p])
+        let p = (!policy.is_null()).then(|| {
+            Observed::new(POLICY_KIND, format!("{name}{POLICY_SUFFIX}"), format!("{bucket}{POLICY_SUFFIX}"))
+                .with_prop("bucket", bucket)
+                .with_prop("policy", policy)
+        });
+        Ok((b, p))
     }
 
     async fn put_tags(&self, bucket: &str, props: &Props) -> Result<(), CloudError> {
@@ -553,10 +556,10 @@ impl ResourceKind for Cloud {
             match self.observe(name, bucket).await {
                 // Deleted since the tag index was read.
                 Err(e) if e.has_code("NoSuchBucket") => Ok(None),
-                other => other.map(Some),
+                other => other.map(|(b, p)| Some([Some(b), p])),
             }
         });
-        Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().flatten().collect())
+        Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().flatten().flatten().collect())
     }
 
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {
@@ -588,7 +591,7 @@ impl ResourceKind for Cloud {
             .map(|s| s.to_string())
             .collect();
         self.apply_fields(&bucket, props, &all).await?;
-        let [mut o, _] = self.observe(name, &bucket).await?;
+        let (mut o, _) = self.observe(name, &bucket).await?;
         o.props = props.clone();
         Ok(o)
     }

@@ -1,0 +1,471 @@
+//! Interruptions and data safety against the emulator: `up` and `down` killed at many
+//! points converge on the next run with exactly one of everything; Ctrl-C stops new work;
+//! non-empty buckets, deletion protection and destructive plans are guarded; secrets never
+//! show up in output or files.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use common::{emulator, sdk_config, Project};
+
+fn spawn(p: &Project, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_provision"))
+        .args(args)
+        .current_dir(&p.dir)
+        .env("AWS_ENDPOINT_URL", &emulator().endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+/// How many of each kind of the stack exist, through our own clients.
+async fn census(stack: &str) -> Vec<(&'static str, usize)> {
+    let conf = sdk_config().await;
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let f = common::stack_filter(stack);
+    let ours = |tags: &[aws_sdk_ec2::types::Tag]| {
+        tags.iter()
+            .any(|t| t.key() == Some("provision:stack") && t.value() == Some(stack))
+    };
+    let vpcs = ec2
+        .describe_vpcs()
+        .filters(f.clone())
+        .send()
+        .await
+        .expect("vpcs")
+        .vpcs()
+        .len();
+    let nats = ec2
+        .describe_nat_gateways()
+        .filter(f.clone())
+        .send()
+        .await
+        .expect("nat")
+        .nat_gateways()
+        .iter()
+        .filter(|n| ours(n.tags()) && n.state().map(|s| s.as_str()) != Some("deleted"))
+        .count();
+    let subnets = ec2
+        .describe_subnets()
+        .filters(f.clone())
+        .send()
+        .await
+        .expect("subnets")
+        .subnets()
+        .len();
+    let groups = ec2
+        .describe_security_groups()
+        .filters(f)
+        .send()
+        .await
+        .expect("sg")
+        .security_groups()
+        .len();
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
+    let lbs = elb
+        .describe_load_balancers()
+        .send()
+        .await
+        .expect("lbs")
+        .load_balancers()
+        .iter()
+        .filter(|l| {
+            l.load_balancer_name()
+                .is_some_and(|n| n.starts_with(&format!("{stack}-")))
+        })
+        .count();
+    let ecs = aws_sdk_ecs::Client::new(&conf);
+    let arns: Vec<String> = ecs
+        .list_clusters()
+        .send()
+        .await
+        .expect("clusters")
+        .cluster_arns()
+        .iter()
+        .filter(|a| a.contains(&format!("/{stack}-")))
+        .cloned()
+        .collect();
+    let clusters = if arns.is_empty() {
+        0
+    } else {
+        // Deleted clusters stay listed for a while as INACTIVE.
+        ecs.describe_clusters()
+            .set_clusters(Some(arns))
+            .send()
+            .await
+            .expect("describe")
+            .clusters()
+            .iter()
+            .filter(|c| c.status() == Some("ACTIVE"))
+            .count()
+    };
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let roles = iam
+        .list_roles()
+        .path_prefix(format!("/provision/{stack}/"))
+        .send()
+        .await
+        .expect("roles")
+        .roles()
+        .len();
+    let rds = aws_sdk_rds::Client::new(&conf);
+    let dbs = rds
+        .describe_db_instances()
+        .send()
+        .await
+        .expect("dbs")
+        .db_instances()
+        .iter()
+        .filter(|d| {
+            d.db_instance_identifier()
+                .is_some_and(|i| i.starts_with(&format!("{stack}-")))
+        })
+        .count();
+    let eks = aws_sdk_eks::Client::new(&conf);
+    let k8s = eks
+        .list_clusters()
+        .send()
+        .await
+        .expect("eks")
+        .clusters()
+        .iter()
+        .filter(|c| c.starts_with(&format!("{stack}-")))
+        .count();
+    let s3 = common::s3().await;
+    let buckets = s3
+        .list_buckets()
+        .send()
+        .await
+        .expect("buckets")
+        .buckets()
+        .iter()
+        .filter(|b| {
+            b.name()
+                .is_some_and(|n| n.starts_with(&format!("{stack}-")))
+        })
+        .count();
+    vec![
+        ("vpc", vpcs),
+        ("subnet", subnets),
+        ("security group", groups),
+        ("nat gateway", nats),
+        ("load balancer", lbs),
+        ("ecs cluster", clusters),
+        ("iam role", roles),
+        ("database", dbs),
+        ("eks cluster", k8s),
+        ("bucket", buckets),
+    ]
+}
+
+const FULL: [(&str, usize); 10] = [
+    ("vpc", 1),
+    ("subnet", 4),
+    ("security group", 4),
+    ("nat gateway", 1),
+    ("load balancer", 1),
+    ("ecs cluster", 1),
+    ("iam role", 4),
+    ("database", 1),
+    ("eks cluster", 1),
+    ("bucket", 1),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_and_down_killed_at_many_points_converge_without_duplicates() {
+    // First, how long a whole `up` takes here, to spread the kill points over it.
+    let first = Project::new("kill-0");
+    let start = Instant::now();
+    first.ok(&["up", "--yes"], 0);
+    let whole = start.elapsed();
+    first.ok(&["down", "--yes", "--skip-final-snapshot"], 0);
+
+    for i in 1..=8u32 {
+        // A stack of its own each time: the emulator names an instance's first automated
+        // snapshot by the minute, so re-creating a database under the same name within a
+        // minute collides there (not on AWS).
+        let p = Project::new(&format!("kill-{i}"));
+        let at = whole.mul_f64(f64::from(i) / 9.0);
+        let mut child = spawn(&p, &["up", "--yes"]);
+        std::thread::sleep(at);
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        p.ok(&["up", "--yes"], 0);
+        assert_eq!(
+            census(&p.stack).await,
+            FULL.to_vec(),
+            "after a kill at {at:?} and a rerun"
+        );
+        let again = p.ok(&["plan", "--json", "--detailed-exitcode"], 0).json();
+        assert_eq!(again["summary"]["create"], 0);
+
+        // Kill the teardown part-way too; the rerun finishes it.
+        let mut child = spawn(&p, &["down", "--yes", "--skip-final-snapshot"]);
+        std::thread::sleep(at / 2);
+        let _ = child.kill();
+        let _ = child.wait();
+        p.ok(&["down", "--yes", "--skip-final-snapshot"], 0);
+        assert!(
+            census(&p.stack).await.iter().all(|(_, n)| *n == 0),
+            "after a killed down and a rerun: {:?}",
+            census(&p.stack).await
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_lets_running_work_finish_and_starts_nothing_new() {
+    // Distributions stay "InProgress" for 3 s: the interrupt lands while one is being waited on.
+    let url = format!(
+        "{}/moto-api/state-manager/set-transition",
+        emulator().endpoint
+    );
+    let body = r#"{"model_name":"cloudfront::distribution","transition":{"progression":"time","seconds":3}}"#;
+    assert!(Command::new("curl")
+        .args(["-fsS", "-X", "POST", "-d", body, &url])
+        .status()
+        .expect("curl")
+        .success());
+    let p = Project::new("ctrl-c");
+    p.write("stack: ctrl-c\nbuckets:\n  site: {cloudfront_access: [cdn]}\ndistributions:\n  cdn: {origin_bucket: site}\nlog_groups:\n  after: {retention_days: 7, depends_on: [cdn]}\n");
+    let mut child = spawn(&p, &["up", "--yes"]);
+    // Read the progress; once the distribution is being waited on, interrupt once.
+    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut stderr = String::new();
+    let pid = child.id().to_string();
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut err, &mut line).expect("read") > 0 {
+        stderr.push_str(&line);
+        if line.contains("waiting for distribution cdn") {
+            assert!(Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .expect("kill")
+                .success());
+        }
+        line.clear();
+    }
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("Interrupt: letting running operations finish"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Created distribution cdn"),
+        "the running create finished: {stderr}"
+    );
+    assert!(
+        !stderr.contains("Create log_group after"),
+        "nothing new started: {stderr}"
+    );
+    // The next run picks up from there.
+    let plan = p.ok(&["plan", "--json"], 0).json();
+    assert_eq!(
+        plan["summary"]["create"], 2,
+        "the log group and the bucket policy, both waiting on the distribution"
+    );
+    p.ok(&["up", "--yes"], 0);
+    p.ok(&["down", "--yes"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_with_objects_is_kept_unless_emptying_is_asked_for() {
+    let p = Project::new("keep-data");
+    p.write("stack: keep-data\nbuckets:\n  media: {deny_insecure_transport: false}\nlog_groups:\n  logs: {retention_days: 7}\n");
+    p.ok(&["up", "--yes"], 0);
+    let s3 = common::s3().await;
+    let bucket = p.bucket();
+    for (k, body) in [("a.mp3", "one"), ("a.mp3", "two"), ("b.mp3", "three")] {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(k)
+            .body(body.as_bytes().to_vec().into())
+            .send()
+            .await
+            .expect("put");
+    }
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("b.mp3")
+        .send()
+        .await
+        .expect("delete marker");
+
+    let down = p.ok(&["down", "--yes", "--json"], 0).json();
+    let kept: Vec<&serde_json::Value> = down["result"]["outcomes"]
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .filter(|o| o["result"] == "kept")
+        .collect();
+    assert_eq!(kept.len(), 1, "{down:#}");
+    let reason = kept[0]["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains(&bucket)
+            && reason.contains("4 object version(s)")
+            && reason.contains("--force-empty-buckets"),
+        "{reason}"
+    );
+    assert_eq!(
+        down["remaining"],
+        serde_json::json!([]),
+        "kept on purpose is not a leak"
+    );
+    assert!(
+        s3.head_bucket().bucket(&bucket).send().await.is_ok(),
+        "the bucket and its data are still there"
+    );
+    let text = p.ok(&["down", "--yes"], 0);
+    assert!(
+        text.stdout.contains("kept: bucket media"),
+        "{}",
+        text.stdout
+    );
+
+    p.ok(&["down", "--yes", "--force-empty-buckets"], 0);
+    assert!(
+        s3.head_bucket().bucket(&bucket).send().await.is_err(),
+        "emptied and deleted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn destroying_data_needs_explicit_consent() {
+    let p = Project::new("consent");
+    p.write("stack: consent\nbuckets:\n  media: {name: consent-media-one}\n");
+    p.ok(&["up", "--yes"], 0);
+    // Renaming the bucket replaces it: refused even with --yes...
+    p.edit("consent-media-one", "consent-media-two");
+    let r = p.ok(&["up", "--yes"], 1);
+    assert!(
+        r.stderr.contains("destroys data held by bucket media")
+            && r.stderr.contains("--allow-data-loss"),
+        "{}",
+        r.stderr
+    );
+    let plan = p.ok(&["plan"], 0).stdout;
+    assert!(plan.contains("destroys the data it holds"), "{plan}");
+    // ...unless the file says the bucket is disposable, or the flag is given.
+    p.edit(
+        "{name: consent-media-two}",
+        "{name: consent-media-two, disposable: true}",
+    );
+    p.ok(&["up", "--yes"], 0);
+    p.ok(&["down", "--yes"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deletion_protection_stops_down_with_directions_and_a_final_snapshot_is_taken() {
+    let p = Project::new("protect");
+    p.edit(
+        "    deletion_protection: false",
+        "    deletion_protection: true",
+    );
+    p.ok(&["up", "--yes"], 0);
+    let r = p.ok(&["down", "--yes"], 1);
+    assert!(
+        r.stderr.contains("deletion protection on")
+            && r.stderr.contains("deletion_protection: false"),
+        "{}",
+        r.stderr
+    );
+    p.edit(
+        "    deletion_protection: true",
+        "    deletion_protection: false",
+    );
+    p.ok(&["up", "--yes"], 0);
+    p.ok(&["down", "--yes"], 0);
+    let rds = aws_sdk_rds::Client::new(&sdk_config().await);
+    let snaps = rds
+        .describe_db_snapshots()
+        .db_instance_identifier(format!("{}-postgres", p.stack))
+        .send()
+        .await
+        .expect("snapshots");
+    assert_eq!(
+        snaps
+            .db_snapshots()
+            .iter()
+            .filter(|s| s.snapshot_type() == Some("manual"))
+            .count(),
+        1,
+        "one final snapshot"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_value_never_appears_in_output_or_files() {
+    let p = Project::new("secrets");
+    p.ok(&["up", "--yes"], 0);
+    let rds = aws_sdk_rds::Client::new(&sdk_config().await);
+    let db = rds
+        .describe_db_instances()
+        .db_instance_identifier(format!("{}-postgres", p.stack))
+        .send()
+        .await
+        .expect("db");
+    let secret = db.db_instances()[0]
+        .master_user_secret()
+        .and_then(|s| s.secret_arn())
+        .expect("secret")
+        .to_string();
+    // Seed a known value through the emulator's Secrets Manager API.
+    let value = "S3cr3t-Value-That-Must-Not-Leak-42";
+    let body = serde_json::json!({"SecretId": secret, "SecretString": format!("{{\"username\":\"spotilike\",\"password\":\"{value}\"}}")}).to_string();
+    let ok = Command::new("curl")
+        .args(["-fsS", "-X", "POST", "-H", "X-Amz-Target: secretsmanager.PutSecretValue", "-H", "Content-Type: application/x-amz-json-1.1"])
+        .args(["-H", "Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-3/secretsmanager/aws4_request, SignedHeaders=host, Signature=0"])
+        .args(["-d", &body, &emulator().endpoint])
+        .output()
+        .expect("curl");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    p.edit("    desired_count: 2", "    desired_count: 1");
+    let mut seen = String::new();
+    for args in [
+        vec!["validate", "-v"],
+        vec!["plan", "-vv", "--json"],
+        vec!["up", "--yes", "-vv"],
+        vec!["up", "--yes", "--json", "-v", "--stats"],
+        vec!["drift", "-vv"],
+        vec!["drift", "--json"],
+        vec!["status", "-vv", "--json"],
+        vec!["kubeconfig", "-vv", "--output", "kubeconfig"],
+        vec!["down", "--yes", "-vv", "--skip-final-snapshot"],
+    ] {
+        let r = p.run(&args);
+        seen.push_str(&r.stdout);
+        seen.push_str(&r.stderr);
+    }
+    assert!(
+        seen.contains(&secret) || seen.contains("secret"),
+        "the commands ran and referenced the secret by ARN"
+    );
+    assert!(
+        !seen.contains(value),
+        "the secret value leaked into the output"
+    );
+    for entry in std::fs::read_dir(&p.dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&text).contains(value),
+            "the secret value was written to {}",
+            path.display()
+        );
+    }
+}
