@@ -377,11 +377,17 @@ pub fn parse(
         });
     }
     let root: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
-        let loc = e.location();
+        // Some YAML errors carry no position (several documents in one file): point at the
+        // start of the content then.
+        let loc = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .or(sources.root.map(|p| (p.line, p.col)))
+            .unwrap_or((1, 1));
         Invalid {
             diagnostics: vec![diag(
-                loc.as_ref().map(|l| l.line()),
-                loc.as_ref().map(|l| l.column()),
+                Some(loc.0),
+                Some(loc.1),
                 "",
                 format!("not valid YAML: {e}"),
                 None,
