@@ -100,6 +100,14 @@ impl Observed {
         self
     }
 
+    /// This resource after an in-place update to `props` (same id and outputs).
+    pub fn updated(&self, name: &str, props: &Props) -> Observed {
+        let mut o = self.clone();
+        o.name = name.to_string();
+        o.props = props.clone();
+        o
+    }
+
     pub fn with_output(mut self, key: &str, value: impl Into<String>) -> Self {
         self.outputs.insert(key.to_string(), value.into());
         self

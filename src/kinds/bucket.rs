@@ -598,10 +598,7 @@ impl ResourceKind for Cloud {
 
     async fn update(&self, name: &str, props: &Props, current: &Observed, changed: &[String]) -> Result<Observed, CloudError> {
         self.apply_fields(&current.id, props, changed).await?;
-        let mut o = current.clone();
-        o.name = name.to_string();
-        o.props = props.clone();
-        Ok(o)
+        Ok(current.updated(name, props))
     }
 
     async fn keep_instead_of_delete(&self, current: &Observed) -> Result<Option<String>, CloudError> {

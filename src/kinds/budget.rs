@@ -256,10 +256,7 @@ impl ResourceKind for Cloud {
                     .map_err(|e| err("budgets:DeleteNotification", e))?;
             }
         }
-        let mut o = current.clone();
-        o.name = name.to_string();
-        o.props = props.clone();
-        Ok(o)
+        Ok(current.updated(name, props))
     }
 
     async fn delete(&self, current: &Observed) -> Result<(), CloudError> {

@@ -430,10 +430,7 @@ impl ResourceKind for Cloud {
         if has("tags") {
             sync_rds_tags(&self.0, current.outputs.get("arn").map(String::as_str).unwrap_or_default(), &current.props, props).await?;
         }
-        let mut o = current.clone();
-        o.name = name.to_string();
-        o.props = props.clone();
-        Ok(o)
+        Ok(current.updated(name, props))
     }
 
     async fn delete(&self, current: &Observed) -> Result<(), CloudError> {

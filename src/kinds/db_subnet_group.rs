@@ -63,8 +63,7 @@ pub fn rds_tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
 
 /// Bring an RDS resource's tags to the desired ones.
 pub async fn sync_rds_tags(cx: &Context, arn: &str, have: &Props, want: &Props) -> Result<(), CloudError> {
-    let (h, w) = (desired_tags(have), desired_tags(want));
-    let unset: Vec<String> = h.keys().filter(|k| !w.contains_key(*k)).cloned().collect();
+    let (_, unset) = super::tag_diff(have, want);
     if !unset.is_empty() {
         cx.aws.rds.remove_tags_from_resource().resource_name(arn).set_tag_keys(Some(unset)).send().await.map_err(|e| err("rds:RemoveTagsFromResource", e))?;
     }
@@ -164,10 +163,7 @@ impl ResourceKind for Cloud {
         if changed.iter().any(|c| c == "tags") {
             sync_rds_tags(&self.0, current.outputs.get("arn").map(String::as_str).unwrap_or_default(), &current.props, props).await?;
         }
-        let mut o = current.clone();
-        o.name = name.to_string();
-        o.props = props.clone();
-        Ok(o)
+        Ok(current.updated(name, props))
     }
 
     async fn delete(&self, current: &Observed) -> Result<(), CloudError> {

@@ -286,10 +286,7 @@ impl ResourceKind for Cloud {
                 .collect::<Result<Vec<_>, _>>()?;
             self.cf().tag_resource().resource(&arn).tags(Tags::builder().set_items(Some(tags)).build()).send().await.map_err(|e| err("cloudfront:TagResource", e))?;
         }
-        let mut o = current.clone();
-        o.name = name.to_string();
-        o.props = props.clone();
-        Ok(o)
+        Ok(current.updated(name, props))
     }
 
     async fn delete(&self, current: &Observed) -> Result<(), CloudError> {

@@ -177,17 +177,13 @@ impl ResourceKind for Cloud {
                 .map_err(|e| err("ecs:UpdateClusterSettings", e))?;
         }
         if changed.iter().any(|c| c == "tags") {
-            let (h, w) = (desired_tags(&current.props), desired_tags(props));
-            let unset: Vec<String> = h.keys().filter(|k| !w.contains_key(*k)).cloned().collect();
+            let (_, unset) = super::tag_diff(&current.props, props);
             if !unset.is_empty() {
                 ecs.untag_resource().resource_arn(&arn).set_tag_keys(Some(unset)).send().await.map_err(|e| err("ecs:UntagResource", e))?;
             }
             ecs.tag_resource().resource_arn(&arn).set_tags(Some(ecs_tags(props))).send().await.map_err(|e| err("ecs:TagResource", e))?;
         }
-        let mut o = current.clone();
-        o.name = name.to_string();
-        o.props = props.clone();
-        Ok(o)
+        Ok(current.updated(name, props))
     }
 
     async fn delete(&self, current: &Observed) -> Result<(), CloudError> {

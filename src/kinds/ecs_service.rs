@@ -288,17 +288,13 @@ impl ResourceKind for Cloud {
         }
         if has("tags") {
             let arn = current.outputs.get("arn").cloned().unwrap_or_default();
-            let (h, w) = (super::ec2::desired_tags(&current.props), super::ec2::desired_tags(props));
-            let unset: Vec<String> = h.keys().filter(|k| !w.contains_key(*k)).cloned().collect();
+            let (_, unset) = super::tag_diff(&current.props, props);
             if !unset.is_empty() {
                 ecs.untag_resource().resource_arn(&arn).set_tag_keys(Some(unset)).send().await.map_err(|e| err("ecs:UntagResource", e))?;
             }
             ecs.tag_resource().resource_arn(&arn).set_tags(Some(ecs_tags(props))).send().await.map_err(|e| err("ecs:TagResource", e))?;
         }
-        let mut o = current.clone();
-        o.name = name.to_string();
-        o.props = props.clone();
-        Ok(o)
+        Ok(current.updated(name, props))
     }
 
     async fn delete(&self, current: &Observed) -> Result<(), CloudError> {

@@ -290,17 +290,13 @@ impl ResourceKind for Cloud {
         }
         if has("tags") {
             let arn = current.outputs.get("arn").cloned().unwrap_or_default();
-            let (h, w) = (desired_tags(&current.props), desired_tags(props));
-            let unset: Vec<String> = h.keys().filter(|k| !w.contains_key(*k)).cloned().collect();
+            let (w, unset) = super::tag_diff(&current.props, props);
             if !unset.is_empty() {
                 eks.untag_resource().resource_arn(&arn).set_tag_keys(Some(unset)).send().await.map_err(|e| err("eks:UntagResource", e))?;
             }
             eks.tag_resource().resource_arn(&arn).set_tags(Some(w.into_iter().collect())).send().await.map_err(|e| err("eks:TagResource", e))?;
         }
-        let mut o = current.clone();
-        o.name = name.to_string();
-        o.props = props.clone();
-        Ok(o)
+        Ok(current.updated(name, props))
     }
 
     async fn delete(&self, current: &Observed) -> Result<(), CloudError> {

@@ -98,10 +98,7 @@ impl ResourceKind for Cloud {
 
     async fn update(&self, name: &str, props: &Props, current: &Observed, _changed: &[String]) -> Result<Observed, CloudError> {
         sync_tags(&self.0.aws.ec2, &current.id, &current.props, props).await?;
-        let mut o = current.clone();
-        o.name = name.to_string();
-        o.props = props.clone();
-        Ok(o)
+        Ok(current.updated(name, props))
     }
 
     async fn delete(&self, current: &Observed) -> Result<(), CloudError> {

@@ -399,10 +399,7 @@ impl ResourceKind for Cloud {
 
     async fn update(&self, name: &str, props: &Props, current: &Observed, changed: &[String]) -> Result<Observed, CloudError> {
         self.sync(&current.id, &current.props, props, changed).await?;
-        let mut o = current.clone();
-        o.name = name.to_string();
-        o.props = props.clone();
-        Ok(o)
+        Ok(current.updated(name, props))
     }
 
     async fn delete(&self, current: &Observed) -> Result<(), CloudError> {

@@ -123,8 +123,7 @@ pub async fn tags_of(cx: &Context, arns: &[String]) -> Result<BTreeMap<String, B
 
 /// Bring an ELBv2 resource's tags to the desired ones.
 pub async fn sync_elb_tags(cx: &Context, arn: &str, have: &Props, want: &Props) -> Result<(), CloudError> {
-    let (h, w) = (desired_tags(have), desired_tags(want));
-    let unset: Vec<String> = h.keys().filter(|k| !w.contains_key(*k)).cloned().collect();
+    let (_, unset) = super::tag_diff(have, want);
     if !unset.is_empty() {
         cx.aws.elb.remove_tags().resource_arns(arn).set_tag_keys(Some(unset)).send().await.map_err(|e| err("elasticloadbalancing:RemoveTags", e))?;
     }
@@ -277,10 +276,7 @@ impl ResourceKind for Cloud {
         if has("tags") {
             sync_elb_tags(&self.0, &current.id, &current.props, props).await?;
         }
-        let mut o = current.clone();
-        o.name = name.to_string();
-        o.props = props.clone();
-        Ok(o)
+        Ok(current.updated(name, props))
     }
 
     async fn delete(&self, current: &Observed) -> Result<(), CloudError> {

@@ -143,8 +143,7 @@ impl ResourceKind for Cloud {
         }
         let arn = format!("arn:aws:logs:{}:{}:log-group:{}", self.0.aws.region, self.0.account, current.id);
         if changed.iter().any(|c| c == "tags") {
-            let (h, w) = (desired_tags(&current.props), desired_tags(props));
-            let unset: Vec<String> = h.keys().filter(|k| !w.contains_key(*k)).cloned().collect();
+            let (w, unset) = super::tag_diff(&current.props, props);
             if !unset.is_empty() {
                 self.logs().untag_resource().resource_arn(&arn).set_tag_keys(Some(unset)).send().await.map_err(|e| err("logs:UntagResource", e))?;
             }

@@ -88,6 +88,17 @@ kinds!(
     distribution,
 );
 
+/// From the current to the desired `tags` property: every desired tag (to set) and the
+/// keys to remove.
+pub fn tag_diff(
+    have: &crate::engine::Props,
+    want: &crate::engine::Props,
+) -> (std::collections::BTreeMap<String, String>, Vec<String>) {
+    let (h, w) = (ec2::desired_tags(have), ec2::desired_tags(want));
+    let unset = h.keys().filter(|k| !w.contains_key(*k)).cloned().collect();
+    (w, unset)
+}
+
 /// Codes AWS uses for "still in use by something that is going away".
 const IN_USE: &[&str] = &[
     "DependencyViolation",

@@ -189,18 +189,14 @@ impl ResourceKind for Cloud {
             self.sync_email(&current.id, &emails(props)).await?;
         }
         if changed.iter().any(|c| c == "tags") {
-            let (h, w) = (desired_tags(&current.props), desired_tags(props));
-            let unset: Vec<String> = h.keys().filter(|k| !w.contains_key(*k)).cloned().collect();
+            let (w, unset) = super::tag_diff(&current.props, props);
             if !unset.is_empty() {
                 self.0.aws.sns.untag_resource().resource_arn(&current.id).set_tag_keys(Some(unset)).send().await.map_err(|e| err("sns:UntagResource", e))?;
             }
             let tags: Vec<Tag> = w.into_iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect();
             self.0.aws.sns.tag_resource().resource_arn(&current.id).set_tags(Some(tags)).send().await.map_err(|e| err("sns:TagResource", e))?;
         }
-        let mut o = current.clone();
-        o.name = name.to_string();
-        o.props = props.clone();
-        Ok(o)
+        Ok(current.updated(name, props))
     }
 
     async fn delete(&self, current: &Observed) -> Result<(), CloudError> {

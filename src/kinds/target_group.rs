@@ -154,10 +154,7 @@ impl ResourceKind for Cloud {
         if changed.iter().any(|c| c == "tags") {
             sync_elb_tags(&self.0, &current.id, &current.props, props).await?;
         }
-        let mut o = current.clone();
-        o.name = name.to_string();
-        o.props = props.clone();
-        Ok(o)
+        Ok(current.updated(name, props))
     }
 
     async fn delete(&self, current: &Observed) -> Result<(), CloudError> {
