@@ -479,6 +479,18 @@ async fn cmd_down(s: &Session, g: &Global, stop: Arc<AtomicBool>) -> Result<Outc
         );
         return Ok(Outcome::Ok);
     }
+    // Deletion protection stops the teardown before anything is deleted.
+    let protected: Vec<String> = observed
+        .iter()
+        .filter(|o| o.props.get("deletion_protection") == Some(&serde_json::Value::Bool(true)))
+        .map(|o| format!("{} {} ({})", o.kind, o.name, o.id))
+        .collect();
+    if !protected.is_empty() {
+        return Err(Error::Refused(format!(
+            "deletion protection is on for {}; nothing was deleted. Set `deletion_protection: false` for it in the stack file, run `provision up`, then `provision down` again",
+            protected.join(", ")
+        )));
+    }
     confirm(
         g,
         &format!(

@@ -372,13 +372,17 @@ async fn deletion_protection_stops_down_with_directions_and_a_final_snapshot_is_
         "    deletion_protection: true",
     );
     p.ok(&["up", "--yes"], 0);
+    let before = census(&p.stack).await;
     let r = p.ok(&["down", "--yes"], 1);
     assert!(
-        r.stderr.contains("deletion protection on")
+        r.stderr
+            .contains("deletion protection is on for database postgres")
             && r.stderr.contains("deletion_protection: false"),
         "{}",
         r.stderr
     );
+    assert!(r.stderr.contains("nothing was deleted"), "{}", r.stderr);
+    assert_eq!(census(&p.stack).await, before, "nothing was deleted");
     p.edit(
         "    deletion_protection: true",
         "    deletion_protection: false",

@@ -225,3 +225,61 @@ pub async fn explain_vpc_blockers(cx: &Context, vpc: &str, original: CloudError)
         ..original
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn ecs_refusal() -> CloudError {
+        CloudError::new("ecs:CreateService", "ECS was unable to assume the role 'arn:aws:iam::1:role/x' that was provided for this task.")
+            .with_code("InvalidParameterException")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_role_refused_while_iam_propagates_is_retried_until_accepted() {
+        let calls = AtomicU32::new(0);
+        let res = retry_iam_propagation(|| async {
+            if calls.fetch_add(1, Ordering::SeqCst) < 3 {
+                Err(ecs_refusal())
+            } else {
+                Ok("created")
+            }
+        })
+        .await;
+        assert_eq!(res.ok(), Some("created"));
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_retry_is_bounded_and_other_errors_are_not_retried() {
+        let calls = AtomicU32::new(0);
+        let start = tokio::time::Instant::now();
+        let res: Result<(), _> = retry_iam_propagation(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(ecs_refusal())
+        })
+        .await;
+        assert!(res.is_err_and(|e| e.has_code("InvalidParameterException")));
+        assert!(
+            start.elapsed() <= Duration::from_secs(90),
+            "bounded by 90 s: {:?}",
+            start.elapsed()
+        );
+        assert!(calls.load(Ordering::SeqCst) > 3);
+
+        let calls = AtomicU32::new(0);
+        let res: Result<(), _> = retry_iam_propagation(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(CloudError::new("ecs:CreateService", "bad image")
+                .with_code("InvalidParameterException"))
+        })
+        .await;
+        assert!(res.is_err());
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "an unrelated error is not retried"
+        );
+    }
+}
