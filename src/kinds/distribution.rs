@@ -120,7 +120,7 @@ impl Cloud {
         &self.0.aws.cloudfront
     }
 
-    fn config(&self, name: &str, props: &Props, oac: &str, caller_reference: String) -> Result<DistributionConfig, CloudError> {
+    fn config(&self, props: &Props, oac: &str, caller_reference: String) -> Result<DistributionConfig, CloudError> {
         let op = "cloudfront:CreateDistribution";
         let origin_id = format!("{}-origin", str_prop(props, "comment")?);
         let origin = Origin::builder()
@@ -138,7 +138,6 @@ impl Cloud {
             .compress(true)
             .build()
             .map_err(ser(op))?;
-        let _ = name;
         DistributionConfig::builder()
             .caller_reference(caller_reference)
             .comment(str_prop(props, "comment")?)
@@ -240,7 +239,7 @@ impl ResourceKind for Cloud {
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {
         let comment = str_prop(props, "comment")?.to_string();
         let oac = self.oac(&comment, true).await?.ok_or_else(|| CloudError::new("cloudfront:CreateOriginAccessControl", "no id in the answer"))?;
-        let cfg = self.config(name, props, &oac, client_token(&self.0.stack, name, props))?;
+        let cfg = self.config(props, &oac, client_token(&self.0.stack, name, props))?;
         let tags = desired_tags(props)
             .into_iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(ser("cloudfront:CreateDistributionWithTags")))
@@ -268,7 +267,7 @@ impl ResourceKind for Cloud {
             let got = self.cf().get_distribution_config().id(&current.id).send().await.map_err(|e| err("cloudfront:GetDistributionConfig", e))?;
             let reference = got.distribution_config().map(|c| c.caller_reference().to_string()).unwrap_or_default();
             let oac = self.oac(str_prop(props, "comment")?, true).await?.unwrap_or_default();
-            let cfg = self.config(name, props, &oac, reference)?;
+            let cfg = self.config(props, &oac, reference)?;
             self.cf()
                 .update_distribution()
                 .id(&current.id)
