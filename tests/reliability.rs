@@ -473,3 +473,53 @@ async fn a_secret_value_never_appears_in_output_or_files() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_foreign_resource_blocking_the_teardown_is_named_and_left_alone() {
+    let p = Project::new("blocked");
+    p.write("stack: blocked\nvpcs:\n  main: {cidr: 10.7.0.0/16}\nsubnets:\n  a: {vpc: main, cidr: 10.7.0.0/24, zone: eu-west-3a}\n");
+    p.ok(&["up", "--yes"], 0);
+    let ec2 = common::ec2().await;
+    let vpc = common::ids("blocked").await["main"].clone();
+    // Someone else's subnet inside the stack's VPC.
+    let foreign = ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.7.9.0/24")
+        .send()
+        .await
+        .expect("subnet")
+        .subnet
+        .and_then(|s| s.subnet_id)
+        .expect("id");
+    let r = p.ok(&["down", "--yes", "--dependency-wait", "1"], 1);
+    assert!(r.all().contains("DependencyViolation"), "{}", r.all());
+    assert!(
+        r.all()
+            .contains(&format!("still in the VPC: subnet {foreign}")),
+        "the blocker is named: {}",
+        r.all()
+    );
+    // The foreign subnet is untouched; the stack's own subnet is gone.
+    assert_eq!(
+        ec2.describe_subnets()
+            .subnet_ids(&foreign)
+            .send()
+            .await
+            .expect("subnet")
+            .subnets()
+            .len(),
+        1
+    );
+    assert_eq!(
+        common::ids("blocked").await.keys().collect::<Vec<_>>(),
+        vec!["main"]
+    );
+    // Once it is gone, down finishes.
+    ec2.delete_subnet()
+        .subnet_id(&foreign)
+        .send()
+        .await
+        .expect("delete");
+    p.ok(&["down", "--yes"], 0);
+}
