@@ -229,10 +229,12 @@ impl Aws {
 }
 
 /// Convert an SDK error into a [`CloudError`] naming the operation and the AWS error code.
-pub fn err<E, R>(operation: &str, e: SdkError<E, R>) -> CloudError
+pub fn err<E>(
+    operation: &str,
+    e: SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> CloudError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
     let code = e.code().map(str::to_string);
     let message = match e.message() {
@@ -246,11 +248,35 @@ where
             _ => aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
         },
     };
+    let outcome_unknown = match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(s) => s.raw().status().is_server_error(),
+        _ => false,
+    };
     CloudError {
         operation: operation.to_string(),
         code,
         message,
+        outcome_unknown,
     }
+}
+
+/// Error codes for throttling, across services: the request was refused, not carried out.
+pub fn is_throttling(e: &CloudError) -> bool {
+    e.code.as_deref().is_some_and(|c| {
+        matches!(
+            c,
+            "Throttling"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "TooManyRequestsException"
+                | "RequestThrottled"
+                | "SlowDown"
+                | "ThrottledException"
+        )
+    })
 }
 
 /// Error codes meaning "it is not there".

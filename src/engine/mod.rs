@@ -154,6 +154,9 @@ pub struct CloudError {
     /// The cloud's error code, when there is one.
     pub code: Option<String>,
     pub message: String,
+    /// The request may have been carried out even though no answer came back (timeout,
+    /// connection lost, server error): a create must look before it tries again.
+    pub outcome_unknown: bool,
 }
 
 impl CloudError {
@@ -162,6 +165,7 @@ impl CloudError {
             operation: operation.into(),
             code: None,
             message: message.into(),
+            outcome_unknown: false,
         }
     }
 

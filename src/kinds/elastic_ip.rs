@@ -78,20 +78,33 @@ impl ResourceKind for Cloud {
     }
 
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {
-        let out = self
-            .0
-            .aws
-            .ec2
-            .allocate_address()
-            .domain(DomainType::Vpc)
-            .tag_specifications(tag_spec(ResourceType::ElasticIp, props))
-            .send()
-            .await
-            .map_err(|e| err("ec2:AllocateAddress", e))?;
-        let id = out
-            .allocation_id
-            .ok_or_else(|| CloudError::new("ec2:AllocateAddress", "no allocation id in the answer"))?;
-        let mut o = Observed::new(KIND, name, id).with_output("public_ip", out.public_ip.unwrap_or_default());
+        let ec2 = &self.0.aws.ec2;
+        let (id, ip) = super::create_once(
+            || async {
+                let out = ec2
+                    .allocate_address()
+                    .domain(DomainType::Vpc)
+                    .tag_specifications(tag_spec(ResourceType::ElasticIp, props))
+                    .customize()
+                    .config_override(super::no_retries())
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:AllocateAddress", e))?;
+                let id = out.allocation_id.ok_or_else(|| CloudError::new("ec2:AllocateAddress", "no allocation id in the answer"))?;
+                Ok((id, out.public_ip.unwrap_or_default()))
+            },
+            || async {
+                let out = ec2
+                    .describe_addresses()
+                    .set_filters(Some(super::identity_filters(&self.0.stack, name)))
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:DescribeAddresses", e))?;
+                Ok(out.addresses().first().and_then(|a| Some((a.allocation_id()?.to_string(), a.public_ip().unwrap_or_default().to_string()))))
+            },
+        )
+        .await?;
+        let mut o = Observed::new(KIND, name, id).with_output("public_ip", ip);
         o.props = props.clone();
         Ok(o)
     }

@@ -120,19 +120,32 @@ impl ResourceKind for Cloud {
     }
 
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {
-        let out = self
-            .0
-            .aws
-            .ec2
-            .create_internet_gateway()
-            .tag_specifications(tag_spec(ResourceType::InternetGateway, props))
-            .send()
-            .await
-            .map_err(|e| err("ec2:CreateInternetGateway", e))?;
-        let id = out
-            .internet_gateway
-            .and_then(|g| g.internet_gateway_id)
-            .ok_or_else(|| CloudError::new("ec2:CreateInternetGateway", "no gateway id in the answer"))?;
+        let ec2 = &self.0.aws.ec2;
+        let id = super::create_once(
+            || async {
+                let out = ec2
+                    .create_internet_gateway()
+                    .tag_specifications(tag_spec(ResourceType::InternetGateway, props))
+                    .customize()
+                    .config_override(super::no_retries())
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:CreateInternetGateway", e))?;
+                out.internet_gateway
+                    .and_then(|g| g.internet_gateway_id)
+                    .ok_or_else(|| CloudError::new("ec2:CreateInternetGateway", "no gateway id in the answer"))
+            },
+            || async {
+                let out = ec2
+                    .describe_internet_gateways()
+                    .set_filters(Some(super::identity_filters(&self.0.stack, name)))
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:DescribeInternetGateways", e))?;
+                Ok(out.internet_gateways().first().and_then(|g| g.internet_gateway_id()).map(str::to_string))
+            },
+        )
+        .await?;
         self.attach(&id, str_prop(props, "vpc")?).await?;
         let mut o = Observed::new(KIND, name, id);
         o.props = props.clone();

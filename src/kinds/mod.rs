@@ -116,6 +116,58 @@ where
     retry_when(limit, |e| IN_USE.iter().any(|c| e.has_code(c)), f).await
 }
 
+/// Create something whose create call has no idempotency token, without ever repeating a
+/// create that may have succeeded: `create` is sent with the SDK's retries off; when its
+/// outcome is unknown (no answer, server error) `lookup` searches for the resource by its
+/// identity tags first, and only if it is not there is the create sent again. Throttling
+/// (refused, so not carried out) is waited out and retried.
+pub async fn create_once<T, C, CF, L, LF>(mut create: C, mut lookup: L) -> Result<T, CloudError>
+where
+    C: FnMut() -> CF,
+    CF: Future<Output = Result<T, CloudError>>,
+    L: FnMut() -> LF,
+    LF: Future<Output = Result<Option<T>, CloudError>>,
+{
+    let mut delay = Duration::from_millis(500);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let e = match create().await {
+            Ok(v) => return Ok(v),
+            Err(e) if crate::aws::is_throttling(&e) || e.outcome_unknown => e,
+            Err(e) => return Err(e),
+        };
+        if e.outcome_unknown {
+            if let Some(found) = lookup().await? {
+                tracing::info!("{e}; the create had gone through: found it by its tags");
+                return Ok(found);
+            }
+        }
+        if attempt >= 6 {
+            return Err(e);
+        }
+        tracing::info!("{e}; trying again in {}ms", delay.as_millis());
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(20));
+    }
+}
+
+/// SDK settings for a call whose repetition must be decided by `create_once`.
+pub fn no_retries() -> aws_sdk_ec2::config::Builder {
+    aws_sdk_ec2::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
+}
+
+/// The id of the stack's EC2 resource named `name`, from a describe call's tag filters.
+pub fn identity_filters(stack: &str, name: &str) -> Vec<aws_sdk_ec2::types::Filter> {
+    vec![
+        ec2::stack_filter(stack),
+        aws_sdk_ec2::types::Filter::builder()
+            .name(format!("tag:{}", crate::model::TAG_NAME))
+            .values(name)
+            .build(),
+    ]
+}
+
 /// Retry while a service refuses a role that was just created: IAM is eventually
 /// consistent, so ECS or EKS may not be able to assume a new role for some seconds.
 pub async fn retry_iam_propagation<T, F, Fut>(f: F) -> Result<T, CloudError>
@@ -281,5 +333,76 @@ mod tests {
             1,
             "an unrelated error is not retried"
         );
+    }
+
+    fn lost() -> CloudError {
+        CloudError {
+            outcome_unknown: true,
+            ..CloudError::new("ec2:CreateVpc", "connection reset")
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_create_whose_answer_was_lost_is_found_not_repeated() {
+        let (creates, lookups) = (AtomicU32::new(0), AtomicU32::new(0));
+        let res = create_once(
+            || async {
+                creates.fetch_add(1, Ordering::SeqCst);
+                Err::<String, _>(lost()) // carried out, but the answer never came
+            },
+            || async {
+                lookups.fetch_add(1, Ordering::SeqCst);
+                Ok(Some("vpc-1".to_string()))
+            },
+        )
+        .await;
+        assert_eq!(res.ok().as_deref(), Some("vpc-1"));
+        assert_eq!(
+            (
+                creates.load(Ordering::SeqCst),
+                lookups.load(Ordering::SeqCst)
+            ),
+            (1, 1)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_create_that_did_not_happen_is_sent_again_and_throttling_needs_no_lookup() {
+        let (creates, lookups) = (AtomicU32::new(0), AtomicU32::new(0));
+        let res = create_once(
+            || async {
+                match creates.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err(lost()),
+                    1 => Err(CloudError::new("ec2:CreateVpc", "slow down")
+                        .with_code("RequestLimitExceeded")),
+                    _ => Ok("vpc-2".to_string()),
+                }
+            },
+            || async {
+                lookups.fetch_add(1, Ordering::SeqCst);
+                Ok(None)
+            },
+        )
+        .await;
+        assert_eq!(res.ok().as_deref(), Some("vpc-2"));
+        assert_eq!(
+            (
+                creates.load(Ordering::SeqCst),
+                lookups.load(Ordering::SeqCst)
+            ),
+            (3, 1)
+        );
+
+        let creates = AtomicU32::new(0);
+        let res: Result<String, _> = create_once(
+            || async {
+                creates.fetch_add(1, Ordering::SeqCst);
+                Err(CloudError::new("ec2:CreateVpc", "bad CIDR").with_code("InvalidParameterValue"))
+            },
+            || async { Ok(None) },
+        )
+        .await;
+        assert!(res.is_err());
+        assert_eq!(creates.load(Ordering::SeqCst), 1, "a refusal is final");
     }
 }

@@ -143,22 +143,33 @@ impl ResourceKind for Cloud {
     }
 
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {
-        let out = self
-            .0
-            .aws
-            .ec2
-            .create_subnet()
-            .vpc_id(str_prop(props, "vpc")?)
-            .cidr_block(str_prop(props, "cidr")?)
-            .availability_zone(str_prop(props, "zone")?)
-            .tag_specifications(tag_spec(ResourceType::Subnet, props))
-            .send()
-            .await
-            .map_err(|e| err("ec2:CreateSubnet", e))?;
-        let id = out
-            .subnet
-            .and_then(|s| s.subnet_id)
-            .ok_or_else(|| CloudError::new("ec2:CreateSubnet", "no subnet id in the answer"))?;
+        let ec2 = &self.0.aws.ec2;
+        let id = super::create_once(
+            || async {
+                let out = ec2
+                    .create_subnet()
+                    .vpc_id(str_prop(props, "vpc")?)
+                    .cidr_block(str_prop(props, "cidr")?)
+                    .availability_zone(str_prop(props, "zone")?)
+                    .tag_specifications(tag_spec(ResourceType::Subnet, props))
+                    .customize()
+                    .config_override(super::no_retries())
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:CreateSubnet", e))?;
+                out.subnet.and_then(|s| s.subnet_id).ok_or_else(|| CloudError::new("ec2:CreateSubnet", "no subnet id in the answer"))
+            },
+            || async {
+                let out = ec2
+                    .describe_subnets()
+                    .set_filters(Some(super::identity_filters(&self.0.stack, name)))
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:DescribeSubnets", e))?;
+                Ok(out.subnets().first().and_then(|s| s.subnet_id()).map(str::to_string))
+            },
+        )
+        .await?;
         if bool_prop(props, "public") {
             self.set_public(&id, true).await?;
         }

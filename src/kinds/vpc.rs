@@ -161,20 +161,31 @@ impl ResourceKind for Cloud {
     }
 
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {
-        let out = self
-            .0
-            .aws
-            .ec2
-            .create_vpc()
-            .cidr_block(str_prop(props, "cidr")?)
-            .tag_specifications(tag_spec(ResourceType::Vpc, props))
-            .send()
-            .await
-            .map_err(|e| err("ec2:CreateVpc", e))?;
-        let id = out
-            .vpc
-            .and_then(|v| v.vpc_id)
-            .ok_or_else(|| CloudError::new("ec2:CreateVpc", "no VPC id in the answer"))?;
+        let ec2 = &self.0.aws.ec2;
+        let id = super::create_once(
+            || async {
+                let out = ec2
+                    .create_vpc()
+                    .cidr_block(str_prop(props, "cidr")?)
+                    .tag_specifications(tag_spec(ResourceType::Vpc, props))
+                    .customize()
+                    .config_override(super::no_retries())
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:CreateVpc", e))?;
+                out.vpc.and_then(|v| v.vpc_id).ok_or_else(|| CloudError::new("ec2:CreateVpc", "no VPC id in the answer"))
+            },
+            || async {
+                let out = ec2
+                    .describe_vpcs()
+                    .set_filters(Some(super::identity_filters(&self.0.stack, name)))
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:DescribeVpcs", e))?;
+                Ok(out.vpcs().first().and_then(|v| v.vpc_id()).map(str::to_string))
+            },
+        )
+        .await?;
         // New VPCs have DNS support on and hostnames off.
         let support = bool_prop(props, "dns_support");
         let hostnames = bool_prop(props, "dns_hostnames");
