@@ -226,12 +226,6 @@ pub fn cloud(cx: &Arc<Context>) -> Vec<Arc<dyn ResourceKind>> {
 
 pub struct Cloud(pub Arc<Context>);
 
-fn groups(props: &Props) -> Vec<String> {
-    let mut v: Vec<String> = props.get("security_groups").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
-    v.sort();
-    v
-}
-
 fn int(props: &Props, k: &str) -> i32 {
     props.get(k).and_then(Value::as_i64).unwrap_or(0) as i32
 }
@@ -316,10 +310,7 @@ impl ResourceKind for Cloud {
     }
 
     fn normalize(&self, props: &mut Props) {
-        if props.contains_key("security_groups") {
-            let v = groups(props);
-            props.insert("security_groups".into(), v.into());
-        }
+        super::sort_string_lists(props, &["security_groups"]);
     }
 
     fn needs_wait(&self) -> bool {
@@ -368,7 +359,7 @@ impl ResourceKind for Cloud {
             .manage_master_user_password(true)
             .db_name(str_prop(props, "db_name")?)
             .db_subnet_group_name(str_prop(props, "subnet_group")?)
-            .set_vpc_security_group_ids(Some(groups(props)))
+            .set_vpc_security_group_ids(Some(super::sorted_strings(props, "security_groups")))
             .backup_retention_period(int(props, "backup_retention_days"))
             .set_preferred_backup_window(props.get("backup_window").and_then(Value::as_str).map(str::to_string))
             .set_preferred_maintenance_window(props.get("maintenance_window").and_then(Value::as_str).map(str::to_string))
@@ -415,7 +406,7 @@ impl ResourceKind for Cloud {
                 "allocated_storage" => req.allocated_storage(int(props, "allocated_storage")),
                 "storage_type" => req.set_storage_type(s("storage_type")),
                 "publicly_accessible" => req.publicly_accessible(false),
-                "security_groups" => req.set_vpc_security_group_ids(Some(groups(props))),
+                "security_groups" => req.set_vpc_security_group_ids(Some(super::sorted_strings(props, "security_groups"))),
                 "backup_retention_days" => req.backup_retention_period(int(props, "backup_retention_days")),
                 "backup_window" => req.set_preferred_backup_window(s("backup_window")),
                 "maintenance_window" => req.set_preferred_maintenance_window(s("maintenance_window")),

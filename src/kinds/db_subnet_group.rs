@@ -71,12 +71,6 @@ pub async fn sync_rds_tags(cx: &Context, arn: &str, have: &Props, want: &Props) 
     Ok(())
 }
 
-fn sorted(props: &Props, key: &str) -> Vec<String> {
-    let mut v: Vec<String> = props.get(key).and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
-    v.sort();
-    v
-}
-
 #[async_trait]
 impl ResourceKind for Cloud {
     fn kind(&self) -> &'static str {
@@ -88,10 +82,7 @@ impl ResourceKind for Cloud {
     }
 
     fn normalize(&self, props: &mut Props) {
-        if props.contains_key("subnets") {
-            let v = sorted(props, "subnets");
-            props.insert("subnets".into(), v.into());
-        }
+        super::sort_string_lists(props, &["subnets"]);
     }
 
     async fn discover(&self) -> Result<Vec<Observed>, CloudError> {
@@ -137,7 +128,7 @@ impl ResourceKind for Cloud {
             .create_db_subnet_group()
             .db_subnet_group_name(&group)
             .db_subnet_group_description(format!("{name} of stack {}", self.0.stack))
-            .set_subnet_ids(Some(sorted(props, "subnets")))
+            .set_subnet_ids(Some(super::sorted_strings(props, "subnets")))
             .set_tags(Some(rds_tags(props)))
             .send()
             .await
@@ -155,7 +146,7 @@ impl ResourceKind for Cloud {
                 .rds
                 .modify_db_subnet_group()
                 .db_subnet_group_name(&current.id)
-                .set_subnet_ids(Some(sorted(props, "subnets")))
+                .set_subnet_ids(Some(super::sorted_strings(props, "subnets")))
                 .send()
                 .await
                 .map_err(|e| err("rds:ModifyDBSubnetGroup", e))?;

@@ -102,15 +102,11 @@ fn sorted(v: &[String]) -> Vec<String> {
     v
 }
 
-fn strings(props: &Props, key: &str) -> Vec<String> {
-    props.get(key).and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
-}
-
 impl Cloud {
     fn network(props: &Props) -> Result<NetworkConfiguration, CloudError> {
         let vpc = AwsVpcConfiguration::builder()
-            .set_subnets(Some(strings(props, "subnets")))
-            .set_security_groups(Some(strings(props, "security_groups")))
+            .set_subnets(Some(super::sorted_strings(props, "subnets")))
+            .set_security_groups(Some(super::sorted_strings(props, "security_groups")))
             .assign_public_ip(AssignPublicIp::Disabled)
             .build()
             .map_err(|e| CloudError::new("ecs:CreateService", e.to_string()))?;
@@ -207,12 +203,7 @@ impl ResourceKind for Cloud {
     }
 
     fn normalize(&self, props: &mut Props) {
-        for k in ["subnets", "security_groups"] {
-            if props.contains_key(k) {
-                let v = sorted(&strings(props, k));
-                props.insert(k.into(), v.into());
-            }
-        }
+        super::sort_string_lists(props, &["subnets", "security_groups"]);
     }
 
     fn needs_wait(&self) -> bool {

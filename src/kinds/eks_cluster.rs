@@ -112,14 +112,8 @@ pub fn cloud(cx: &Arc<Context>) -> Vec<Arc<dyn ResourceKind>> {
 
 pub struct Cloud(pub Arc<Context>);
 
-fn strings(props: &Props, key: &str) -> Vec<String> {
-    let mut v: Vec<String> = props.get(key).and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
-    v.sort();
-    v
-}
-
 fn logging(props: &Props) -> Logging {
-    let on = strings(props, "logging");
+    let on = super::sorted_strings(props, "logging");
     let off: Vec<LogType> = LOG_TYPES.iter().filter(|t| !on.iter().any(|o| o == *t)).map(|t| LogType::from(*t)).collect();
     let mut setups = vec![LogSetup::builder().set_types(Some(on.iter().map(|t| LogType::from(t.as_str())).collect())).enabled(true).build()];
     if !off.is_empty() {
@@ -187,12 +181,7 @@ impl ResourceKind for Cloud {
     }
 
     fn normalize(&self, props: &mut Props) {
-        for k in ["subnets", "security_groups", "logging"] {
-            if props.contains_key(k) {
-                let v = strings(props, k);
-                props.insert(k.into(), v.into());
-            }
-        }
+        super::sort_string_lists(props, &["subnets", "security_groups", "logging"]);
     }
 
     fn needs_wait(&self) -> bool {
@@ -234,8 +223,8 @@ impl ResourceKind for Cloud {
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {
         let cluster = str_prop(props, "cluster_name")?.to_string();
         let vpc = VpcConfigRequest::builder()
-            .set_subnet_ids(Some(strings(props, "subnets")))
-            .set_security_group_ids(Some(strings(props, "security_groups")))
+            .set_subnet_ids(Some(super::sorted_strings(props, "subnets")))
+            .set_security_group_ids(Some(super::sorted_strings(props, "security_groups")))
             .endpoint_public_access(bool_prop(props, "endpoint_public_access"))
             .endpoint_private_access(bool_prop(props, "endpoint_private_access"))
             .build();

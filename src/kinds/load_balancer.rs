@@ -156,12 +156,6 @@ pub async fn stack_load_balancers(cx: &Context) -> Result<Vec<(aws_sdk_elasticlo
         .collect())
 }
 
-fn strings(props: &Props, key: &str) -> Vec<String> {
-    let mut v: Vec<String> = props.get(key).and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
-    v.sort();
-    v
-}
-
 /// `app/<name>/<id>`: how CloudWatch names a load balancer (or `targetgroup/...`).
 pub fn arn_suffix(arn: &str) -> String {
     if let Some((_, s)) = arn.split_once(":loadbalancer/") {
@@ -184,12 +178,7 @@ impl ResourceKind for Cloud {
     }
 
     fn normalize(&self, props: &mut Props) {
-        for k in ["subnets", "security_groups"] {
-            if props.contains_key(k) {
-                let v = strings(props, k);
-                props.insert(k.into(), v.into());
-            }
-        }
+        super::sort_string_lists(props, &["subnets", "security_groups"]);
     }
 
     fn needs_wait(&self) -> bool {
@@ -243,8 +232,8 @@ impl ResourceKind for Cloud {
             .name(str_prop(props, "lb_name")?)
             .r#type(LoadBalancerTypeEnum::Application)
             .scheme(scheme)
-            .set_subnets(Some(strings(props, "subnets")))
-            .set_security_groups(Some(strings(props, "security_groups")))
+            .set_subnets(Some(super::sorted_strings(props, "subnets")))
+            .set_security_groups(Some(super::sorted_strings(props, "security_groups")))
             .set_tags(Some(elb_tags(props)))
             .send()
             .await
@@ -263,12 +252,12 @@ impl ResourceKind for Cloud {
         let elb = &self.0.aws.elb;
         let has = |f: &str| changed.iter().any(|c| c == f);
         if has("subnets") {
-            elb.set_subnets().load_balancer_arn(&current.id).set_subnets(Some(strings(props, "subnets"))).send().await.map_err(|e| err("elasticloadbalancing:SetSubnets", e))?;
+            elb.set_subnets().load_balancer_arn(&current.id).set_subnets(Some(super::sorted_strings(props, "subnets"))).send().await.map_err(|e| err("elasticloadbalancing:SetSubnets", e))?;
         }
         if has("security_groups") {
             elb.set_security_groups()
                 .load_balancer_arn(&current.id)
-                .set_security_groups(Some(strings(props, "security_groups")))
+                .set_security_groups(Some(super::sorted_strings(props, "security_groups")))
                 .send()
                 .await
                 .map_err(|e| err("elasticloadbalancing:SetSecurityGroups", e))?;

@@ -88,6 +88,27 @@ kinds!(
     distribution,
 );
 
+/// A list-of-strings property, sorted (the order of subnets, groups and the like carries
+/// no meaning, so both sides are compared sorted).
+pub fn sorted_strings(props: &crate::engine::Props, key: &str) -> Vec<String> {
+    let mut v: Vec<String> = props
+        .get(key)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Sort the given list properties in place, where present (for `ResourceKind::normalize`).
+pub fn sort_string_lists(props: &mut crate::engine::Props, keys: &[&str]) {
+    for k in keys {
+        if props.contains_key(*k) {
+            let v = sorted_strings(props, k);
+            props.insert((*k).to_string(), v.into());
+        }
+    }
+}
+
 /// From the current to the desired `tags` property: every desired tag (to set) and the
 /// keys to remove.
 pub fn tag_diff(

@@ -103,12 +103,6 @@ pub fn cloud(cx: &Arc<Context>) -> Vec<Arc<dyn ResourceKind>> {
 
 pub struct Cloud(pub Arc<Context>);
 
-fn strings(props: &Props, key: &str) -> Vec<String> {
-    let mut v: Vec<String> = props.get(key).and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
-    v.sort();
-    v
-}
-
 fn scaling(props: &Props) -> NodegroupScalingConfig {
     let s = props.get("scaling").cloned().unwrap_or(Value::Null);
     let n = |k: &str| s.get(k).and_then(Value::as_i64).unwrap_or(1) as i32;
@@ -189,12 +183,7 @@ impl ResourceKind for Cloud {
     }
 
     fn normalize(&self, props: &mut Props) {
-        for k in ["subnets", "instance_types"] {
-            if props.contains_key(k) {
-                let v = strings(props, k);
-                props.insert(k.into(), v.into());
-            }
-        }
+        super::sort_string_lists(props, &["subnets", "instance_types"]);
     }
 
     fn needs_wait(&self) -> bool {
@@ -224,8 +213,8 @@ impl ResourceKind for Cloud {
                 .cluster_name(&cluster)
                 .nodegroup_name(&ng)
                 .node_role(str_prop(props, "role")?)
-                .set_subnets(Some(strings(props, "subnets")))
-                .set_instance_types(Some(strings(props, "instance_types")))
+                .set_subnets(Some(super::sorted_strings(props, "subnets")))
+                .set_instance_types(Some(super::sorted_strings(props, "instance_types")))
                 .disk_size(props.get("disk_size").and_then(Value::as_i64).unwrap_or(20) as i32)
                 .scaling_config(scaling(props))
                 .client_request_token(client_token(&self.0.stack, name, props))

@@ -9,7 +9,7 @@
 pub mod net;
 pub mod source;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
@@ -761,9 +761,4 @@ fn check_tags(cx: &mut Cx, field: &str, tags: &BTreeMap<String, String>) {
             ),
         );
     }
-}
-
-/// The set of section names, for documentation and hints.
-pub fn sections(kinds: &[&dyn KindModel]) -> BTreeSet<&'static str> {
-    kinds.iter().map(|k| k.section()).collect()
 }
