@@ -125,10 +125,12 @@ impl Intercept for Counter {
 
 /// Connection settings from the command line; the rest comes from the standard chain
 /// (environment, profiles, `AWS_ENDPOINT_URL`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub region: String,
     pub profile: Option<String>,
+    /// How long one attempt of a call may take (then it counts as a timeout and is retried).
+    pub attempt_timeout: Duration,
 }
 
 /// SDK clients for every service the kinds use, all counted.
@@ -159,7 +161,7 @@ impl Aws {
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .operation_attempt_timeout(settings.attempt_timeout)
                     .build(),
             );
         // Our retry bounds, unless the standard settings (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE)

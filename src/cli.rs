@@ -65,6 +65,9 @@ pub struct Global {
     /// Seconds a delete keeps retrying while AWS reports the resource as still in use.
     #[arg(long, default_value_t = 180, global = true, hide = true)]
     pub dependency_wait: u64,
+    /// Seconds one attempt of an AWS call may take before it is abandoned and retried.
+    #[arg(long, default_value_t = 60, global = true, hide = true)]
+    pub attempt_timeout: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -199,6 +202,7 @@ async fn connect(
     let aws = Aws::connect(&Settings {
         region: stack.region.clone(),
         profile: g.profile.clone(),
+        attempt_timeout: Duration::from_secs(g.attempt_timeout),
     })
     .await;
     let account = aws.account_id().await?;

@@ -514,6 +514,57 @@ impl Task {
         Ok(props)
     }
 
+    /// A create that failed may still have happened: the SDK retried a call whose first
+    /// attempt went through (its answer was lost) and the retry was refused as a
+    /// duplicate, or a later step of a multi-call create failed. Look once more: if
+    /// exactly one resource of that name now exists, carry on from it (updating what
+    /// differs) instead of failing; otherwise the original error stands.
+    async fn recover_create(
+        &self,
+        props: &super::Props,
+        error: CloudError,
+    ) -> Result<Observed, CloudError> {
+        let Ok(found) = self.kind.discover().await else {
+            return Err(error);
+        };
+        let mut found = found
+            .into_iter()
+            .filter(|o| o.name == self.name && o.failed.is_none());
+        let (Some(current), None) = (found.next(), found.next()) else {
+            return Err(error);
+        };
+        let changed: Vec<String> = props
+            .keys()
+            .filter(|f| !self.kind.write_only().contains(&f.as_str()))
+            .filter(|f| current.props.get(*f) != props.get(*f))
+            .cloned()
+            .collect();
+        if changed
+            .iter()
+            .any(|f| self.kind.replace_fields().contains(&f.as_str()))
+        {
+            return Err(error);
+        }
+        tracing::info!(
+            "{error}; but {} {} exists ({}): carrying on from it{}",
+            self.kind.kind(),
+            self.name,
+            current.id,
+            if changed.is_empty() {
+                String::new()
+            } else {
+                format!(", updating {}", changed.join(", "))
+            }
+        );
+        if changed.is_empty() {
+            Ok(current)
+        } else {
+            self.kind
+                .update(&self.name, props, &current, &changed)
+                .await
+        }
+    }
+
     async fn execute(&self) -> Result<OpResult, CloudError> {
         match self.op {
             OpKind::Create | OpKind::Update => {
@@ -524,7 +575,10 @@ impl Task {
                             .update(&self.name, &props, cur, &self.changed)
                             .await?
                     }
-                    _ => self.kind.create(&self.name, &props).await?,
+                    _ => match self.kind.create(&self.name, &props).await {
+                        Ok(o) => o,
+                        Err(e) => self.recover_create(&props, e).await?,
+                    },
                 };
                 if self.kind.needs_wait() {
                     wait_for(&*self.kind, &obs, Want::Ready, &*self.progress).await?;

@@ -22,6 +22,10 @@ pub struct Knobs {
     pub ends_failed: Option<String>,
     /// Status polls answering `Missing` right after create (eventual consistency).
     pub invisible_polls: u32,
+    /// The create happens but its answer is lost: the caller gets an error.
+    pub lost_answer: bool,
+    /// The create happens only in part (without its `value`), then fails.
+    pub partial_create: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -162,14 +166,25 @@ impl ResourceKind for FakeKind {
         let mut s = self.cloud.lock();
         s.next_id += 1;
         let id = format!("{}-{}", self.kind, s.next_id);
-        let stored = Stored {
+        let mut stored = Stored {
             kind: self.kind,
             name: name.to_string(),
             props: props.clone(),
             polls: 0,
         };
+        if knobs.partial_create {
+            stored.props.remove("value");
+        }
         let o = observed(self.kind, &id, &stored);
         s.resources.insert(id, stored);
+        if knobs.lost_answer {
+            let mut e = CloudError::new("fake:Create", "connection reset").with_code("Reset");
+            e.outcome_unknown = true;
+            return Err(e);
+        }
+        if knobs.partial_create {
+            return Err(CloudError::new("fake:Create", "second step failed").with_code("Boom"));
+        }
         Ok(o)
     }
 

@@ -434,3 +434,60 @@ async fn an_interrupt_stops_new_work_and_reports_the_rest() {
         .not_started()
         .any(|o| o.name == "c" && o.op == OpKind::Create));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_create_whose_answer_was_lost_is_adopted_not_repeated() {
+    let cloud = FakeCloud::default();
+    cloud.knobs(
+        "a",
+        Knobs {
+            lost_answer: true,
+            ..Knobs::default()
+        },
+    );
+    let reg = cloud.registry(KINDS);
+    let report = up(&cloud, &reg, &stack(), 10).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(
+        cloud.started("create").iter().filter(|n| *n == "a").count(),
+        1,
+        "the create is not sent again"
+    );
+    assert!(cloud.started("update").is_empty());
+    // c, which depends on a, went ahead with a's real id.
+    assert_eq!(cloud.names(), vec!["a", "b", "c", "d", "net"]);
+    let observed = reg.discover_all().await.expect("discover");
+    assert!(!plan(&stack(), &observed, &reg).has_changes());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_create_that_happened_in_part_is_completed_by_an_update() {
+    let cloud = FakeCloud::default();
+    cloud.knobs(
+        "b",
+        Knobs {
+            partial_create: true,
+            ..Knobs::default()
+        },
+    );
+    let reg = cloud.registry(KINDS);
+    let report = up(&cloud, &reg, &stack(), 10).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(cloud.started("update"), vec!["b"]);
+    let observed = reg.discover_all().await.expect("discover");
+    assert!(!plan(&stack(), &observed, &reg).has_changes());
+
+    // A field that forces replacement cannot be completed in place: the error stands.
+    let cloud = FakeCloud::default();
+    cloud.knobs(
+        "net",
+        Knobs {
+            partial_create: true,
+            ..Knobs::default()
+        },
+    );
+    let reg = cloud.registry(KINDS);
+    let report = up(&cloud, &reg, &stack(), 10).await;
+    assert!(!report.ok());
+    assert!(format!("{report:?}").contains("second step failed"));
+}

@@ -224,21 +224,40 @@ impl ResourceKind for Cloud {
 
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {
         let scheme = if bool_prop(props, "internal") { LoadBalancerSchemeEnum::Internal } else { LoadBalancerSchemeEnum::InternetFacing };
-        let out = self
-            .0
-            .aws
-            .elb
-            .create_load_balancer()
-            .name(str_prop(props, "lb_name")?)
-            .r#type(LoadBalancerTypeEnum::Application)
-            .scheme(scheme)
-            .set_subnets(Some(super::sorted_strings(props, "subnets")))
-            .set_security_groups(Some(super::sorted_strings(props, "security_groups")))
-            .set_tags(Some(elb_tags(props)))
-            .send()
-            .await
-            .map_err(|e| err("elasticloadbalancing:CreateLoadBalancer", e))?;
-        let lb = out.load_balancers().first().cloned().ok_or_else(|| CloudError::new("elasticloadbalancing:CreateLoadBalancer", "no load balancer in the answer"))?;
+        let elb = &self.0.aws.elb;
+        let lb_name = str_prop(props, "lb_name")?;
+        // Repeating CreateLoadBalancer is harmless on AWS (same settings, same balancer),
+        // but not everywhere: sent once, and looked up by name when the answer is lost.
+        let lb = super::create_once(
+            || async {
+                let out = elb
+                    .create_load_balancer()
+                    .name(lb_name)
+                    .r#type(LoadBalancerTypeEnum::Application)
+                    .scheme(scheme.clone())
+                    .set_subnets(Some(super::sorted_strings(props, "subnets")))
+                    .set_security_groups(Some(super::sorted_strings(props, "security_groups")))
+                    .set_tags(Some(elb_tags(props)))
+                    .customize()
+                    .config_override(
+                        aws_sdk_elasticloadbalancingv2::config::Builder::default()
+                            .retry_config(aws_config::retry::RetryConfig::disabled()),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| err("elasticloadbalancing:CreateLoadBalancer", e))?;
+                out.load_balancers().first().cloned().ok_or_else(|| CloudError::new("elasticloadbalancing:CreateLoadBalancer", "no load balancer in the answer"))
+            },
+            || async {
+                let res = elb.describe_load_balancers().names(lb_name).send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers", e));
+                match res {
+                    Ok(out) => Ok(out.load_balancers().first().cloned()),
+                    Err(e) if e.has_code("LoadBalancerNotFound") => Ok(None),
+                    Err(e) => Err(e),
+                }
+            },
+        )
+        .await?;
         let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
         let mut o = Observed::new(KIND, name, &arn)
             .with_output("arn", &arn)

@@ -120,6 +120,19 @@ pub fn tag_diff(
     (w, unset)
 }
 
+/// A change AWS refuses because it is already in place: a retried call whose first
+/// attempt went through (its answer was lost), so the SDK's retry met its own work.
+pub fn already_done<T>(res: Result<T, CloudError>, codes: &[&str]) -> Result<(), CloudError> {
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) if codes.iter().any(|c| e.has_code(c)) => {
+            tracing::debug!("{e}: already in place");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Codes AWS uses for "still in use by something that is going away".
 const IN_USE: &[&str] = &[
     "DependencyViolation",

@@ -408,36 +408,40 @@ impl Rules {
         let (in_add, in_remove) = diff(&have.0, &want.0);
         let (out_add, out_remove) = diff(&have.1, &want.1);
         if !in_remove.is_empty() {
-            ec2.revoke_security_group_ingress()
+            let res = ec2.revoke_security_group_ingress()
                 .group_id(group)
                 .set_ip_permissions(Some(in_remove))
                 .send()
                 .await
-                .map_err(|e| err("ec2:RevokeSecurityGroupIngress", e))?;
+                .map_err(|e| err("ec2:RevokeSecurityGroupIngress", e));
+            super::already_done(res, &["InvalidPermission.NotFound"])?;
         }
         if !out_remove.is_empty() {
-            ec2.revoke_security_group_egress()
+            let res = ec2.revoke_security_group_egress()
                 .group_id(group)
                 .set_ip_permissions(Some(out_remove))
                 .send()
                 .await
-                .map_err(|e| err("ec2:RevokeSecurityGroupEgress", e))?;
+                .map_err(|e| err("ec2:RevokeSecurityGroupEgress", e));
+            super::already_done(res, &["InvalidPermission.NotFound"])?;
         }
         if !in_add.is_empty() {
-            ec2.authorize_security_group_ingress()
+            let res = ec2.authorize_security_group_ingress()
                 .group_id(group)
                 .set_ip_permissions(Some(in_add))
                 .send()
                 .await
-                .map_err(|e| err("ec2:AuthorizeSecurityGroupIngress", e))?;
+                .map_err(|e| err("ec2:AuthorizeSecurityGroupIngress", e));
+            super::already_done(res, &["InvalidPermission.Duplicate"])?;
         }
         if !out_add.is_empty() {
-            ec2.authorize_security_group_egress()
+            let res = ec2.authorize_security_group_egress()
                 .group_id(group)
                 .set_ip_permissions(Some(out_add))
                 .send()
                 .await
-                .map_err(|e| err("ec2:AuthorizeSecurityGroupEgress", e))?;
+                .map_err(|e| err("ec2:AuthorizeSecurityGroupEgress", e));
+            super::already_done(res, &["InvalidPermission.Duplicate"])?;
         }
         Ok(())
     }
