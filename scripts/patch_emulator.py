@@ -1,20 +1,45 @@
-"""Fix response root elements of the emulator's S3 answers (test bed only).
+"""Fix two places where the emulator answers unlike AWS (test bed only).
 
-moto 5.2.x serializes some S3 answers with the root `<OperationNameResponse>`, where S3
-(and the S3 model the AWS SDK for Rust is generated from) uses a fixed root such as
-`<VersioningConfiguration>`; the Rust SDK then refuses the answer. This rewrites the
-root for those operations. Idempotent: running it twice changes nothing.
+1. moto 5.2.x serializes some S3 answers with the root `<OperationNameResponse>`, where S3
+   (and the S3 model the AWS SDK for Rust is generated from) uses a fixed root such as
+   `<VersioningConfiguration>`; the Rust SDK then refuses the answer. This rewrites the
+   root for those operations.
+2. DeleteOriginAccessControl of an unknown id crashes with HTTP 500 (a KeyError) where
+   CloudFront answers NoSuchOriginAccessControl; a retried delete whose first attempt went
+   through meets exactly that.
+
+Idempotent: running it twice changes nothing.
 """
 import pathlib
 import sys
 
+import moto.cloudfront.models as cloudfront
 import moto.core.serialize as ser
 
-path = pathlib.Path(ser.__file__)
-text = path.read_text()
+
+def patch(module, mark, old, new):
+    path = pathlib.Path(module.__file__)
+    text = path.read_text()
+    if mark in text:
+        return
+    if old not in text:
+        sys.exit(f"emulator patch: code for {mark!r} not found; check the pinned moto version")
+    path.write_text(text.replace(old, new, 1))
+
+
+patch(
+    cloudfront,
+    "# provision: unknown OAC",
+    """        self.origin_access_controls.pop(control_id)
+""",
+    """        # provision: unknown OAC
+        if control_id not in self.origin_access_controls:
+            raise NoSuchOriginAccessControl
+        self.origin_access_controls.pop(control_id)
+""",
+)
+
 MARK = "# provision: S3 roots"
-if MARK in text:
-    sys.exit(0)
 
 old = """        if shape and "payload" in shape.serialization:
             result_key = shape.serialization["payload"]
@@ -41,6 +66,4 @@ new = """        if shape and "payload" in shape.serialization:
                 "ListMultipartUploads": "ListMultipartUploadsResult",
             }.get(self.operation_model.name, result_key) if self.operation_model.service_model.service_name == "s3" else result_key
 """ % MARK
-if old not in text:
-    sys.exit("emulator patch: serializer code not found; check the pinned moto version")
-path.write_text(text.replace(old, new, 1))
+patch(ser, MARK, old, new)

@@ -150,6 +150,7 @@ pub struct Aws {
     pub sns: aws_sdk_sns::Client,
     pub budgets: aws_sdk_budgets::Client,
     pub cloudfront: aws_sdk_cloudfront::Client,
+    pub ssm: aws_sdk_ssm::Client,
     pub stats: Arc<Stats>,
     pub region: String,
 }
@@ -212,21 +213,24 @@ impl Aws {
             sns: client!(aws_sdk_sns),
             budgets: client!(aws_sdk_budgets),
             cloudfront: client!(aws_sdk_cloudfront),
+            ssm: client!(aws_sdk_ssm),
             stats,
             region: settings.region.clone(),
         }
     }
 
-    /// The account the credentials belong to.
-    pub async fn account_id(&self) -> Result<String, CloudError> {
+    /// The account the credentials belong to, and the caller's ARN.
+    pub async fn caller(&self) -> Result<(String, String), CloudError> {
         let out = self
             .sts
             .get_caller_identity()
             .send()
             .await
             .map_err(|e| err("sts:GetCallerIdentity", e))?;
-        out.account
-            .ok_or_else(|| CloudError::new("sts:GetCallerIdentity", "no account in the answer"))
+        let account = out
+            .account
+            .ok_or_else(|| CloudError::new("sts:GetCallerIdentity", "no account in the answer"))?;
+        Ok((account, out.arn.unwrap_or_else(|| "unknown caller".into())))
     }
 }
 

@@ -65,6 +65,10 @@ pub struct Global {
     /// Seconds a delete keeps retrying while AWS reports the resource as still in use.
     #[arg(long, default_value_t = 180, global = true, hide = true)]
     pub dependency_wait: u64,
+    /// How long `up` and `down` wait for another operation on the same stack to finish
+    /// (seconds, or with a unit: 90s, 5m). Default: stop at once, naming the holder.
+    #[arg(long, default_value = "0", global = true, value_parser = parse_duration)]
+    pub lock_timeout: Duration,
     /// Seconds one attempt of an AWS call may take before it is abandoned and retried.
     #[arg(long, default_value_t = 60, global = true, hide = true)]
     pub attempt_timeout: u64,
@@ -100,6 +104,8 @@ pub enum Command {
     Drift,
     /// List what exists of the stack, with ids and states.
     Status,
+    /// Break the stack's lock, left by an operation that died or hangs (after asking).
+    Unlock,
     /// Add an entry for an EKS cluster of the stack to a kubeconfig file.
     Kubeconfig {
         /// The cluster (its name in the stack file); needed when the stack has several.
@@ -122,6 +128,23 @@ pub enum Error {
     Apply(#[from] apply::ApplyError),
     #[error("{0}")]
     Refused(String),
+    #[error("{0}")]
+    Locked(#[from] crate::lock::LockError),
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix('m') {
+        (n, 60)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3600)
+    } else {
+        (t.strip_suffix('s').unwrap_or(t), 1)
+    };
+    num.trim()
+        .parse::<u64>()
+        .map(|n| Duration::from_secs(n * mult))
+        .map_err(|_| format!("`{s}` is not a duration like 90, 90s, 5m or 1h"))
 }
 
 /// What a command ended with.
@@ -188,6 +211,8 @@ fn init_logs(verbose: u8) {
 /// Everything a command needs once the stack file is valid.
 struct Session {
     stack: Stack,
+    /// The caller's ARN, recorded in the stack lock.
+    principal: String,
     registry: Registry,
     aws: Aws,
     desired: Vec<crate::engine::Desired>,
@@ -205,7 +230,7 @@ async fn connect(
         attempt_timeout: Duration::from_secs(g.attempt_timeout),
     })
     .await;
-    let account = aws.account_id().await?;
+    let (account, principal) = aws.caller().await?;
     let desired = stack.desired(&kinds::models(), &account);
     let cx = Arc::new(Context {
         aws: aws.clone(),
@@ -219,6 +244,7 @@ async fn connect(
     });
     Ok(Session {
         registry: kinds::registry(cx),
+        principal,
         stack,
         aws,
         desired,
@@ -262,6 +288,7 @@ async fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Status => cmd_status(&s, &g).await,
         Command::Up { allow_data_loss } => cmd_up(&s, &g, allow_data_loss, stop).await,
         Command::Down { .. } => cmd_down(&s, &g, stop).await,
+        Command::Unlock => cmd_unlock(&s, &g).await,
         Command::Kubeconfig { cluster, output } => {
             cmd_kubeconfig(&s, &g, cluster.as_deref(), output.as_deref()).await
         }
@@ -347,6 +374,18 @@ async fn cmd_drift(s: &Session, g: &Global) -> Result<Outcome, Error> {
 
 async fn cmd_status(s: &Session, g: &Global) -> Result<Outcome, Error> {
     let observed = s.registry.discover_all().await?;
+    let lock = match crate::lock::holder(&*lock_store(s)).await? {
+        None => None,
+        Some(Ok(h)) => Some(format!(
+            "{}; expires {}",
+            h.describe(),
+            crate::lock::utc(h.expires)
+        )),
+        Some(Err(raw)) => Some(format!("unreadable lock {raw:?}")),
+    };
+    if let (Some(l), false) = (&lock, g.json) {
+        println!("Locked by {l}.");
+    }
     if g.json {
         let items: Vec<_> = observed
             .iter()
@@ -355,7 +394,7 @@ async fn cmd_status(s: &Session, g: &Global) -> Result<Outcome, Error> {
         emit_json(
             g,
             s,
-            json!({"ok": true, "stack": s.stack.name, "resources": items}),
+            json!({"ok": true, "stack": s.stack.name, "lock": lock, "resources": items}),
         );
     } else {
         print!("{}", render::status_text(&observed));
@@ -426,7 +465,7 @@ async fn cmd_up(
     allow_data_loss: bool,
     stop: Arc<AtomicBool>,
 ) -> Result<Outcome, Error> {
-    let (observed, plan) = discover(s).await?;
+    let (_, plan) = discover(s).await?;
     if !g.json {
         print!("{}", render::plan_text(&plan));
     }
@@ -449,20 +488,120 @@ async fn cmd_up(
         )));
     }
     confirm(g, "Apply these changes?")?;
-    let options = apply::Options {
-        parallelism: usize::from(g.parallelism),
-        stop,
+    let lock = take_lock(s, g, "up", stop.clone()).await?;
+    let result = async {
+        // Looked at again under the lock: another operation may have changed the stack
+        // since the plan was shown.
+        let (observed, fresh) = discover(s).await?;
+        if signature(&fresh) != signature(&plan) {
+            return Err(Error::Refused(
+                "the stack changed while the plan was shown (another operation?); nothing was applied. Run again to see the new plan".into(),
+            ));
+        }
+        let options = apply::Options {
+            parallelism: usize::from(g.parallelism),
+            stop,
+        };
+        let report = apply::apply(
+            &fresh,
+            &s.desired,
+            &observed,
+            &s.registry,
+            &options,
+            progress(g),
+        )
+        .await?;
+        Ok(finish(g, s, "up", &fresh, &report, json!({})))
+    }
+    .await;
+    give_back(lock).await;
+    result
+}
+
+/// What a plan would do, to compare two plans: each step's action and changed fields.
+fn signature(plan: &Plan) -> Vec<(String, String, String, Vec<String>)> {
+    plan.steps
+        .iter()
+        .filter(|st| st.action.is_change())
+        .map(|st| {
+            (
+                st.kind.to_string(),
+                st.name.clone(),
+                format!("{:?}", st.action),
+                st.changes.iter().map(|c| c.field.clone()).collect(),
+            )
+        })
+        .collect()
+}
+
+fn lock_store(s: &Session) -> Arc<dyn crate::lock::LockStore> {
+    Arc::new(crate::lock::Ssm::new(s.aws.ssm.clone(), &s.stack.name))
+}
+
+/// Take the stack's lock for a changing command, waiting up to `--lock-timeout`.
+async fn take_lock(
+    s: &Session,
+    g: &Global,
+    command: &str,
+    stop: Arc<AtomicBool>,
+) -> Result<crate::lock::Lock, Error> {
+    let json = g.json;
+    let report: crate::lock::WaitReport = Arc::new(move |holder, waited| {
+        if !json {
+            eprintln!(
+                "Waiting for the stack lock, held by {} ({}s so far)",
+                holder.describe(),
+                waited.as_secs()
+            );
+        }
+    });
+    let req = crate::lock::Request {
+        stack: s.stack.name.clone(),
+        principal: s.principal.clone(),
+        command: command.to_string(),
+        wait: g.lock_timeout,
     };
-    let report = apply::apply(
-        &plan,
-        &s.desired,
-        &observed,
-        &s.registry,
-        &options,
-        progress(g),
-    )
-    .await?;
-    Ok(finish(g, s, "up", &plan, &report, json!({})))
+    Ok(crate::lock::Lock::acquire(lock_store(s), &req, stop, report).await?)
+}
+
+async fn give_back(lock: crate::lock::Lock) {
+    if let Err(e) = lock.release().await {
+        eprintln!("warning: could not release the stack lock ({e}); it expires by itself, or run `provision unlock`");
+    }
+}
+
+async fn cmd_unlock(s: &Session, g: &Global) -> Result<Outcome, Error> {
+    let store = lock_store(s);
+    let holder = match crate::lock::holder(&*store).await? {
+        None => {
+            if g.json {
+                emit_json(g, s, json!({"ok": true, "stack": s.stack.name, "locked": false}));
+            } else {
+                println!("Stack {} is not locked.", s.stack.name);
+            }
+            return Ok(Outcome::Ok);
+        }
+        Some(Ok(h)) => h.describe(),
+        Some(Err(raw)) => format!("an unreadable lock ({raw:?})"),
+    };
+    if !g.json {
+        println!("Stack {} is locked by {holder}.", s.stack.name);
+    }
+    confirm(
+        g,
+        "Break this lock? Only do so if that operation is no longer running.",
+    )?;
+    store.remove().await?;
+    if g.json {
+        emit_json(
+            g,
+            s,
+            json!({"ok": true, "stack": s.stack.name, "locked": false, "broken": holder}),
+        );
+    } else {
+        println!("Lock broken.");
+    }
+    Ok(Outcome::Ok)
 }
 
 async fn cmd_down(s: &Session, g: &Global, stop: Arc<AtomicBool>) -> Result<Outcome, Error> {
@@ -503,6 +642,25 @@ async fn cmd_down(s: &Session, g: &Global, stop: Arc<AtomicBool>) -> Result<Outc
             s.stack.name
         ),
     )?;
+    let lock = take_lock(s, g, "down", stop.clone()).await?;
+    let result = down_locked(s, g, &plan, stop).await;
+    give_back(lock).await;
+    result
+}
+
+async fn down_locked(
+    s: &Session,
+    g: &Global,
+    shown: &Plan,
+    stop: Arc<AtomicBool>,
+) -> Result<Outcome, Error> {
+    let observed = s.registry.discover_all().await?;
+    let plan = plan::teardown(&observed, &s.registry);
+    if signature(&plan) != signature(shown) {
+        return Err(Error::Refused(
+            "the stack changed while the plan was shown (another operation?); nothing was deleted. Run again to see the new plan".into(),
+        ));
+    }
     let options = apply::Options {
         parallelism: usize::from(g.parallelism),
         stop,

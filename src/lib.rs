@@ -11,5 +11,6 @@ pub mod cli;
 pub mod engine;
 pub mod kinds;
 pub mod kubeconfig;
+pub mod lock;
 pub mod model;
 pub mod render;

@@ -60,6 +60,7 @@ async fn the_complete_stack_survives_ten_percent_faults() {
                 max_latency_ms: 15,
                 hang: Duration::from_secs(3),
                 only: None,
+                throttle_only: false,
             },
         )
         .await;
@@ -101,4 +102,40 @@ async fn the_complete_stack_survives_ten_percent_faults() {
         assert!(t.faulted() * 20 > t.requests, "seed {seed}: too few faults: {t:?}");
         assert!(t.forwarded_then_faulted > 0, "seed {seed}: {t:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_retries_run_out_the_error_names_resource_operation_and_code_and_a_rerun_resumes() {
+    let p = Project::new("exhausted");
+    // Every CreateTargetGroup is throttled, whatever the number of attempts.
+    let px = proxy::start(
+        &emulator().endpoint,
+        Faults {
+            seed: 7,
+            rate: 1.0,
+            max_latency_ms: 0,
+            hang: Duration::from_secs(3),
+            only: Some("Action=CreateTargetGroup".into()),
+            throttle_only: true,
+        },
+    )
+    .await;
+    let up = run(&px.endpoint, &p.dir, &["-y", "--stats", "up"]).await;
+    require(&up, 1, "up with CreateTargetGroup always throttled");
+    assert!(
+        up.stdout.contains("failed: create target_group api-targets: elasticloadbalancing:CreateTargetGroup: Rate exceeded (Throttling)"),
+        "{}",
+        up.all()
+    );
+    // The SDK retried with its bounds, then gave up.
+    let t = px.tally();
+    assert_eq!(t.throttled, 8, "8 attempts: {t:?}");
+    // What does not depend on the target group was created; a rerun without the fault
+    // finishes the job.
+    let again = p.ok(&["-y", "up"], 0);
+    assert!(again.all().contains("Created target_group api-targets"), "{}", again.all());
+    assert!(again.stdout.contains("0 to update, 0 to replace, 0 to delete"), "{}", again.stdout);
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+    assert_eq!(census(&p.stack).await, FULL.to_vec());
+    p.ok(&["-y", "down"], 0);
 }

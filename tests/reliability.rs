@@ -123,6 +123,179 @@ async fn ctrl_c_lets_running_work_finish_and_starts_nothing_new() {
     );
     p.ok(&["up", "--yes"], 0);
     p.ok(&["down", "--yes"], 0);
+
+    // Twice: the second interrupt exits at once, without waiting for the running create.
+    let p = Project::new("ctrl-c-twice");
+    p.write("stack: ctrl-c-twice\nbuckets:\n  site: {cloudfront_access: [cdn]}\ndistributions:\n  cdn: {origin_bucket: site}\n");
+    let mut child = spawn(&p, &["up", "--yes"]);
+    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut stderr = String::new();
+    let pid = child.id().to_string();
+    let mut line = String::new();
+    let mut sent = None;
+    while std::io::BufRead::read_line(&mut err, &mut line).expect("read") > 0 {
+        stderr.push_str(&line);
+        if line.contains("waiting for distribution cdn") && sent.is_none() {
+            for _ in 0..2 {
+                assert!(Command::new("kill").args(["-INT", &pid]).status().expect("kill").success());
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            sent = Some(Instant::now());
+        }
+        line.clear();
+    }
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("Exiting at once"), "{stderr}");
+    assert!(
+        !stderr.contains("Created distribution cdn"),
+        "the second interrupt did not wait for the running create: {stderr}"
+    );
+    // The lock the dead process left behind is recognised (same host, process gone) and
+    // the next run converges.
+    let again = p.ok(&["up", "--yes"], 0);
+    assert!(again.stderr.contains("taking over the lock"), "{}", again.stderr);
+    assert!(again.stderr.contains("on this host is gone"), "{}", again.stderr);
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+    p.ok(&["down", "--yes"], 0);
+}
+
+/// The stack lock's parameter, read through our own client.
+async fn lock_value(stack: &str) -> Option<String> {
+    let ssm = aws_sdk_ssm::Client::new(&sdk_config().await);
+    ssm.get_parameter()
+        .name(format!("/provision/{stack}/lock"))
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.parameter.and_then(|p| p.value))
+}
+
+async fn plant_lock(stack: &str, expires_in: i64) {
+    let ssm = aws_sdk_ssm::Client::new(&sdk_config().await);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let value = serde_json::json!({
+        "id": "planted", "principal": "arn:aws:iam::123456789012:user/bob", "user": "bob",
+        "host": "ci-runner-7", "pid": 4242, "command": "down",
+        "since": now - 120, "expires": now + expires_in,
+    });
+    ssm.put_parameter()
+        .name(format!("/provision/{stack}/lock"))
+        .value(value.to_string())
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("plant lock");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_operation_at_a_time_per_stack_with_the_lock_in_the_account() {
+    let p = Project::new("locked");
+    p.write("stack: locked\nlog_groups:\n  app: {retention_days: 7}\n  worker: {retention_days: 7}\n");
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk_config().await);
+    let groups = || async {
+        logs.describe_log_groups()
+            .log_group_name_prefix("/locked/")
+            .send()
+            .await
+            .expect("log groups")
+            .log_groups()
+            .len()
+    };
+
+    // Someone else's operation holds the stack: `up` stops, naming the holder, and
+    // changes nothing.
+    plant_lock("locked", 600).await;
+    let r = p.ok(&["up", "--yes"], 1);
+    for needle in ["stack locked is locked", "user/bob", "bob@ci-runner-7, pid 4242", "running `down` since", "provision unlock", "--lock-timeout"] {
+        assert!(r.stderr.contains(needle), "{needle:?} in:\n{}", r.stderr);
+    }
+    assert_eq!(groups().await, 0);
+    // drift and status are never blocked; status says who holds the lock.
+    let drift = p.ok(&["drift"], 2);
+    assert!(!drift.all().contains("locked by"), "{}", drift.all());
+    let status = p.ok(&["status"], 0);
+    assert!(status.stdout.contains("Locked by arn:aws:iam::123456789012:user/bob"), "{}", status.stdout);
+
+    // Waiting a bounded time: the holder finishes meanwhile, `up` goes ahead.
+    let release = tokio::spawn(async {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        let ssm = aws_sdk_ssm::Client::new(&sdk_config().await);
+        ssm.delete_parameter().name("/provision/locked/lock").send().await.expect("release");
+    });
+    let dir = p.dir.clone();
+    let waited = tokio::task::spawn_blocking(move || {
+        common::run_at(&emulator().endpoint, &dir, &["up", "--yes", "--lock-timeout", "1m"], &[])
+    })
+    .await
+    .expect("join");
+    release.await.expect("release");
+    assert_eq!(waited.code, 0, "{}", waited.all());
+    assert!(waited.stderr.contains("Waiting for the stack lock, held by arn:aws:iam::123456789012:user/bob"), "{}", waited.stderr);
+    assert_eq!(groups().await, 2);
+    assert_eq!(lock_value("locked").await, None, "released at the end");
+
+    // A lock that expired (its holder crashed long ago) is taken over.
+    plant_lock("locked", -5).await;
+    p.edit("worker: {retention_days: 7}", "worker: {retention_days: 14}");
+    let r = p.ok(&["up", "--yes", "-v"], 0);
+    assert!(r.stderr.contains("taking over the lock"), "{}", r.stderr);
+    assert_eq!(lock_value("locked").await, None);
+
+    // `unlock` names the holder and breaks the lock.
+    plant_lock("locked", 600).await;
+    let r = p.ok(&["unlock"], 1);
+    assert!(r.all().contains("pass --yes"), "{}", r.all());
+    assert!(lock_value("locked").await.is_some(), "not broken without consent");
+    let r = p.ok(&["unlock", "--yes"], 0);
+    assert!(r.stdout.contains("locked by arn:aws:iam::123456789012:user/bob"), "{}", r.stdout);
+    assert_eq!(lock_value("locked").await, None);
+    p.ok(&["unlock", "--yes"], 0);
+
+    // Two operations started together: one applies, the other stops naming the first;
+    // nothing is duplicated.
+    p.edit("worker: {retention_days: 14}", "worker: {retention_days: 30}");
+    let a = spawn_out(&p, &["up", "--yes"]);
+    let b = spawn_out(&p, &["up", "--yes"]);
+    let (a, b) = (a.wait_with_output().expect("a"), b.wait_with_output().expect("b"));
+    let codes = [a.status.code(), b.status.code()];
+    let text = format!("{}{}", String::from_utf8_lossy(&a.stderr), String::from_utf8_lossy(&b.stderr));
+    match codes {
+        [Some(0), Some(1)] | [Some(1), Some(0)] => {
+            assert!(
+                text.contains("is locked") || text.contains("the stack changed while the plan was shown"),
+                "{text}"
+            )
+        }
+        // The second saw the first's result when it looked (no changes left): fine too.
+        [Some(0), Some(0)] => {}
+        other => panic!("{other:?}\n{text}"),
+    }
+    assert_eq!(groups().await, 2);
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+    p.ok(&["down", "--yes"], 0);
+    assert_eq!(lock_value("locked").await, None);
+}
+
+fn spawn_out(p: &Project, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_provision"))
+        .args(args)
+        .current_dir(&p.dir)
+        .env("AWS_ENDPOINT_URL", &emulator().endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -232,7 +232,11 @@ fn int(props: &Props, k: &str) -> i32 {
 
 /// UTC time as `YYYYMMDDhhmmss`, for snapshot names.
 pub fn utc_stamp() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    utc_stamp_at(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+}
+
+/// `secs` after the epoch as `YYYYMMDDhhmmss` (UTC).
+pub fn utc_stamp_at(secs: u64) -> String {
     let (days, rem) = ((secs / 86400) as i64, secs % 86400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days + 719468;

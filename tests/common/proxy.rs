@@ -30,6 +30,8 @@ pub struct Faults {
     /// Fault only requests whose path, target header or body contains this text
     /// (for instance `Action=CreateTargetGroup`).
     pub only: Option<String>,
+    /// Every fault is throttling (refused, never carried out).
+    pub throttle_only: bool,
 }
 
 /// What happened to requests, by fault.
@@ -441,6 +443,9 @@ async fn serve(
             if !req.mentions(only) {
                 fault = Fault::None;
             }
+        }
+        if faults.throttle_only && fault != Fault::None {
+            fault = Fault::Throttle;
         }
         let bump = |f: &dyn Fn(&mut Tally)| {
             if let Ok(mut t) = tally.lock() {
