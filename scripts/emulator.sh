@@ -14,7 +14,7 @@ install() {
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   fi
-  # Fix the emulator's S3 response roots the Rust SDK refuses (see the script).
+  # Fix where the emulator answers unlike AWS in ways that matter here (see the script).
   "$VENV/bin/python" scripts/patch_emulator.py
 }
 

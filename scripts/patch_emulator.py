@@ -1,4 +1,4 @@
-"""Fix two places where the emulator answers unlike AWS (test bed only).
+"""Fix three places where the emulator answers unlike AWS (test bed only).
 
 1. moto 5.2.x serializes some S3 answers with the root `<OperationNameResponse>`, where S3
    (and the S3 model the AWS SDK for Rust is generated from) uses a fixed root such as
@@ -7,6 +7,9 @@
 2. DeleteOriginAccessControl of an unknown id crashes with HTTP 500 (a KeyError) where
    CloudFront answers NoSuchOriginAccessControl; a retried delete whose first attempt went
    through meets exactly that.
+3. A NAT gateway's network interface is a plain, unmanaged interface without description,
+   where AWS marks it requester-managed, of type `nat_gateway`, described as
+   "Interface for NAT Gateway <id>" (and removes it with the gateway).
 
 Idempotent: running it twice changes nothing.
 """
@@ -15,6 +18,7 @@ import sys
 
 import moto.cloudfront.models as cloudfront
 import moto.core.serialize as ser
+import moto.ec2.models.nat_gateways as nat_gateways
 
 
 def patch(module, mark, old, new):
@@ -36,6 +40,23 @@ patch(
         if control_id not in self.origin_access_controls:
             raise NoSuchOriginAccessControl
         self.origin_access_controls.pop(control_id)
+""",
+)
+
+patch(
+    nat_gateways,
+    "# provision: NAT interface",
+    """        self._eni = self.ec2_backend.create_network_interface(
+            backend.get_subnet(self.subnet_id), self.private_ip
+        )
+""",
+    """        self._eni = self.ec2_backend.create_network_interface(
+            backend.get_subnet(self.subnet_id), self.private_ip
+        )
+        # provision: NAT interface
+        self._eni.requester_managed = True
+        self._eni.interface_type = "nat_gateway"
+        self._eni.description = f"Interface for NAT Gateway {self.id}"
 """,
 )
 

@@ -99,6 +99,10 @@ pub enum Command {
         /// Delete databases without a final snapshot (their data is lost).
         #[arg(long)]
         skip_final_snapshot: bool,
+        /// Also remove what is not the stack's but blocks its teardown (subnets, groups,
+        /// interfaces, instances, load balancers in its VPC; rules referring to its groups).
+        #[arg(long)]
+        force: bool,
     },
     /// Compare live resources with the stack file: exit 0 when they match, 2 when not.
     Drift,
@@ -214,6 +218,7 @@ struct Session {
     /// The caller's ARN, recorded in the stack lock.
     principal: String,
     registry: Registry,
+    cx: Arc<Context>,
     aws: Aws,
     desired: Vec<crate::engine::Desired>,
 }
@@ -243,7 +248,8 @@ async fn connect(
         },
     });
     Ok(Session {
-        registry: kinds::registry(cx),
+        registry: kinds::registry(cx.clone()),
+        cx,
         principal,
         stack,
         aws,
@@ -276,6 +282,7 @@ async fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Down {
             force_empty_buckets,
             skip_final_snapshot,
+            ..
         } => (*force_empty_buckets, *skip_final_snapshot),
         _ => (false, false),
     };
@@ -287,7 +294,7 @@ async fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Drift => cmd_drift(&s, &g).await,
         Command::Status => cmd_status(&s, &g).await,
         Command::Up { allow_data_loss } => cmd_up(&s, &g, allow_data_loss, stop).await,
-        Command::Down { .. } => cmd_down(&s, &g, stop).await,
+        Command::Down { force, .. } => cmd_down(&s, &g, force, stop).await,
         Command::Unlock => cmd_unlock(&s, &g).await,
         Command::Kubeconfig { cluster, output } => {
             cmd_kubeconfig(&s, &g, cluster.as_deref(), output.as_deref()).await
@@ -604,7 +611,29 @@ async fn cmd_unlock(s: &Session, g: &Global) -> Result<Outcome, Error> {
     Ok(Outcome::Ok)
 }
 
-async fn cmd_down(s: &Session, g: &Global, stop: Arc<AtomicBool>) -> Result<Outcome, Error> {
+/// The stack's network as observed: what blockers are looked for around.
+fn network_scope(observed: &[Observed]) -> kinds::blockers::Scope {
+    let ids = |kind: &str| -> std::collections::BTreeSet<String> {
+        observed
+            .iter()
+            .filter(|o| o.kind == kind)
+            .map(|o| o.id.clone())
+            .collect()
+    };
+    kinds::blockers::Scope {
+        vpcs: ids(kinds::vpc::KIND),
+        groups: ids(kinds::security_group::KIND),
+        subnets: ids(kinds::subnet::KIND),
+        clusters: ids(kinds::eks_cluster::KIND),
+    }
+}
+
+async fn cmd_down(
+    s: &Session,
+    g: &Global,
+    force: bool,
+    stop: Arc<AtomicBool>,
+) -> Result<Outcome, Error> {
     let observed = s.registry.discover_all().await?;
     let plan = plan::teardown(&observed, &s.registry);
     if !g.json {
@@ -634,16 +663,46 @@ async fn cmd_down(s: &Session, g: &Global, stop: Arc<AtomicBool>) -> Result<Outc
             protected.join(", ")
         )));
     }
+    // What is not the stack's but would block its teardown: named before anything is
+    // deleted, and removed only with --force. What was made for the stack goes with it.
+    let blockers = kinds::blockers::find(&s.cx, &network_scope(&observed)).await?;
+    let (foreign, derived): (Vec<_>, Vec<_>) = blockers
+        .into_iter()
+        .partition(|b| b.sort == kinds::blockers::Sort::Foreign);
+    if !foreign.is_empty() && !force {
+        return Err(Error::Refused(format!(
+            "nothing was deleted: these are not the stack's (no stack tags) but would block its teardown:\n{}\nRemove them, or run again with --force to have them removed too",
+            foreign
+                .iter()
+                .map(|b| format!("  - {}", b.what))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )));
+    }
+    if !g.json {
+        for b in &derived {
+            println!("  - {} (made for the stack): delete", b.what);
+        }
+        for b in &foreign {
+            println!("  - {} (not the stack's, --force): delete", b.what);
+        }
+    }
     confirm(
         g,
         &format!(
             "Delete these {} resources of stack {}?",
-            plan.steps.len(),
+            plan.steps.len() + derived.len() + foreign.len(),
             s.stack.name
         ),
     )?;
     let lock = take_lock(s, g, "down", stop.clone()).await?;
-    let result = down_locked(s, g, &plan, stop).await;
+    let mut sweep = derived;
+    sweep.extend(foreign);
+    sweep.sort_by(|a, b| a.item.cmp(&b.item));
+    let result = match kinds::blockers::clear(&s.cx, &sweep).await {
+        Ok(()) => down_locked(s, g, &plan, stop).await,
+        Err(e) => Err(e.into()),
+    };
     give_back(lock).await;
     result
 }

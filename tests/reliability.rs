@@ -495,51 +495,123 @@ async fn a_secret_value_never_appears_in_output_or_files() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_foreign_resource_blocking_the_teardown_is_named_and_left_alone() {
+async fn foreign_blockers_stop_down_before_anything_is_deleted_unless_forced() {
     let p = Project::new("blocked");
-    p.write("stack: blocked\nvpcs:\n  main: {cidr: 10.7.0.0/16}\nsubnets:\n  a: {vpc: main, cidr: 10.7.0.0/24, zone: eu-west-3a}\n");
+    p.write("stack: blocked\nvpcs:\n  main: {cidr: 10.7.0.0/16}\nsubnets:\n  a: {vpc: main, cidr: 10.7.0.0/24, zone: eu-west-3a}\nsecurity_groups:\n  app: {vpc: main, description: app}\n");
     p.ok(&["up", "--yes"], 0);
     let ec2 = common::ec2().await;
-    let vpc = common::ids("blocked").await["main"].clone();
-    // Someone else's subnet inside the stack's VPC.
-    let foreign = ec2
-        .create_subnet()
-        .vpc_id(&vpc)
-        .cidr_block("10.7.9.0/24")
+    let ids = common::ids("blocked").await;
+    let (vpc, subnet, app) = (ids["main"].clone(), ids["a"].clone(), ids["app"].clone());
+    // Someone else's subnet, interface and group inside the stack's VPC, and a rule in a
+    // group of another VPC that refers to the stack's group.
+    let foreign_subnet = ec2.create_subnet().vpc_id(&vpc).cidr_block("10.7.9.0/24").send().await.expect("subnet").subnet.and_then(|s| s.subnet_id).expect("id");
+    let foreign_eni = ec2.create_network_interface().subnet_id(&subnet).description("bastion").send().await.expect("eni").network_interface.and_then(|n| n.network_interface_id).expect("id");
+    let foreign_group = ec2.create_security_group().group_name("tooling").description("someone's").vpc_id(&vpc).send().await.expect("sg").group_id.expect("id");
+    let other_vpc = ec2.create_vpc().cidr_block("10.70.0.0/16").send().await.expect("vpc").vpc.and_then(|v| v.vpc_id).expect("id");
+    let outside = ec2.create_security_group().group_name("monitoring").description("someone's").vpc_id(&other_vpc).send().await.expect("sg").group_id.expect("id");
+    ec2.authorize_security_group_ingress()
+        .group_id(&outside)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(9100)
+                .to_port(9100)
+                .user_id_group_pairs(aws_sdk_ec2::types::UserIdGroupPair::builder().group_id(&app).build())
+                .build(),
+        )
         .send()
         .await
-        .expect("subnet")
-        .subnet
-        .and_then(|s| s.subnet_id)
-        .expect("id");
-    let r = p.ok(&["down", "--yes", "--dependency-wait", "1"], 1);
-    assert!(r.all().contains("DependencyViolation"), "{}", r.all());
-    assert!(
-        r.all()
-            .contains(&format!("still in the VPC: subnet {foreign}")),
-        "the blocker is named: {}",
-        r.all()
-    );
-    // The foreign subnet is untouched; the stack's own subnet is gone.
-    assert_eq!(
-        ec2.describe_subnets()
-            .subnet_ids(&foreign)
-            .send()
-            .await
-            .expect("subnet")
-            .subnets()
-            .len(),
-        1
-    );
-    assert_eq!(
-        common::ids("blocked").await.keys().collect::<Vec<_>>(),
-        vec!["main"]
-    );
-    // Once it is gone, down finishes.
-    ec2.delete_subnet()
-        .subnet_id(&foreign)
-        .send()
-        .await
-        .expect("delete");
-    p.ok(&["down", "--yes"], 0);
+        .expect("rule");
+
+    let r = p.ok(&["down", "--yes"], 1);
+    let text = r.all();
+    for needle in [
+        "nothing was deleted".to_string(),
+        format!("subnet {foreign_subnet} (10.7.9.0/24)"),
+        format!("network interface {foreign_eni} (bastion)"),
+        format!("security group {foreign_group} (tooling)"),
+        format!("rules in security group {outside} (monitoring) referring to {app}"),
+        "--force".to_string(),
+    ] {
+        assert!(text.contains(&needle), "{needle:?} in:\n{text}");
+    }
+    assert_eq!(common::ids("blocked").await.len(), 3, "nothing of the stack was deleted");
+
+    // --force removes them too; what is not in the way (the other VPC, its group) stays.
+    let r = p.ok(&["down", "--yes", "--force"], 0);
+    assert!(r.stdout.contains("not the stack's, --force"), "{}", r.stdout);
+    assert!(common::ids("blocked").await.is_empty());
+    assert!(ec2.describe_subnets().subnet_ids(&foreign_subnet).send().await.is_err(), "foreign subnet removed");
+    assert!(ec2.describe_network_interfaces().network_interface_ids(&foreign_eni).send().await.is_err(), "interface removed");
+    let kept = ec2.describe_security_groups().group_ids(&outside).send().await.expect("the outside group stays");
+    let g = &kept.security_groups()[0];
+    assert!(g.ip_permissions().iter().all(|p| p.user_id_group_pairs().is_empty()), "only the rule referring to the stack's group went: {g:?}");
+    assert_eq!(ec2.describe_vpcs().vpc_ids(&other_vpc).send().await.expect("vpc").vpcs().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_aws_or_the_cluster_made_for_the_stack_is_cleared_by_down() {
+    let p = Project::new("swept");
+    p.write(
+        "stack: swept
+vpcs:
+  main: {cidr: 10.8.0.0/16}
+subnets:
+  a: {vpc: main, cidr: 10.8.0.0/24, zone: eu-west-3a}
+  b: {vpc: main, cidr: 10.8.1.0/24, zone: eu-west-3b}
+security_groups:
+  app: {vpc: main, description: app}
+iam_roles:
+  eks-cluster:
+    trust: [eks.amazonaws.com]
+    managed_policies: [arn:aws:iam::aws:policy/AmazonEKSClusterPolicy]
+eks_clusters:
+  k8s: {version: \"1.31\", role: eks-cluster, subnets: [a, b], security_groups: [app]}
+",
+    );
+    p.ok(&["up", "--yes"], 0);
+    let conf = sdk_config().await;
+    let ec2 = common::ec2().await;
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
+    let ids = common::ids("swept").await;
+    let (vpc, a, b, app) = (ids["main"].clone(), ids["a"].clone(), ids["b"].clone(), ids["app"].clone());
+    let cluster_tag = |k: &str, v: &str| aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(aws_sdk_ec2::types::ResourceType::SecurityGroup)
+        .tags(aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+        .build();
+    // What the cluster's load balancer controller makes for a Service of type
+    // LoadBalancer: a group, tagged with the cluster, allowed into the nodes' group, and
+    // a load balancer.
+    let lb_group = ec2.create_security_group().group_name("k8s-default-web").description("made by the controller").vpc_id(&vpc)
+        .tag_specifications(cluster_tag("elbv2.k8s.aws/cluster", "swept-k8s"))
+        .send().await.expect("sg").group_id.expect("id");
+    ec2.authorize_security_group_ingress()
+        .group_id(&app)
+        .ip_permissions(aws_sdk_ec2::types::IpPermission::builder().ip_protocol("tcp").from_port(30000).to_port(32767)
+            .user_id_group_pairs(aws_sdk_ec2::types::UserIdGroupPair::builder().group_id(&lb_group).build()).build())
+        .send().await.expect("rule");
+    let lb = elb.create_load_balancer().name("k8s-default-web-1a2b3c").subnets(&a).subnets(&b).security_groups(&lb_group)
+        .tags(aws_sdk_elasticloadbalancingv2::types::Tag::builder().key("elbv2.k8s.aws/cluster").value("swept-k8s").build())
+        .send().await.expect("lb").load_balancers()[0].load_balancer_arn().expect("arn").to_string();
+    // An interface the network plugin left behind, detached.
+    let eni = ec2.create_network_interface().subnet_id(&a).description("aws-K8S-i-0abc").send().await.expect("eni")
+        .network_interface.and_then(|n| n.network_interface_id).expect("id");
+    // And a load balancer of someone else, in another VPC: untouched.
+    let other_vpc = ec2.create_vpc().cidr_block("10.80.0.0/16").send().await.expect("vpc").vpc.and_then(|v| v.vpc_id).expect("id");
+    let other_subnet = ec2.create_subnet().vpc_id(&other_vpc).cidr_block("10.80.0.0/24").availability_zone("eu-west-3a").send().await.expect("subnet").subnet.and_then(|s| s.subnet_id).expect("id");
+    let other_subnet_b = ec2.create_subnet().vpc_id(&other_vpc).cidr_block("10.80.1.0/24").availability_zone("eu-west-3b").send().await.expect("subnet").subnet.and_then(|s| s.subnet_id).expect("id");
+    let other_lb = elb.create_load_balancer().name("someone-else").subnets(&other_subnet).subnets(&other_subnet_b)
+        .send().await.expect("lb").load_balancers()[0].load_balancer_arn().expect("arn").to_string();
+
+    let r = p.ok(&["down", "--yes"], 0);
+    assert!(r.stdout.contains("load balancer k8s-default-web-1a2b3c"), "{}", r.stdout);
+    assert!(r.stdout.contains("(made for the stack): delete"), "{}", r.stdout);
+    assert!(common::ids("swept").await.is_empty());
+    let lbs = elb.describe_load_balancers().send().await.expect("lbs");
+    let left: Vec<&str> = lbs.load_balancers().iter().filter_map(|l| l.load_balancer_arn()).collect();
+    assert!(!left.contains(&lb.as_str()), "the cluster's load balancer is gone");
+    assert!(left.contains(&other_lb.as_str()), "someone else's stays");
+    assert!(ec2.describe_security_groups().group_ids(&lb_group).send().await.is_err(), "the controller's group is gone");
+    assert!(ec2.describe_network_interfaces().network_interface_ids(&eni).send().await.is_err(), "the leftover interface is gone");
+}
+

@@ -10,6 +10,7 @@ use crate::aws::Aws;
 use crate::engine::{CloudError, Registry, ResourceKind};
 use crate::model::KindModel;
 
+pub mod blockers;
 pub mod ec2;
 
 /// What every kind's AWS side gets: the clients, the stack name, the run's options.

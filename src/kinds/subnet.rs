@@ -204,6 +204,7 @@ impl ResourceKind for Cloud {
         .await;
         match res {
             Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) if e.has_code("DependencyViolation") => Err(super::blockers::explain(&self.0, "subnet-id", &current.id, e).await),
             other => other.map(|_| ()),
         }
     }
