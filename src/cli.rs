@@ -315,7 +315,7 @@ fn interrupt_flag() -> Arc<AtomicBool> {
             flag.store(true, Ordering::SeqCst);
             eprintln!("\nInterrupt: letting running operations finish, starting nothing new (Ctrl-C again to exit now).");
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("Exiting at once; run the command again to converge.");
+                eprintln!("Exiting at once; run the command again to converge (it takes over the stack lock this process leaves; from elsewhere, `provision unlock`).");
                 std::process::exit(130);
             }
         }

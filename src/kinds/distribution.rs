@@ -168,14 +168,33 @@ impl Cloud {
             .origin_access_control_origin_type(OriginAccessControlOriginTypes::S3)
             .build()
             .map_err(ser("cloudfront:CreateOriginAccessControl"))?;
-        let out = self
-            .cf()
-            .create_origin_access_control()
-            .origin_access_control_config(cfg)
-            .send()
-            .await
-            .map_err(|e| err("cloudfront:CreateOriginAccessControl", e))?;
-        Ok(out.origin_access_control().map(|o| o.id().to_string()))
+        // Sent once; when the answer is lost (or a repeat is refused as existing), the
+        // control is looked up by its name.
+        let lookup = || async {
+            let list = self.cf().list_origin_access_controls().send().await.map_err(|e| err("cloudfront:ListOriginAccessControls", e))?;
+            Ok(list.origin_access_control_list().and_then(|l| l.items().iter().find(|o| o.name() == name).map(|o| o.id().to_string())))
+        };
+        let created = super::create_once(
+            || async {
+                let out = self
+                    .cf()
+                    .create_origin_access_control()
+                    .origin_access_control_config(cfg.clone())
+                    .customize()
+                    .config_override(aws_sdk_cloudfront::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled()))
+                    .send()
+                    .await
+                    .map_err(|e| err("cloudfront:CreateOriginAccessControl", e))?;
+                out.origin_access_control().map(|o| o.id().to_string()).ok_or_else(|| CloudError::new("cloudfront:CreateOriginAccessControl", "no id in the answer"))
+            },
+            lookup,
+        )
+        .await;
+        match created {
+            Ok(id) => Ok(Some(id)),
+            Err(e) if e.has_code("OriginAccessControlAlreadyExists") => lookup().await,
+            Err(e) => Err(e),
+        }
     }
 
     fn observe(&self, d: &aws_sdk_cloudfront::types::Distribution, tags: &std::collections::BTreeMap<String, String>) -> Option<Observed> {

@@ -48,7 +48,8 @@ pub struct Cloud(pub Arc<Context>);
 
 impl Cloud {
     async fn attach(&self, id: &str, vpc: &str) -> Result<(), CloudError> {
-        self.0
+        let res = self
+            .0
             .aws
             .ec2
             .attach_internet_gateway()
@@ -56,8 +57,9 @@ impl Cloud {
             .vpc_id(vpc)
             .send()
             .await
-            .map_err(|e| err("ec2:AttachInternetGateway", e))?;
-        Ok(())
+            .map_err(|e| err("ec2:AttachInternetGateway", e));
+        // The gateway is the stack's own and new: attached means attached by a retried call.
+        super::already_done(res, &["Resource.AlreadyAssociated"])
     }
 
     async fn detach(&self, id: &str, vpc: &str) -> Result<(), CloudError> {

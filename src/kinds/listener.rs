@@ -145,23 +145,34 @@ impl ResourceKind for Cloud {
     }
 
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {
-        let out = self
-            .0
-            .aws
-            .elb
+        let elb = &self.0.aws.elb;
+        let lb = str_prop(props, "load_balancer")?;
+        let port = props.get("port").and_then(Value::as_i64).unwrap_or(80) as i32;
+        let res = elb
             .create_listener()
-            .load_balancer_arn(str_prop(props, "load_balancer")?)
-            .port(props.get("port").and_then(Value::as_i64).unwrap_or(80) as i32)
+            .load_balancer_arn(lb)
+            .port(port)
             .protocol(ProtocolEnum::from(str_prop(props, "protocol")?))
             .set_certificates(certs(props))
             .default_actions(forward(str_prop(props, "target_group")?))
             .set_tags(Some(elb_tags(props)))
             .send()
             .await
-            .map_err(|e| err("elasticloadbalancing:CreateListener", e))?;
-        let arn = out.listeners().first().and_then(|l| l.listener_arn()).unwrap_or_default().to_string();
+            .map_err(|e| err("elasticloadbalancing:CreateListener", e));
+        let arn = match res {
+            Ok(out) => out.listeners().first().and_then(|l| l.listener_arn()).unwrap_or_default().to_string(),
+            // A retried create whose first attempt went through (AWS itself answers a
+            // repeat with the same listener): the listener on that port of the stack's
+            // balancer is the one.
+            Err(e) if e.has_code("DuplicateListener") => {
+                let out = elb.describe_listeners().load_balancer_arn(lb).send().await.map_err(|e| err("elasticloadbalancing:DescribeListeners", e))?;
+                out.listeners().iter().find(|l| l.port() == Some(port)).and_then(|l| l.listener_arn()).map(str::to_string).ok_or(e)?
+            }
+            Err(e) => return Err(e),
+        };
         let mut o = Observed::new(KIND, name, &arn).with_output("arn", &arn);
         o.props = props.clone();
+        // Settings of an adopted listener are brought to the file's by the next plan.
         Ok(o)
     }
 

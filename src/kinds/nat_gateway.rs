@@ -115,22 +115,48 @@ impl ResourceKind for Cloud {
     }
 
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {
-        let out = self
-            .0
-            .aws
-            .ec2
-            .create_nat_gateway()
-            .subnet_id(str_prop(props, "subnet")?)
-            .allocation_id(str_prop(props, "eip")?)
-            .client_token(client_token(&self.0.stack, name, props))
-            .tag_specifications(tag_spec(ResourceType::Natgateway, props))
-            .send()
-            .await
-            .map_err(|e| err("ec2:CreateNatGateway", e))?;
-        let id = out
-            .nat_gateway
-            .and_then(|n| n.nat_gateway_id)
-            .ok_or_else(|| CloudError::new("ec2:CreateNatGateway", "no gateway id in the answer"))?;
+        let ec2 = &self.0.aws.ec2;
+        let stack = self.0.stack.as_str();
+        // A duplicate NAT gateway bills by the hour: the client token guards on AWS, and
+        // the create is sent once and looked up by its tags when the answer is lost.
+        let id = super::create_once(
+            || async {
+                let out = ec2
+                    .create_nat_gateway()
+                    .subnet_id(str_prop(props, "subnet")?)
+                    .allocation_id(str_prop(props, "eip")?)
+                    .client_token(client_token(stack, name, props))
+                    .tag_specifications(tag_spec(ResourceType::Natgateway, props))
+                    .customize()
+                    .config_override(super::no_retries())
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:CreateNatGateway", e))?;
+                out.nat_gateway
+                    .and_then(|n| n.nat_gateway_id)
+                    .ok_or_else(|| CloudError::new("ec2:CreateNatGateway", "no gateway id in the answer"))
+            },
+            || async {
+                let out = ec2
+                    .describe_nat_gateways()
+                    .set_filter(Some(super::identity_filters(stack, name)))
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:DescribeNatGateways", e))?;
+                // Checked here too: some services ignore the tag filters of this listing.
+                Ok(out
+                    .nat_gateways()
+                    .iter()
+                    .filter(|n| !matches!(n.state().map(|s| s.as_str()), Some("deleted" | "deleting" | "failed")))
+                    .find(|n| {
+                        let tag = |k: &str| n.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value());
+                        tag(crate::model::TAG_STACK) == Some(stack) && tag(crate::model::TAG_NAME) == Some(name)
+                    })
+                    .and_then(|n| n.nat_gateway_id())
+                    .map(str::to_string))
+            },
+        )
+        .await?;
         let mut o = Observed::new(KIND, name, id);
         o.props = props.clone();
         Ok(o)

@@ -166,14 +166,16 @@ impl Cloud {
                         .map_err(|e| err("ec2:ReplaceRoute", e))?;
                 }
                 None => {
-                    ec2.create_route()
+                    let res = ec2
+                        .create_route()
                         .route_table_id(id)
                         .destination_cidr_block(dest)
                         .set_gateway_id(r.internet_gateway.clone())
                         .set_nat_gateway_id(r.nat_gateway.clone())
                         .send()
                         .await
-                        .map_err(|e| err("ec2:CreateRoute", e))?;
+                        .map_err(|e| err("ec2:CreateRoute", e));
+                    super::already_done(res, &["RouteAlreadyExists"])?;
                 }
             }
         }
@@ -209,14 +211,29 @@ impl Cloud {
         let want = subnets_of(want);
         let missing: Vec<String> = want.iter().filter(|s| !assoc.contains_key(*s)).cloned().collect();
         for s in &missing {
-            let out = ec2
+            let res = ec2
                 .associate_route_table()
                 .route_table_id(id)
                 .subnet_id(s)
                 .send()
                 .await
-                .map_err(|e| err("ec2:AssociateRouteTable", e))?;
-            assoc.insert(s.clone(), out.association_id.unwrap_or_default());
+                .map_err(|e| err("ec2:AssociateRouteTable", e));
+            let association = match res {
+                Ok(out) => out.association_id.unwrap_or_default(),
+                // A retry whose first attempt went through: find that association.
+                Err(e) if e.has_code("Resource.AlreadyAssociated") => {
+                    let out = ec2.describe_route_tables().route_table_ids(id).send().await.map_err(|e| err("ec2:DescribeRouteTables", e))?;
+                    out.route_tables()
+                        .iter()
+                        .flat_map(|t| t.associations())
+                        .find(|a| a.subnet_id() == Some(s.as_str()))
+                        .and_then(|a| a.route_table_association_id())
+                        .map(str::to_string)
+                        .ok_or(e)?
+                }
+                Err(e) => return Err(e),
+            };
+            assoc.insert(s.clone(), association);
         }
         let gone: Vec<String> = assoc.keys().filter(|s| !want.contains(*s)).cloned().collect();
         for s in gone {
@@ -316,21 +333,36 @@ impl ResourceKind for Cloud {
     }
 
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {
-        let out = self
-            .0
-            .aws
-            .ec2
-            .create_route_table()
-            .vpc_id(str_prop(props, "vpc")?)
-            .client_token(client_token(&self.0.stack, name, props))
-            .tag_specifications(tag_spec(ResourceType::RouteTable, props))
-            .send()
-            .await
-            .map_err(|e| err("ec2:CreateRouteTable", e))?;
-        let id = out
-            .route_table
-            .and_then(|t| t.route_table_id)
-            .ok_or_else(|| CloudError::new("ec2:CreateRouteTable", "no route table id in the answer"))?;
+        let ec2 = &self.0.aws.ec2;
+        // The client token makes a repeat harmless on AWS; sent once anyway, and looked up
+        // by its tags when the answer is lost, so that no service can make a duplicate.
+        let id = super::create_once(
+            || async {
+                let out = ec2
+                    .create_route_table()
+                    .vpc_id(str_prop(props, "vpc")?)
+                    .client_token(client_token(&self.0.stack, name, props))
+                    .tag_specifications(tag_spec(ResourceType::RouteTable, props))
+                    .customize()
+                    .config_override(super::no_retries())
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:CreateRouteTable", e))?;
+                out.route_table
+                    .and_then(|t| t.route_table_id)
+                    .ok_or_else(|| CloudError::new("ec2:CreateRouteTable", "no route table id in the answer"))
+            },
+            || async {
+                let out = ec2
+                    .describe_route_tables()
+                    .set_filters(Some(super::identity_filters(&self.0.stack, name)))
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:DescribeRouteTables", e))?;
+                Ok(out.route_tables().first().and_then(|t| t.route_table_id()).map(str::to_string))
+            },
+        )
+        .await?;
         self.sync_routes(&id, &Props::new(), props).await?;
         let assoc = self.sync_subnets(&id, None, props).await?;
         Ok(Self::observed(name, &id, props, assoc))
