@@ -49,59 +49,69 @@ const ATTEMPT_TIMEOUT: &str = "2";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_complete_stack_survives_ten_percent_faults() {
+    use futures::FutureExt;
+    let mut failed = Vec::new();
     for seed in seeds() {
-        let started = Instant::now();
-        let p = Project::new(&format!("faults-{seed}"));
-        let px = proxy::start(
-            &emulator().endpoint,
-            Faults {
-                seed,
-                rate: 0.10,
-                max_latency_ms: 15,
-                hang: Duration::from_secs(3),
-                only: None,
-                throttle_only: false,
-            },
-        )
-        .await;
-        let args = |cmd: &[&'static str]| {
-            let mut a = vec!["--attempt-timeout", ATTEMPT_TIMEOUT, "--stats", "-y"];
-            a.extend_from_slice(cmd);
-            a
-        };
-        let up = run(&px.endpoint, &p.dir, &args(&["up"])).await;
-        require(&up, 0, &format!("seed {seed}: up"));
-        assert_eq!(census(&p.stack).await, FULL.to_vec(), "seed {seed}: after up");
-        // Judged without faults: the stack is exactly what the file says.
-        let plan = p.run(&["plan", "--detailed-exitcode"]);
-        require(&plan, 0, &format!("seed {seed}: plan after a faulted up"));
-
-        let again = run(&px.endpoint, &p.dir, &args(&["up"])).await;
-        require(&again, 0, &format!("seed {seed}: second up"));
-        assert!(again.stdout.contains("No changes"), "seed {seed}: {}", again.stdout);
-        assert!(
-            again.all().contains(", 0 writes"),
-            "seed {seed}: a second up sends no mutating call\n{}",
-            again.all()
-        );
-        let drift = run(&px.endpoint, &p.dir, &args(&["drift"])).await;
-        require(&drift, 0, &format!("seed {seed}: drift"));
-
-        let down = run(&px.endpoint, &p.dir, &args(&["down"])).await;
-        require(&down, 0, &format!("seed {seed}: down"));
-        let left = census(&p.stack).await;
-        assert!(
-            left.iter().all(|(_, n)| *n == 0),
-            "seed {seed}: left {left:?}\nup:\n{}\ndown:\n{}",
-            up.all(),
-            down.all()
-        );
-
-        let t = px.tally();
-        eprintln!("seed {seed}: {:.0?}, {t:?}", started.elapsed());
-        assert!(t.faulted() * 20 > t.requests, "seed {seed}: too few faults: {t:?}");
-        assert!(t.forwarded_then_faulted > 0, "seed {seed}: {t:?}");
+        // Every seed runs; the failures are listed together at the end.
+        if std::panic::AssertUnwindSafe(one_seed(seed)).catch_unwind().await.is_err() {
+            failed.push(seed);
+        }
     }
+    assert!(failed.is_empty(), "failing seeds: {failed:?} (each one's failure is printed above)");
+}
+
+async fn one_seed(seed: u64) {
+    let started = Instant::now();
+    let p = Project::new(&format!("faults-{seed}"));
+    let px = proxy::start(
+        &emulator().endpoint,
+        Faults {
+            seed,
+            rate: 0.10,
+            max_latency_ms: 15,
+            hang: Duration::from_secs(3),
+            only: None,
+            throttle_only: false,
+        },
+    )
+    .await;
+    let args = |cmd: &[&'static str]| {
+        let mut a = vec!["--attempt-timeout", ATTEMPT_TIMEOUT, "--stats", "-y"];
+        a.extend_from_slice(cmd);
+        a
+    };
+    let up = run(&px.endpoint, &p.dir, &args(&["up"])).await;
+    require(&up, 0, &format!("seed {seed}: up"));
+    assert_eq!(census(&p.stack).await, FULL.to_vec(), "seed {seed}: after up");
+    // Judged without faults: the stack is exactly what the file says.
+    let plan = p.run(&["plan", "--detailed-exitcode"]);
+    require(&plan, 0, &format!("seed {seed}: plan after a faulted up"));
+
+    let again = run(&px.endpoint, &p.dir, &args(&["up"])).await;
+    require(&again, 0, &format!("seed {seed}: second up"));
+    assert!(again.stdout.contains("No changes"), "seed {seed}: {}", again.stdout);
+    assert!(
+        again.all().contains(", 0 writes"),
+        "seed {seed}: a second up sends no mutating call\n{}",
+        again.all()
+    );
+    let drift = run(&px.endpoint, &p.dir, &args(&["drift"])).await;
+    require(&drift, 0, &format!("seed {seed}: drift"));
+
+    let down = run(&px.endpoint, &p.dir, &args(&["down"])).await;
+    require(&down, 0, &format!("seed {seed}: down"));
+    let left = census(&p.stack).await;
+    assert!(
+        left.iter().all(|(_, n)| *n == 0),
+        "seed {seed}: left {left:?}\nup:\n{}\ndown:\n{}",
+        up.all(),
+        down.all()
+    );
+
+    let t = px.tally();
+    eprintln!("seed {seed}: {:.0?}, {t:?}", started.elapsed());
+    assert!(t.faulted() * 20 > t.requests, "seed {seed}: too few faults: {t:?}");
+    assert!(t.forwarded_then_faulted > 0, "seed {seed}: {t:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -469,6 +469,7 @@ async fn a_secret_value_never_appears_in_output_or_files() {
         vec!["drift", "--json"],
         vec!["status", "-vv", "--json"],
         vec!["kubeconfig", "-vv", "--output", "kubeconfig"],
+        vec!["unlock", "--yes", "-vv", "--json"],
         vec!["down", "--yes", "-vv", "--skip-final-snapshot"],
     ] {
         let r = p.run(&args);

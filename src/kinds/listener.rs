@@ -148,26 +148,36 @@ impl ResourceKind for Cloud {
         let elb = &self.0.aws.elb;
         let lb = str_prop(props, "load_balancer")?;
         let port = props.get("port").and_then(Value::as_i64).unwrap_or(80) as i32;
-        let res = elb
-            .create_listener()
-            .load_balancer_arn(lb)
-            .port(port)
-            .protocol(ProtocolEnum::from(str_prop(props, "protocol")?))
-            .set_certificates(certs(props))
-            .default_actions(forward(str_prop(props, "target_group")?))
-            .set_tags(Some(elb_tags(props)))
-            .send()
-            .await
-            .map_err(|e| err("elasticloadbalancing:CreateListener", e));
-        let arn = match res {
-            Ok(out) => out.listeners().first().and_then(|l| l.listener_arn()).unwrap_or_default().to_string(),
-            // A retried create whose first attempt went through (AWS itself answers a
-            // repeat with the same listener): the listener on that port of the stack's
-            // balancer is the one.
-            Err(e) if e.has_code("DuplicateListener") => {
-                let out = elb.describe_listeners().load_balancer_arn(lb).send().await.map_err(|e| err("elasticloadbalancing:DescribeListeners", e))?;
-                out.listeners().iter().find(|l| l.port() == Some(port)).and_then(|l| l.listener_arn()).map(str::to_string).ok_or(e)?
-            }
+        // One listener per port of a balancer. AWS answers a repeat with the same listener
+        // (or DuplicateListener when settings differ); not every service does, so the
+        // create is sent once and, when its answer is lost, the port is looked up.
+        let lookup = || async {
+            let out = elb.describe_listeners().load_balancer_arn(lb).send().await.map_err(|e| err("elasticloadbalancing:DescribeListeners", e))?;
+            Ok(out.listeners().iter().find(|l| l.port() == Some(port)).and_then(|l| l.listener_arn()).map(str::to_string))
+        };
+        let created = super::create_once(
+            || async {
+                let out = elb
+                    .create_listener()
+                    .load_balancer_arn(lb)
+                    .port(port)
+                    .protocol(ProtocolEnum::from(str_prop(props, "protocol")?))
+                    .set_certificates(certs(props))
+                    .default_actions(forward(str_prop(props, "target_group")?))
+                    .set_tags(Some(elb_tags(props)))
+                    .customize()
+                    .config_override(aws_sdk_elasticloadbalancingv2::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled()))
+                    .send()
+                    .await
+                    .map_err(|e| err("elasticloadbalancing:CreateListener", e))?;
+                Ok(out.listeners().first().and_then(|l| l.listener_arn()).unwrap_or_default().to_string())
+            },
+            lookup,
+        )
+        .await;
+        let arn = match created {
+            Ok(arn) => arn,
+            Err(e) if e.has_code("DuplicateListener") => lookup().await?.ok_or(e)?,
             Err(e) => return Err(e),
         };
         let mut o = Observed::new(KIND, name, &arn).with_output("arn", &arn);
