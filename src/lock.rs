@@ -190,6 +190,11 @@ impl Lock {
                     value: current,
                 });
             };
+            if holder.id == me.id {
+                // Our own create, retried after its answer was lost: it went through.
+                tracing::info!("took the lock of stack {} (a retried request)", req.stack);
+                return Ok(Lock::held(store, holder, stop));
+            }
             let stale = if holder.expires < now() {
                 Some(format!("it expired at {}", utc(holder.expires)))
             } else if holder.host == me.host && process_gone(holder.pid) {
@@ -484,6 +489,36 @@ mod tests {
         assert!(matches!(res, Err(LockError::Held { .. })));
         let waited = started.elapsed();
         assert!(waited >= Duration::from_secs(30) && waited < Duration::from_secs(40), "{waited:?}");
+    }
+
+    /// A store whose first create goes through but whose answer is lost, as a retried
+    /// PutParameter meets its own earlier attempt ("already exists").
+    struct LostAnswer(Memory);
+
+    #[async_trait]
+    impl LockStore for LostAnswer {
+        async fn create(&self, value: &str) -> Result<bool, CloudError> {
+            self.0.create(value).await?;
+            Ok(false)
+        }
+        async fn read(&self) -> Result<Option<String>, CloudError> {
+            self.0.read().await
+        }
+        async fn overwrite(&self, value: &str) -> Result<(), CloudError> {
+            self.0.overwrite(value).await
+        }
+        async fn remove(&self) -> Result<(), CloudError> {
+            self.0.remove().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lock_taken_by_a_retried_request_is_recognised_as_ours() {
+        let store = Arc::new(LostAnswer(Memory::default()));
+        let lock = Lock::acquire(store.clone(), &req(0), Arc::default(), quiet()).await;
+        let lock = lock.unwrap_or_else(|e| panic!("not recognised as ours: {e}"));
+        lock.release().await.expect("release");
+        assert!(store.read().await.expect("read").is_none(), "and released as ours");
     }
 
     #[tokio::test(start_paused = true)]
