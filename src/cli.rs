@@ -500,11 +500,7 @@ async fn cmd_up(
         // Looked at again under the lock: another operation may have changed the stack
         // since the plan was shown.
         let (observed, fresh) = discover(s).await?;
-        if signature(&fresh) != signature(&plan) {
-            return Err(Error::Refused(
-                "the stack changed while the plan was shown (another operation?); nothing was applied. Run again to see the new plan".into(),
-            ));
-        }
+        unchanged(&plan, &fresh, "applied")?;
         let options = apply::Options {
             parallelism: usize::from(g.parallelism),
             stop,
@@ -523,6 +519,17 @@ async fn cmd_up(
     .await;
     give_back(lock).await;
     result
+}
+
+/// The plan made under the lock must be the one that was shown and confirmed: the same
+/// steps with the same changed fields.
+fn unchanged(shown: &Plan, fresh: &Plan, verb: &str) -> Result<(), Error> {
+    if signature(shown) == signature(fresh) {
+        return Ok(());
+    }
+    Err(Error::Refused(format!(
+        "the stack changed while the plan was shown (another operation?); nothing was {verb}. Run again to see the new plan"
+    )))
 }
 
 /// What a plan would do, to compare two plans: each step's action and changed fields.
@@ -715,11 +722,7 @@ async fn down_locked(
 ) -> Result<Outcome, Error> {
     let observed = s.registry.discover_all().await?;
     let plan = plan::teardown(&observed, &s.registry);
-    if signature(&plan) != signature(shown) {
-        return Err(Error::Refused(
-            "the stack changed while the plan was shown (another operation?); nothing was deleted. Run again to see the new plan".into(),
-        ));
-    }
+    unchanged(shown, &plan, "deleted")?;
     let options = apply::Options {
         parallelism: usize::from(g.parallelism),
         stop,

@@ -168,14 +168,16 @@ impl Lock {
             host: hostname(),
             pid: std::process::id(),
             command: req.command.clone(),
-            since: now(),
-            expires: now() + LEASE.as_secs(),
+            since: 0,
+            expires: 0,
         };
         let started = tokio::time::Instant::now();
         loop {
-            let mut mine = me.clone();
-            mine.since = now();
-            mine.expires = now() + LEASE.as_secs();
+            let mine = Holder {
+                since: now(),
+                expires: now() + LEASE.as_secs(),
+                ..me.clone()
+            };
             let value = serde_json::to_string(&mine).unwrap_or_default();
             if store.create(&value).await? {
                 tracing::info!("took the lock of stack {}", req.stack);

@@ -10,21 +10,17 @@ use std::time::Instant;
 
 use common::{census, emulator, sdk_config, Project, FULL};
 
-fn spawn(p: &Project, args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_provision"))
-        .args(args)
-        .current_dir(&p.dir)
-        .env("AWS_ENDPOINT_URL", &emulator().endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
+/// Start the binary in the background, its stderr piped (and stdout too if asked).
+fn spawn_with(p: &Project, args: &[&str], stdout: Stdio) -> std::process::Child {
+    common::command(&emulator().endpoint, &p.dir, args)
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn")
+}
+
+fn spawn(p: &Project, args: &[&str]) -> std::process::Child {
+    spawn_with(p, args, Stdio::null())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -259,8 +255,8 @@ async fn one_operation_at_a_time_per_stack_with_the_lock_in_the_account() {
     // Two operations started together: one applies, the other stops naming the first;
     // nothing is duplicated.
     p.edit("worker: {retention_days: 14}", "worker: {retention_days: 30}");
-    let a = spawn_out(&p, &["up", "--yes"]);
-    let b = spawn_out(&p, &["up", "--yes"]);
+    let a = spawn_with(&p, &["up", "--yes"], Stdio::piped());
+    let b = spawn_with(&p, &["up", "--yes"], Stdio::piped());
     let (a, b) = (a.wait_with_output().expect("a"), b.wait_with_output().expect("b"));
     let codes = [a.status.code(), b.status.code()];
     let text = format!("{}{}", String::from_utf8_lossy(&a.stderr), String::from_utf8_lossy(&b.stderr));
@@ -279,23 +275,6 @@ async fn one_operation_at_a_time_per_stack_with_the_lock_in_the_account() {
     p.ok(&["plan", "--detailed-exitcode"], 0);
     p.ok(&["down", "--yes"], 0);
     assert_eq!(lock_value("locked").await, None);
-}
-
-fn spawn_out(p: &Project, args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_provision"))
-        .args(args)
-        .current_dir(&p.dir)
-        .env("AWS_ENDPOINT_URL", &emulator().endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -420,7 +420,7 @@ async fn wait_gone(cx: &Context, balancers: &[String], instances: &[String]) -> 
             let r = cx.aws.elb.describe_load_balancers().set_load_balancer_arns(Some(balancers.to_vec())).send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers", e));
             match r {
                 Ok(out) => left.extend(out.load_balancers().iter().filter_map(|l| l.load_balancer_arn().map(str::to_string))),
-                Err(e) if is_not_found(&e) || e.has_code("LoadBalancerNotFound") => {}
+                Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -445,11 +445,13 @@ async fn wait_gone(cx: &Context, balancers: &[String], instances: &[String]) -> 
     }
 }
 
-/// Why a subnet or a security group cannot be deleted: what still uses it, by type and id.
+/// Why a VPC, subnet or security group (`filter` is `vpc-id`, `subnet-id` or `group-id`)
+/// cannot be deleted: what is still in it or uses it, by type and id.
 pub async fn explain(cx: &Context, filter: &str, id: &str, original: CloudError) -> CloudError {
+    let ec2 = &cx.aws.ec2;
+    let by = |name: &str| Filter::builder().name(name).values(id).build();
     let mut found = Vec::new();
-    let f = Filter::builder().name(filter).values(id).build();
-    if let Ok(out) = cx.aws.ec2.describe_network_interfaces().filters(f).send().await {
+    if let Ok(out) = ec2.describe_network_interfaces().filters(by(filter)).send().await {
         for n in out.network_interfaces() {
             found.push(format!(
                 "network interface {} ({})",
@@ -458,14 +460,23 @@ pub async fn explain(cx: &Context, filter: &str, id: &str, original: CloudError)
             ));
         }
     }
+    if filter == "vpc-id" {
+        if let Ok(out) = ec2.describe_subnets().filters(by(filter)).send().await {
+            for s in out.subnets() {
+                found.push(format!("subnet {}", s.subnet_id().unwrap_or("?")));
+            }
+        }
+        if let Ok(out) = ec2.describe_security_groups().filters(by(filter)).send().await {
+            for g in out.security_groups().iter().filter(|g| g.group_name() != Some("default")) {
+                found.push(format!("security group {}", g.group_id().unwrap_or("?")));
+            }
+        }
+    }
     if filter == "group-id" {
         for name in ["ip-permission.group-id", "egress.ip-permission.group-id"] {
-            let f = Filter::builder().name(name).values(id).build();
-            if let Ok(out) = cx.aws.ec2.describe_security_groups().filters(f).send().await {
-                for g in out.security_groups() {
-                    if g.group_id() != Some(id) {
-                        found.push(format!("rules in security group {} ({})", g.group_id().unwrap_or("?"), g.group_name().unwrap_or("?")));
-                    }
+            if let Ok(out) = ec2.describe_security_groups().filters(by(name)).send().await {
+                for g in out.security_groups().iter().filter(|g| g.group_id() != Some(id)) {
+                    found.push(format!("rules in security group {} ({})", g.group_id().unwrap_or("?"), g.group_name().unwrap_or("?")));
                 }
             }
         }
@@ -474,5 +485,6 @@ pub async fn explain(cx: &Context, filter: &str, id: &str, original: CloudError)
         return original;
     }
     found.dedup();
-    CloudError { message: format!("{}; still using it: {}", original.message, found.join(", ")), ..original }
+    let label = if filter == "vpc-id" { "still in the VPC" } else { "still using it" };
+    CloudError { message: format!("{}; {label}: {}", original.message, found.join(", ")), ..original }
 }

@@ -181,7 +181,7 @@ impl Cloud {
                     .create_origin_access_control()
                     .origin_access_control_config(cfg.clone())
                     .customize()
-                    .config_override(aws_sdk_cloudfront::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled()))
+                    .config_override(super::no_retries!(aws_sdk_cloudfront))
                     .send()
                     .await
                     .map_err(|e| err("cloudfront:CreateOriginAccessControl", e))?;

@@ -86,7 +86,7 @@ impl ResourceKind for Cloud {
                     .domain(DomainType::Vpc)
                     .tag_specifications(tag_spec(ResourceType::ElasticIp, props))
                     .customize()
-                    .config_override(super::no_retries())
+                    .config_override(super::no_retries!(aws_sdk_ec2))
                     .send()
                     .await
                     .map_err(|e| err("ec2:AllocateAddress", e))?;

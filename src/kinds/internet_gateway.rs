@@ -129,7 +129,7 @@ impl ResourceKind for Cloud {
                     .create_internet_gateway()
                     .tag_specifications(tag_spec(ResourceType::InternetGateway, props))
                     .customize()
-                    .config_override(super::no_retries())
+                    .config_override(super::no_retries!(aws_sdk_ec2))
                     .send()
                     .await
                     .map_err(|e| err("ec2:CreateInternetGateway", e))?;

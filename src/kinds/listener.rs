@@ -166,7 +166,7 @@ impl ResourceKind for Cloud {
                     .default_actions(forward(str_prop(props, "target_group")?))
                     .set_tags(Some(elb_tags(props)))
                     .customize()
-                    .config_override(aws_sdk_elasticloadbalancingv2::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled()))
+                    .config_override(super::no_retries!(aws_sdk_elasticloadbalancingv2))
                     .send()
                     .await
                     .map_err(|e| err("elasticloadbalancing:CreateListener", e))?;

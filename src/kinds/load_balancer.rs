@@ -239,10 +239,7 @@ impl ResourceKind for Cloud {
                     .set_security_groups(Some(super::sorted_strings(props, "security_groups")))
                     .set_tags(Some(elb_tags(props)))
                     .customize()
-                    .config_override(
-                        aws_sdk_elasticloadbalancingv2::config::Builder::default()
-                            .retry_config(aws_config::retry::RetryConfig::disabled()),
-                    )
+                    .config_override(super::no_retries!(aws_sdk_elasticloadbalancingv2))
                     .send()
                     .await
                     .map_err(|e| err("elasticloadbalancing:CreateLoadBalancer", e))?;

@@ -187,10 +187,14 @@ where
     }
 }
 
-/// SDK settings for a call whose repetition must be decided by `create_once`.
-pub fn no_retries() -> aws_sdk_ec2::config::Builder {
-    aws_sdk_ec2::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
+/// SDK settings (for any service crate) for a call whose repetition must be decided by
+/// `create_once`: `.config_override(no_retries!(aws_sdk_ec2))`.
+macro_rules! no_retries {
+    ($krate:ident) => {
+        $krate::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
+    };
 }
+pub(crate) use no_retries;
 
 /// The id of the stack's EC2 resource named `name`, from a describe call's tag filters.
 pub fn identity_filters(stack: &str, name: &str) -> Vec<aws_sdk_ec2::types::Filter> {
@@ -246,70 +250,6 @@ where
             }
             other => return other,
         }
-    }
-}
-
-/// Name what still sits in a VPC that AWS refuses to delete.
-pub async fn explain_vpc_blockers(cx: &Context, vpc: &str, original: CloudError) -> CloudError {
-    let filter = aws_sdk_ec2::types::Filter::builder()
-        .name("vpc-id")
-        .values(vpc)
-        .build();
-    let mut found = Vec::new();
-    if let Ok(out) = cx
-        .aws
-        .ec2
-        .describe_network_interfaces()
-        .filters(filter.clone())
-        .send()
-        .await
-    {
-        for n in out.network_interfaces() {
-            found.push(format!(
-                "network interface {} ({})",
-                n.network_interface_id().unwrap_or("?"),
-                n.description()
-                    .filter(|d| !d.is_empty())
-                    .unwrap_or("no description")
-            ));
-        }
-    }
-    if let Ok(out) = cx
-        .aws
-        .ec2
-        .describe_subnets()
-        .filters(filter.clone())
-        .send()
-        .await
-    {
-        for s in out.subnets() {
-            found.push(format!("subnet {}", s.subnet_id().unwrap_or("?")));
-        }
-    }
-    if let Ok(out) = cx
-        .aws
-        .ec2
-        .describe_security_groups()
-        .filters(filter)
-        .send()
-        .await
-    {
-        for g in out.security_groups() {
-            if g.group_name() != Some("default") {
-                found.push(format!("security group {}", g.group_id().unwrap_or("?")));
-            }
-        }
-    }
-    if found.is_empty() {
-        return original;
-    }
-    CloudError {
-        message: format!(
-            "{}; still in the VPC: {}",
-            original.message,
-            found.join(", ")
-        ),
-        ..original
     }
 }
 

@@ -128,7 +128,7 @@ impl ResourceKind for Cloud {
                     .client_token(client_token(stack, name, props))
                     .tag_specifications(tag_spec(ResourceType::Natgateway, props))
                     .customize()
-                    .config_override(super::no_retries())
+                    .config_override(super::no_retries!(aws_sdk_ec2))
                     .send()
                     .await
                     .map_err(|e| err("ec2:CreateNatGateway", e))?;

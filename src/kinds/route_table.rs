@@ -344,7 +344,7 @@ impl ResourceKind for Cloud {
                     .client_token(client_token(&self.0.stack, name, props))
                     .tag_specifications(tag_spec(ResourceType::RouteTable, props))
                     .customize()
-                    .config_override(super::no_retries())
+                    .config_override(super::no_retries!(aws_sdk_ec2))
                     .send()
                     .await
                     .map_err(|e| err("ec2:CreateRouteTable", e))?;

@@ -153,7 +153,7 @@ impl ResourceKind for Cloud {
                     .availability_zone(str_prop(props, "zone")?)
                     .tag_specifications(tag_spec(ResourceType::Subnet, props))
                     .customize()
-                    .config_override(super::no_retries())
+                    .config_override(super::no_retries!(aws_sdk_ec2))
                     .send()
                     .await
                     .map_err(|e| err("ec2:CreateSubnet", e))?;

@@ -169,7 +169,7 @@ impl ResourceKind for Cloud {
                     .cidr_block(str_prop(props, "cidr")?)
                     .tag_specifications(tag_spec(ResourceType::Vpc, props))
                     .customize()
-                    .config_override(super::no_retries())
+                    .config_override(super::no_retries!(aws_sdk_ec2))
                     .send()
                     .await
                     .map_err(|e| err("ec2:CreateVpc", e))?;
@@ -226,7 +226,7 @@ impl ResourceKind for Cloud {
         .await;
         match res {
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) if e.has_code("DependencyViolation") => Err(super::explain_vpc_blockers(&self.0, &current.id, e).await),
+            Err(e) if e.has_code("DependencyViolation") => Err(super::blockers::explain(&self.0, "vpc-id", &current.id, e).await),
             other => other.map(|_| ()),
         }
     }

@@ -93,8 +93,9 @@ impl Run {
     }
 }
 
-/// Run the binary against `endpoint` with throwaway credentials.
-pub fn run_at(endpoint: &str, dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+/// The binary, set to talk to `endpoint` with throwaway credentials and nothing else of
+/// the environment.
+pub fn command(endpoint: &str, dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_provision"));
     cmd.args(args)
         .current_dir(dir)
@@ -107,6 +108,12 @@ pub fn run_at(endpoint: &str, dir: &Path, args: &[&str], extra_env: &[(&str, &st
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdin(Stdio::null());
+    cmd
+}
+
+/// Run the binary against `endpoint` with throwaway credentials.
+pub fn run_at(endpoint: &str, dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+    let mut cmd = command(endpoint, dir, args);
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
