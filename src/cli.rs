@@ -589,7 +589,11 @@ async fn cmd_unlock(s: &Session, g: &Global) -> Result<Outcome, Error> {
     let holder = match crate::lock::holder(&*store).await? {
         None => {
             if g.json {
-                emit_json(g, s, json!({"ok": true, "stack": s.stack.name, "locked": false}));
+                emit_json(
+                    g,
+                    s,
+                    json!({"ok": true, "stack": s.stack.name, "locked": false}),
+                );
             } else {
                 println!("Stack {} is not locked.", s.stack.name);
             }

@@ -383,12 +383,18 @@ impl LockStore for Ssm {
 
 /// An in-memory store, for tests.
 #[derive(Default)]
-pub struct Memory(pub Mutex<Option<String>>, pub std::sync::atomic::AtomicUsize);
+pub struct Memory(
+    pub Mutex<Option<String>>,
+    pub std::sync::atomic::AtomicUsize,
+);
 
 #[async_trait]
 impl LockStore for Memory {
     async fn create(&self, value: &str) -> Result<bool, CloudError> {
-        let mut v = self.0.lock().map_err(|_| CloudError::new("lock", "poisoned"))?;
+        let mut v = self
+            .0
+            .lock()
+            .map_err(|_| CloudError::new("lock", "poisoned"))?;
         if v.is_some() {
             return Ok(false);
         }
@@ -404,11 +410,17 @@ impl LockStore for Memory {
     }
     async fn overwrite(&self, value: &str) -> Result<(), CloudError> {
         self.1.fetch_add(1, Ordering::SeqCst);
-        *self.0.lock().map_err(|_| CloudError::new("lock", "poisoned"))? = Some(value.to_string());
+        *self
+            .0
+            .lock()
+            .map_err(|_| CloudError::new("lock", "poisoned"))? = Some(value.to_string());
         Ok(())
     }
     async fn remove(&self) -> Result<(), CloudError> {
-        *self.0.lock().map_err(|_| CloudError::new("lock", "poisoned"))? = None;
+        *self
+            .0
+            .lock()
+            .map_err(|_| CloudError::new("lock", "poisoned"))? = None;
         Ok(())
     }
 }
@@ -455,7 +467,10 @@ mod tests {
             Err(e @ LockError::Held { .. }) => e.to_string(),
             other => panic!("expected Held, got {:?}", other.map(|_| ())),
         };
-        assert!(msg.contains("arn:aws:iam::123456789012:user/alice"), "{msg}");
+        assert!(
+            msg.contains("arn:aws:iam::123456789012:user/alice"),
+            "{msg}"
+        );
         assert!(msg.contains("running `up` since"), "{msg}");
         assert!(msg.contains("provision unlock"), "{msg}");
         first.release().await.expect("release");
@@ -475,22 +490,28 @@ mod tests {
         let report: WaitReport = Arc::new(move |_, _| *s.lock().expect("seen") += 1);
         let waiter = {
             let store = store.clone();
-            tokio::spawn(async move {
-                Lock::acquire(store, &req(60), Arc::default(), report).await
-            })
+            tokio::spawn(
+                async move { Lock::acquire(store, &req(60), Arc::default(), report).await },
+            )
         };
         tokio::time::sleep(Duration::from_secs(20)).await;
         first.release().await.expect("release");
         let got = waiter.await.expect("join");
         assert!(got.is_ok(), "the waiter takes the lock once it is free");
-        assert!(*seen.lock().expect("seen") >= 3, "progress was reported while waiting");
+        assert!(
+            *seen.lock().expect("seen") >= 3,
+            "progress was reported while waiting"
+        );
 
         // A holder that never lets go: the waiter stops after its bound.
         let started = tokio::time::Instant::now();
         let res = Lock::acquire(store.clone(), &req(30), Arc::default(), quiet()).await;
         assert!(matches!(res, Err(LockError::Held { .. })));
         let waited = started.elapsed();
-        assert!(waited >= Duration::from_secs(30) && waited < Duration::from_secs(40), "{waited:?}");
+        assert!(
+            waited >= Duration::from_secs(30) && waited < Duration::from_secs(40),
+            "{waited:?}"
+        );
     }
 
     /// A store whose first create goes through but whose answer is lost, as a retried
@@ -520,13 +541,19 @@ mod tests {
         let lock = Lock::acquire(store.clone(), &req(0), Arc::default(), quiet()).await;
         let lock = lock.unwrap_or_else(|e| panic!("not recognised as ours: {e}"));
         lock.release().await.expect("release");
-        assert!(store.read().await.expect("read").is_none(), "and released as ours");
+        assert!(
+            store.read().await.expect("read").is_none(),
+            "and released as ours"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_expired_lock_or_a_dead_local_holder_is_taken_over() {
         let store = Arc::new(Memory::default());
-        store.overwrite(&other(now() - 1, "elsewhere", 1)).await.expect("seed");
+        store
+            .overwrite(&other(now() - 1, "elsewhere", 1))
+            .await
+            .expect("seed");
         let lock = Lock::acquire(store.clone(), &req(0), Arc::default(), quiet()).await;
         assert!(lock.is_ok(), "expired");
 
@@ -536,7 +563,11 @@ mod tests {
             .overwrite(&other(now() + 600, &hostname(), u32::MAX))
             .await
             .expect("seed");
-        assert!(Lock::acquire(store.clone(), &req(0), Arc::default(), quiet()).await.is_ok());
+        assert!(
+            Lock::acquire(store.clone(), &req(0), Arc::default(), quiet())
+                .await
+                .is_ok()
+        );
 
         // The same pid on another host is not judged from here.
         let store = Arc::new(Memory::default());
@@ -544,7 +575,11 @@ mod tests {
             .overwrite(&other(now() + 600, "elsewhere", u32::MAX))
             .await
             .expect("seed");
-        assert!(Lock::acquire(store.clone(), &req(0), Arc::default(), quiet()).await.is_err());
+        assert!(
+            Lock::acquire(store.clone(), &req(0), Arc::default(), quiet())
+                .await
+                .is_err()
+        );
 
         // Garbage is not taken over silently.
         let store = Arc::new(Memory::default());
@@ -569,14 +604,21 @@ mod tests {
         for _ in 0..5 {
             tokio::time::sleep(RENEW_EVERY + Duration::from_secs(1)).await;
         }
-        assert_eq!(store.1.load(Ordering::SeqCst), 5, "renewed every {RENEW_EVERY:?}");
+        assert_eq!(
+            store.1.load(Ordering::SeqCst),
+            5,
+            "renewed every {RENEW_EVERY:?}"
+        );
         let now_held: Holder =
             serde_json::from_str(&store.read().await.expect("read").expect("held")).expect("json");
         assert_eq!(now_held.id, first.id);
         assert!(!stop.load(Ordering::SeqCst));
 
         // Someone breaks it and another operation takes it: the holder stops new work.
-        store.overwrite(&other(now() + 600, "elsewhere", 1)).await.expect("steal");
+        store
+            .overwrite(&other(now() + 600, "elsewhere", 1))
+            .await
+            .expect("steal");
         tokio::time::sleep(RENEW_EVERY + Duration::from_secs(1)).await;
         assert!(stop.load(Ordering::SeqCst));
         assert!(lock.lost.load(Ordering::SeqCst));

@@ -21,7 +21,10 @@ fn seeds() -> Vec<u64> {
             let (a, b): (u64, u64) = (a.parse().expect("seed"), b.parse().expect("seed"));
             (a..=b).collect()
         }
-        None => spec.split(',').map(|s| s.trim().parse().expect("seed")).collect(),
+        None => spec
+            .split(',')
+            .map(|s| s.trim().parse().expect("seed"))
+            .collect(),
     }
 }
 
@@ -53,11 +56,18 @@ async fn the_complete_stack_survives_ten_percent_faults() {
     let mut failed = Vec::new();
     for seed in seeds() {
         // Every seed runs; the failures are listed together at the end.
-        if std::panic::AssertUnwindSafe(one_seed(seed)).catch_unwind().await.is_err() {
+        if std::panic::AssertUnwindSafe(one_seed(seed))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
             failed.push(seed);
         }
     }
-    assert!(failed.is_empty(), "failing seeds: {failed:?} (each one's failure is printed above)");
+    assert!(
+        failed.is_empty(),
+        "failing seeds: {failed:?} (each one's failure is printed above)"
+    );
 }
 
 async fn one_seed(seed: u64) {
@@ -82,14 +92,22 @@ async fn one_seed(seed: u64) {
     };
     let up = run(&px.endpoint, &p.dir, &args(&["up"])).await;
     require(&up, 0, &format!("seed {seed}: up"));
-    assert_eq!(census(&p.stack).await, FULL.to_vec(), "seed {seed}: after up");
+    assert_eq!(
+        census(&p.stack).await,
+        FULL.to_vec(),
+        "seed {seed}: after up"
+    );
     // Judged without faults: the stack is exactly what the file says.
     let plan = p.run(&["plan", "--detailed-exitcode"]);
     require(&plan, 0, &format!("seed {seed}: plan after a faulted up"));
 
     let again = run(&px.endpoint, &p.dir, &args(&["up"])).await;
     require(&again, 0, &format!("seed {seed}: second up"));
-    assert!(again.stdout.contains("No changes"), "seed {seed}: {}", again.stdout);
+    assert!(
+        again.stdout.contains("No changes"),
+        "seed {seed}: {}",
+        again.stdout
+    );
     assert!(
         again.all().contains(", 0 writes"),
         "seed {seed}: a second up sends no mutating call\n{}",
@@ -110,7 +128,10 @@ async fn one_seed(seed: u64) {
 
     let t = px.tally();
     eprintln!("seed {seed}: {:.0?}, {t:?}", started.elapsed());
-    assert!(t.faulted() * 20 > t.requests, "seed {seed}: too few faults: {t:?}");
+    assert!(
+        t.faulted() * 20 > t.requests,
+        "seed {seed}: too few faults: {t:?}"
+    );
     assert!(t.forwarded_then_faulted > 0, "seed {seed}: {t:?}");
 }
 
@@ -143,8 +164,18 @@ async fn when_retries_run_out_the_error_names_resource_operation_and_code_and_a_
     // What does not depend on the target group was created; a rerun without the fault
     // finishes the job.
     let again = p.ok(&["-y", "up"], 0);
-    assert!(again.all().contains("Created target_group api-targets"), "{}", again.all());
-    assert!(again.stdout.contains("0 to update, 0 to replace, 0 to delete"), "{}", again.stdout);
+    assert!(
+        again.all().contains("Created target_group api-targets"),
+        "{}",
+        again.all()
+    );
+    assert!(
+        again
+            .stdout
+            .contains("0 to update, 0 to replace, 0 to delete"),
+        "{}",
+        again.stdout
+    );
     p.ok(&["plan", "--detailed-exitcode"], 0);
     assert_eq!(census(&p.stack).await, FULL.to_vec());
     p.ok(&["-y", "down"], 0);

@@ -133,7 +133,11 @@ async fn ctrl_c_lets_running_work_finish_and_starts_nothing_new() {
         stderr.push_str(&line);
         if line.contains("waiting for distribution cdn") && sent.is_none() {
             for _ in 0..2 {
-                assert!(Command::new("kill").args(["-INT", &pid]).status().expect("kill").success());
+                assert!(Command::new("kill")
+                    .args(["-INT", &pid])
+                    .status()
+                    .expect("kill")
+                    .success());
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }
             sent = Some(Instant::now());
@@ -150,8 +154,16 @@ async fn ctrl_c_lets_running_work_finish_and_starts_nothing_new() {
     // The lock the dead process left behind is recognised (same host, process gone) and
     // the next run converges.
     let again = p.ok(&["up", "--yes"], 0);
-    assert!(again.stderr.contains("taking over the lock"), "{}", again.stderr);
-    assert!(again.stderr.contains("on this host is gone"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("taking over the lock"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        again.stderr.contains("on this host is gone"),
+        "{}",
+        again.stderr
+    );
     p.ok(&["plan", "--detailed-exitcode"], 0);
     p.ok(&["down", "--yes"], 0);
 }
@@ -191,7 +203,9 @@ async fn plant_lock(stack: &str, expires_in: i64) {
 #[tokio::test(flavor = "multi_thread")]
 async fn one_operation_at_a_time_per_stack_with_the_lock_in_the_account() {
     let p = Project::new("locked");
-    p.write("stack: locked\nlog_groups:\n  app: {retention_days: 7}\n  worker: {retention_days: 7}\n");
+    p.write(
+        "stack: locked\nlog_groups:\n  app: {retention_days: 7}\n  worker: {retention_days: 7}\n",
+    );
     let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk_config().await);
     let groups = || async {
         logs.describe_log_groups()
@@ -207,7 +221,14 @@ async fn one_operation_at_a_time_per_stack_with_the_lock_in_the_account() {
     // changes nothing.
     plant_lock("locked", 600).await;
     let r = p.ok(&["up", "--yes"], 1);
-    for needle in ["stack locked is locked", "user/bob", "bob@ci-runner-7, pid 4242", "running `down` since", "provision unlock", "--lock-timeout"] {
+    for needle in [
+        "stack locked is locked",
+        "user/bob",
+        "bob@ci-runner-7, pid 4242",
+        "running `down` since",
+        "provision unlock",
+        "--lock-timeout",
+    ] {
         assert!(r.stderr.contains(needle), "{needle:?} in:\n{}", r.stderr);
     }
     assert_eq!(groups().await, 0);
@@ -215,29 +236,53 @@ async fn one_operation_at_a_time_per_stack_with_the_lock_in_the_account() {
     let drift = p.ok(&["drift"], 2);
     assert!(!drift.all().contains("locked by"), "{}", drift.all());
     let status = p.ok(&["status"], 0);
-    assert!(status.stdout.contains("Locked by arn:aws:iam::123456789012:user/bob"), "{}", status.stdout);
+    assert!(
+        status
+            .stdout
+            .contains("Locked by arn:aws:iam::123456789012:user/bob"),
+        "{}",
+        status.stdout
+    );
 
     // Waiting a bounded time: the holder finishes meanwhile, `up` goes ahead.
     let release = tokio::spawn(async {
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         let ssm = aws_sdk_ssm::Client::new(&sdk_config().await);
-        ssm.delete_parameter().name("/provision/locked/lock").send().await.expect("release");
+        ssm.delete_parameter()
+            .name("/provision/locked/lock")
+            .send()
+            .await
+            .expect("release");
     });
     let dir = p.dir.clone();
     let waited = tokio::task::spawn_blocking(move || {
-        common::run_at(&emulator().endpoint, &dir, &["up", "--yes", "--lock-timeout", "1m"], &[])
+        common::run_at(
+            &emulator().endpoint,
+            &dir,
+            &["up", "--yes", "--lock-timeout", "1m"],
+            &[],
+        )
     })
     .await
     .expect("join");
     release.await.expect("release");
     assert_eq!(waited.code, 0, "{}", waited.all());
-    assert!(waited.stderr.contains("Waiting for the stack lock, held by arn:aws:iam::123456789012:user/bob"), "{}", waited.stderr);
+    assert!(
+        waited
+            .stderr
+            .contains("Waiting for the stack lock, held by arn:aws:iam::123456789012:user/bob"),
+        "{}",
+        waited.stderr
+    );
     assert_eq!(groups().await, 2);
     assert_eq!(lock_value("locked").await, None, "released at the end");
 
     // A lock that expired (its holder crashed long ago) is taken over.
     plant_lock("locked", -5).await;
-    p.edit("worker: {retention_days: 7}", "worker: {retention_days: 14}");
+    p.edit(
+        "worker: {retention_days: 7}",
+        "worker: {retention_days: 14}",
+    );
     let r = p.ok(&["up", "--yes", "-v"], 0);
     assert!(r.stderr.contains("taking over the lock"), "{}", r.stderr);
     assert_eq!(lock_value("locked").await, None);
@@ -246,24 +291,43 @@ async fn one_operation_at_a_time_per_stack_with_the_lock_in_the_account() {
     plant_lock("locked", 600).await;
     let r = p.ok(&["unlock"], 1);
     assert!(r.all().contains("pass --yes"), "{}", r.all());
-    assert!(lock_value("locked").await.is_some(), "not broken without consent");
+    assert!(
+        lock_value("locked").await.is_some(),
+        "not broken without consent"
+    );
     let r = p.ok(&["unlock", "--yes"], 0);
-    assert!(r.stdout.contains("locked by arn:aws:iam::123456789012:user/bob"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("locked by arn:aws:iam::123456789012:user/bob"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(lock_value("locked").await, None);
     p.ok(&["unlock", "--yes"], 0);
 
     // Two operations started together: one applies, the other stops naming the first;
     // nothing is duplicated.
-    p.edit("worker: {retention_days: 14}", "worker: {retention_days: 30}");
+    p.edit(
+        "worker: {retention_days: 14}",
+        "worker: {retention_days: 30}",
+    );
     let a = spawn_with(&p, &["up", "--yes"], Stdio::piped());
     let b = spawn_with(&p, &["up", "--yes"], Stdio::piped());
-    let (a, b) = (a.wait_with_output().expect("a"), b.wait_with_output().expect("b"));
+    let (a, b) = (
+        a.wait_with_output().expect("a"),
+        b.wait_with_output().expect("b"),
+    );
     let codes = [a.status.code(), b.status.code()];
-    let text = format!("{}{}", String::from_utf8_lossy(&a.stderr), String::from_utf8_lossy(&b.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
     match codes {
         [Some(0), Some(1)] | [Some(1), Some(0)] => {
             assert!(
-                text.contains("is locked") || text.contains("the stack changed while the plan was shown"),
+                text.contains("is locked")
+                    || text.contains("the stack changed while the plan was shown"),
                 "{text}"
             )
         }
@@ -484,11 +548,55 @@ async fn foreign_blockers_stop_down_before_anything_is_deleted_unless_forced() {
     let (vpc, subnet, app) = (ids["main"].clone(), ids["a"].clone(), ids["app"].clone());
     // Someone else's subnet, interface and group inside the stack's VPC, and a rule in a
     // group of another VPC that refers to the stack's group.
-    let foreign_subnet = ec2.create_subnet().vpc_id(&vpc).cidr_block("10.7.9.0/24").send().await.expect("subnet").subnet.and_then(|s| s.subnet_id).expect("id");
-    let foreign_eni = ec2.create_network_interface().subnet_id(&subnet).description("bastion").send().await.expect("eni").network_interface.and_then(|n| n.network_interface_id).expect("id");
-    let foreign_group = ec2.create_security_group().group_name("tooling").description("someone's").vpc_id(&vpc).send().await.expect("sg").group_id.expect("id");
-    let other_vpc = ec2.create_vpc().cidr_block("10.70.0.0/16").send().await.expect("vpc").vpc.and_then(|v| v.vpc_id).expect("id");
-    let outside = ec2.create_security_group().group_name("monitoring").description("someone's").vpc_id(&other_vpc).send().await.expect("sg").group_id.expect("id");
+    let foreign_subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.7.9.0/24")
+        .send()
+        .await
+        .expect("subnet")
+        .subnet
+        .and_then(|s| s.subnet_id)
+        .expect("id");
+    let foreign_eni = ec2
+        .create_network_interface()
+        .subnet_id(&subnet)
+        .description("bastion")
+        .send()
+        .await
+        .expect("eni")
+        .network_interface
+        .and_then(|n| n.network_interface_id)
+        .expect("id");
+    let foreign_group = ec2
+        .create_security_group()
+        .group_name("tooling")
+        .description("someone's")
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .expect("sg")
+        .group_id
+        .expect("id");
+    let other_vpc = ec2
+        .create_vpc()
+        .cidr_block("10.70.0.0/16")
+        .send()
+        .await
+        .expect("vpc")
+        .vpc
+        .and_then(|v| v.vpc_id)
+        .expect("id");
+    let outside = ec2
+        .create_security_group()
+        .group_name("monitoring")
+        .description("someone's")
+        .vpc_id(&other_vpc)
+        .send()
+        .await
+        .expect("sg")
+        .group_id
+        .expect("id");
     ec2.authorize_security_group_ingress()
         .group_id(&outside)
         .ip_permissions(
@@ -496,7 +604,11 @@ async fn foreign_blockers_stop_down_before_anything_is_deleted_unless_forced() {
                 .ip_protocol("tcp")
                 .from_port(9100)
                 .to_port(9100)
-                .user_id_group_pairs(aws_sdk_ec2::types::UserIdGroupPair::builder().group_id(&app).build())
+                .user_id_group_pairs(
+                    aws_sdk_ec2::types::UserIdGroupPair::builder()
+                        .group_id(&app)
+                        .build(),
+                )
                 .build(),
         )
         .send()
@@ -515,18 +627,59 @@ async fn foreign_blockers_stop_down_before_anything_is_deleted_unless_forced() {
     ] {
         assert!(text.contains(&needle), "{needle:?} in:\n{text}");
     }
-    assert_eq!(common::ids("blocked").await.len(), 3, "nothing of the stack was deleted");
+    assert_eq!(
+        common::ids("blocked").await.len(),
+        3,
+        "nothing of the stack was deleted"
+    );
 
     // --force removes them too; what is not in the way (the other VPC, its group) stays.
     let r = p.ok(&["down", "--yes", "--force"], 0);
-    assert!(r.stdout.contains("not the stack's, --force"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("not the stack's, --force"),
+        "{}",
+        r.stdout
+    );
     assert!(common::ids("blocked").await.is_empty());
-    assert!(ec2.describe_subnets().subnet_ids(&foreign_subnet).send().await.is_err(), "foreign subnet removed");
-    assert!(ec2.describe_network_interfaces().network_interface_ids(&foreign_eni).send().await.is_err(), "interface removed");
-    let kept = ec2.describe_security_groups().group_ids(&outside).send().await.expect("the outside group stays");
+    assert!(
+        ec2.describe_subnets()
+            .subnet_ids(&foreign_subnet)
+            .send()
+            .await
+            .is_err(),
+        "foreign subnet removed"
+    );
+    assert!(
+        ec2.describe_network_interfaces()
+            .network_interface_ids(&foreign_eni)
+            .send()
+            .await
+            .is_err(),
+        "interface removed"
+    );
+    let kept = ec2
+        .describe_security_groups()
+        .group_ids(&outside)
+        .send()
+        .await
+        .expect("the outside group stays");
     let g = &kept.security_groups()[0];
-    assert!(g.ip_permissions().iter().all(|p| p.user_id_group_pairs().is_empty()), "only the rule referring to the stack's group went: {g:?}");
-    assert_eq!(ec2.describe_vpcs().vpc_ids(&other_vpc).send().await.expect("vpc").vpcs().len(), 1);
+    assert!(
+        g.ip_permissions()
+            .iter()
+            .all(|p| p.user_id_group_pairs().is_empty()),
+        "only the rule referring to the stack's group went: {g:?}"
+    );
+    assert_eq!(
+        ec2.describe_vpcs()
+            .vpc_ids(&other_vpc)
+            .send()
+            .await
+            .expect("vpc")
+            .vpcs()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -554,44 +707,161 @@ eks_clusters:
     let ec2 = common::ec2().await;
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
     let ids = common::ids("swept").await;
-    let (vpc, a, b, app) = (ids["main"].clone(), ids["a"].clone(), ids["b"].clone(), ids["app"].clone());
-    let cluster_tag = |k: &str, v: &str| aws_sdk_ec2::types::TagSpecification::builder()
-        .resource_type(aws_sdk_ec2::types::ResourceType::SecurityGroup)
-        .tags(aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
-        .build();
+    let (vpc, a, b, app) = (
+        ids["main"].clone(),
+        ids["a"].clone(),
+        ids["b"].clone(),
+        ids["app"].clone(),
+    );
+    let cluster_tag = |k: &str, v: &str| {
+        aws_sdk_ec2::types::TagSpecification::builder()
+            .resource_type(aws_sdk_ec2::types::ResourceType::SecurityGroup)
+            .tags(aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+            .build()
+    };
     // What the cluster's load balancer controller makes for a Service of type
     // LoadBalancer: a group, tagged with the cluster, allowed into the nodes' group, and
     // a load balancer.
-    let lb_group = ec2.create_security_group().group_name("k8s-default-web").description("made by the controller").vpc_id(&vpc)
+    let lb_group = ec2
+        .create_security_group()
+        .group_name("k8s-default-web")
+        .description("made by the controller")
+        .vpc_id(&vpc)
         .tag_specifications(cluster_tag("elbv2.k8s.aws/cluster", "swept-k8s"))
-        .send().await.expect("sg").group_id.expect("id");
+        .send()
+        .await
+        .expect("sg")
+        .group_id
+        .expect("id");
     ec2.authorize_security_group_ingress()
         .group_id(&app)
-        .ip_permissions(aws_sdk_ec2::types::IpPermission::builder().ip_protocol("tcp").from_port(30000).to_port(32767)
-            .user_id_group_pairs(aws_sdk_ec2::types::UserIdGroupPair::builder().group_id(&lb_group).build()).build())
-        .send().await.expect("rule");
-    let lb = elb.create_load_balancer().name("k8s-default-web-1a2b3c").subnets(&a).subnets(&b).security_groups(&lb_group)
-        .tags(aws_sdk_elasticloadbalancingv2::types::Tag::builder().key("elbv2.k8s.aws/cluster").value("swept-k8s").build())
-        .send().await.expect("lb").load_balancers()[0].load_balancer_arn().expect("arn").to_string();
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(30000)
+                .to_port(32767)
+                .user_id_group_pairs(
+                    aws_sdk_ec2::types::UserIdGroupPair::builder()
+                        .group_id(&lb_group)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("rule");
+    let lb = elb
+        .create_load_balancer()
+        .name("k8s-default-web-1a2b3c")
+        .subnets(&a)
+        .subnets(&b)
+        .security_groups(&lb_group)
+        .tags(
+            aws_sdk_elasticloadbalancingv2::types::Tag::builder()
+                .key("elbv2.k8s.aws/cluster")
+                .value("swept-k8s")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("lb")
+        .load_balancers()[0]
+        .load_balancer_arn()
+        .expect("arn")
+        .to_string();
     // An interface the network plugin left behind, detached.
-    let eni = ec2.create_network_interface().subnet_id(&a).description("aws-K8S-i-0abc").send().await.expect("eni")
-        .network_interface.and_then(|n| n.network_interface_id).expect("id");
+    let eni = ec2
+        .create_network_interface()
+        .subnet_id(&a)
+        .description("aws-K8S-i-0abc")
+        .send()
+        .await
+        .expect("eni")
+        .network_interface
+        .and_then(|n| n.network_interface_id)
+        .expect("id");
     // And a load balancer of someone else, in another VPC: untouched.
-    let other_vpc = ec2.create_vpc().cidr_block("10.80.0.0/16").send().await.expect("vpc").vpc.and_then(|v| v.vpc_id).expect("id");
-    let other_subnet = ec2.create_subnet().vpc_id(&other_vpc).cidr_block("10.80.0.0/24").availability_zone("eu-west-3a").send().await.expect("subnet").subnet.and_then(|s| s.subnet_id).expect("id");
-    let other_subnet_b = ec2.create_subnet().vpc_id(&other_vpc).cidr_block("10.80.1.0/24").availability_zone("eu-west-3b").send().await.expect("subnet").subnet.and_then(|s| s.subnet_id).expect("id");
-    let other_lb = elb.create_load_balancer().name("someone-else").subnets(&other_subnet).subnets(&other_subnet_b)
-        .send().await.expect("lb").load_balancers()[0].load_balancer_arn().expect("arn").to_string();
+    let other_vpc = ec2
+        .create_vpc()
+        .cidr_block("10.80.0.0/16")
+        .send()
+        .await
+        .expect("vpc")
+        .vpc
+        .and_then(|v| v.vpc_id)
+        .expect("id");
+    let other_subnet = ec2
+        .create_subnet()
+        .vpc_id(&other_vpc)
+        .cidr_block("10.80.0.0/24")
+        .availability_zone("eu-west-3a")
+        .send()
+        .await
+        .expect("subnet")
+        .subnet
+        .and_then(|s| s.subnet_id)
+        .expect("id");
+    let other_subnet_b = ec2
+        .create_subnet()
+        .vpc_id(&other_vpc)
+        .cidr_block("10.80.1.0/24")
+        .availability_zone("eu-west-3b")
+        .send()
+        .await
+        .expect("subnet")
+        .subnet
+        .and_then(|s| s.subnet_id)
+        .expect("id");
+    let other_lb = elb
+        .create_load_balancer()
+        .name("someone-else")
+        .subnets(&other_subnet)
+        .subnets(&other_subnet_b)
+        .send()
+        .await
+        .expect("lb")
+        .load_balancers()[0]
+        .load_balancer_arn()
+        .expect("arn")
+        .to_string();
 
     let r = p.ok(&["down", "--yes"], 0);
-    assert!(r.stdout.contains("load balancer k8s-default-web-1a2b3c"), "{}", r.stdout);
-    assert!(r.stdout.contains("(made for the stack): delete"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("load balancer k8s-default-web-1a2b3c"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("(made for the stack): delete"),
+        "{}",
+        r.stdout
+    );
     assert!(common::ids("swept").await.is_empty());
     let lbs = elb.describe_load_balancers().send().await.expect("lbs");
-    let left: Vec<&str> = lbs.load_balancers().iter().filter_map(|l| l.load_balancer_arn()).collect();
-    assert!(!left.contains(&lb.as_str()), "the cluster's load balancer is gone");
+    let left: Vec<&str> = lbs
+        .load_balancers()
+        .iter()
+        .filter_map(|l| l.load_balancer_arn())
+        .collect();
+    assert!(
+        !left.contains(&lb.as_str()),
+        "the cluster's load balancer is gone"
+    );
     assert!(left.contains(&other_lb.as_str()), "someone else's stays");
-    assert!(ec2.describe_security_groups().group_ids(&lb_group).send().await.is_err(), "the controller's group is gone");
-    assert!(ec2.describe_network_interfaces().network_interface_ids(&eni).send().await.is_err(), "the leftover interface is gone");
+    assert!(
+        ec2.describe_security_groups()
+            .group_ids(&lb_group)
+            .send()
+            .await
+            .is_err(),
+        "the controller's group is gone"
+    );
+    assert!(
+        ec2.describe_network_interfaces()
+            .network_interface_ids(&eni)
+            .send()
+            .await
+            .is_err(),
+        "the leftover interface is gone"
+    );
 }
-

@@ -32,13 +32,27 @@ pub enum Sort {
 /// One thing in the way, in the order it has to go.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Item {
-    LoadBalancer { arn: String },
-    Instance { id: String },
+    LoadBalancer {
+        arn: String,
+    },
+    Instance {
+        id: String,
+    },
     /// Rules of `group` that refer to one of the stack's groups.
-    Rules { group: String, ingress: Vec<IpPerm>, egress: Vec<IpPerm> },
-    Interface { id: String },
-    Group { id: String },
-    Subnet { id: String },
+    Rules {
+        group: String,
+        ingress: Vec<IpPerm>,
+        egress: Vec<IpPerm>,
+    },
+    Interface {
+        id: String,
+    },
+    Group {
+        id: String,
+    },
+    Subnet {
+        id: String,
+    },
 }
 
 /// An `IpPermission` reduced to what identifies a group-reference rule.
@@ -68,7 +82,9 @@ pub struct Scope {
     pub clusters: BTreeSet<String>,
 }
 
-fn tag_map<'a>(tags: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>) -> BTreeMap<String, String> {
+fn tag_map<'a>(
+    tags: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> BTreeMap<String, String> {
     tags.filter_map(|(k, v)| Some((k?.to_string(), v.unwrap_or_default().to_string())))
         .collect()
 }
@@ -90,9 +106,15 @@ fn ours(tags: &BTreeMap<String, String>, stack: &str) -> bool {
 
 /// Interfaces services leave behind, detached, once their task, node or balancer is gone.
 fn service_leftover(description: &str) -> bool {
-    ["aws-K8S-", "arn:aws:ecs:", "ELB ", "Amazon EKS ", "AWS Lambda VPC ENI"]
-        .iter()
-        .any(|p| description.starts_with(p))
+    [
+        "aws-K8S-",
+        "arn:aws:ecs:",
+        "ELB ",
+        "Amazon EKS ",
+        "AWS Lambda VPC ENI",
+    ]
+    .iter()
+    .any(|p| description.starts_with(p))
 }
 
 fn vpc_filter(scope: &Scope) -> Filter {
@@ -126,7 +148,10 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
             .into_iter()
             .filter(|lb| lb.vpc_id().is_some_and(|v| scope.vpcs.contains(v)))
             .collect();
-        let arns: Vec<String> = lbs.iter().filter_map(|l| l.load_balancer_arn().map(str::to_string)).collect();
+        let arns: Vec<String> = lbs
+            .iter()
+            .filter_map(|l| l.load_balancer_arn().map(str::to_string))
+            .collect();
         let mut tags_of: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for chunk in arns.chunks(20) {
             let t = cx
@@ -150,7 +175,11 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
             if ours(&tags, stack) {
                 continue;
             }
-            let sort = if cluster_made(&tags, &scope.clusters) { Sort::Derived } else { Sort::Foreign };
+            let sort = if cluster_made(&tags, &scope.clusters) {
+                Sort::Derived
+            } else {
+                Sort::Foreign
+            };
             let name = lb.load_balancer_name().unwrap_or("?");
             out.push(Blocker {
                 sort,
@@ -172,7 +201,11 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
         let mut instances = BTreeSet::new();
         for r in &reservations {
             for i in r.instances() {
-                let state = i.state().and_then(|s| s.name()).map(|n| n.as_str()).unwrap_or("");
+                let state = i
+                    .state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str())
+                    .unwrap_or("");
                 if matches!(state, "terminated" | "shutting-down") {
                     continue;
                 }
@@ -183,7 +216,11 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
                 if ours(&tags, stack) || cluster_made(&tags, &scope.clusters) {
                     continue;
                 }
-                out.push(Blocker { sort: Sort::Foreign, what: format!("instance {id}"), item: Item::Instance { id } });
+                out.push(Blocker {
+                    sort: Sort::Foreign,
+                    what: format!("instance {id}"),
+                    item: Item::Instance { id },
+                });
             }
         }
 
@@ -200,10 +237,15 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
         for g in &groups {
             let id = g.group_id().unwrap_or_default().to_string();
             let tags = tag_map(g.tags().iter().map(|t| (t.key(), t.value())));
-            if g.group_name() == Some("default") || scope.groups.contains(&id) || ours(&tags, stack) {
+            if g.group_name() == Some("default") || scope.groups.contains(&id) || ours(&tags, stack)
+            {
                 continue;
             }
-            let sort = if cluster_made(&tags, &scope.clusters) { Sort::Derived } else { Sort::Foreign };
+            let sort = if cluster_made(&tags, &scope.clusters) {
+                Sort::Derived
+            } else {
+                Sort::Foreign
+            };
             if sort == Sort::Derived {
                 derived_groups.insert(id.clone());
             }
@@ -229,21 +271,39 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
             let tags = tag_map(n.tag_set().iter().map(|t| (t.key(), t.value())));
             let description = n.description().unwrap_or_default();
             let detached = n.status().map(|s| s.as_str()) == Some("available");
-            let attached_to_instance = n.attachment().and_then(|a| a.instance_id()).is_some_and(|i| instances.contains(i));
+            let attached_to_instance = n
+                .attachment()
+                .and_then(|a| a.instance_id())
+                .is_some_and(|i| instances.contains(i));
             let aws_managed = n.requester_managed() == Some(true)
-                || n.interface_type().is_some_and(|t| t.as_str() != "interface")
-                || n.attachment().and_then(|a| a.instance_owner_id()).is_some_and(|o| o.starts_with("amazon") || o == "aws");
+                || n.interface_type()
+                    .is_some_and(|t| t.as_str() != "interface")
+                || n.attachment()
+                    .and_then(|a| a.instance_owner_id())
+                    .is_some_and(|o| o.starts_with("amazon") || o == "aws");
             if ours(&tags, stack) || attached_to_instance {
                 continue;
             }
             let what = format!(
                 "network interface {id} ({})",
-                if description.is_empty() { "no description" } else { description }
+                if description.is_empty() {
+                    "no description"
+                } else {
+                    description
+                }
             );
             if detached && (service_leftover(description) || cluster_made(&tags, &scope.clusters)) {
-                out.push(Blocker { sort: Sort::Derived, what, item: Item::Interface { id } });
+                out.push(Blocker {
+                    sort: Sort::Derived,
+                    what,
+                    item: Item::Interface { id },
+                });
             } else if !aws_managed {
-                out.push(Blocker { sort: Sort::Foreign, what, item: Item::Interface { id } });
+                out.push(Blocker {
+                    sort: Sort::Foreign,
+                    what,
+                    item: Item::Interface { id },
+                });
             }
             // AWS-managed and in use: AWS removes it with its owner; deletes wait for it.
         }
@@ -279,7 +339,12 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
         for filter in ["ip-permission.group-id", "egress.ip-permission.group-id"] {
             let found = ec2
                 .describe_security_groups()
-                .filters(Filter::builder().name(filter).set_values(Some(ids.clone())).build())
+                .filters(
+                    Filter::builder()
+                        .name(filter)
+                        .set_values(Some(ids.clone()))
+                        .build(),
+                )
                 .into_paginator()
                 .items()
                 .send()
@@ -300,7 +365,8 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
                 let mut v = Vec::new();
                 for p in perms {
                     for pair in p.user_id_group_pairs() {
-                        if let Some(gid) = pair.group_id().filter(|gid| scope.groups.contains(*gid)) {
+                        if let Some(gid) = pair.group_id().filter(|gid| scope.groups.contains(*gid))
+                        {
                             v.push(IpPerm {
                                 protocol: p.ip_protocol().unwrap_or("-1").to_string(),
                                 from: p.from_port(),
@@ -316,8 +382,16 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
             if ingress.is_empty() && egress.is_empty() {
                 continue;
             }
-            let refs: BTreeSet<&str> = ingress.iter().chain(egress.iter()).map(|p| p.group.as_str()).collect();
-            let sort = if cluster_made(&tags, &scope.clusters) { Sort::Derived } else { Sort::Foreign };
+            let refs: BTreeSet<&str> = ingress
+                .iter()
+                .chain(egress.iter())
+                .map(|p| p.group.as_str())
+                .collect();
+            let sort = if cluster_made(&tags, &scope.clusters) {
+                Sort::Derived
+            } else {
+                Sort::Foreign
+            };
             out.push(Blocker {
                 sort,
                 what: format!(
@@ -325,7 +399,11 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
                     g.group_name().unwrap_or("?"),
                     refs.into_iter().collect::<Vec<_>>().join(", ")
                 ),
-                item: Item::Rules { group: id, ingress, egress },
+                item: Item::Rules {
+                    group: id,
+                    ingress,
+                    egress,
+                },
             });
         }
     }
@@ -360,11 +438,25 @@ pub async fn clear(cx: &Context, blockers: &[Blocker]) -> Result<(), CloudError>
         tracing::info!("removing {}", b.what);
         match &b.item {
             Item::LoadBalancer { arn } => {
-                gone(cx.aws.elb.delete_load_balancer().load_balancer_arn(arn).send().await.map_err(|e| err("elasticloadbalancing:DeleteLoadBalancer", e)))?;
+                gone(
+                    cx.aws
+                        .elb
+                        .delete_load_balancer()
+                        .load_balancer_arn(arn)
+                        .send()
+                        .await
+                        .map_err(|e| err("elasticloadbalancing:DeleteLoadBalancer", e)),
+                )?;
                 balancers.push(arn.clone());
             }
             Item::Instance { id } => {
-                gone(ec2.terminate_instances().instance_ids(id).send().await.map_err(|e| err("ec2:TerminateInstances", e)))?;
+                gone(
+                    ec2.terminate_instances()
+                        .instance_ids(id)
+                        .send()
+                        .await
+                        .map_err(|e| err("ec2:TerminateInstances", e)),
+                )?;
                 instances.push(id.clone());
             }
             _ => {}
@@ -373,18 +465,46 @@ pub async fn clear(cx: &Context, blockers: &[Blocker]) -> Result<(), CloudError>
     wait_gone(cx, &balancers, &instances).await?;
     for b in blockers {
         match &b.item {
-            Item::Rules { group, ingress, egress } => {
+            Item::Rules {
+                group,
+                ingress,
+                egress,
+            } => {
                 if !ingress.is_empty() {
-                    let r = ec2.revoke_security_group_ingress().group_id(group).set_ip_permissions(Some(ingress.iter().map(permission).collect())).send().await.map_err(|e| err("ec2:RevokeSecurityGroupIngress", e));
-                    super::already_done(r, &["InvalidPermission.NotFound", "InvalidGroup.NotFound"])?;
+                    let r = ec2
+                        .revoke_security_group_ingress()
+                        .group_id(group)
+                        .set_ip_permissions(Some(ingress.iter().map(permission).collect()))
+                        .send()
+                        .await
+                        .map_err(|e| err("ec2:RevokeSecurityGroupIngress", e));
+                    super::already_done(
+                        r,
+                        &["InvalidPermission.NotFound", "InvalidGroup.NotFound"],
+                    )?;
                 }
                 if !egress.is_empty() {
-                    let r = ec2.revoke_security_group_egress().group_id(group).set_ip_permissions(Some(egress.iter().map(permission).collect())).send().await.map_err(|e| err("ec2:RevokeSecurityGroupEgress", e));
-                    super::already_done(r, &["InvalidPermission.NotFound", "InvalidGroup.NotFound"])?;
+                    let r = ec2
+                        .revoke_security_group_egress()
+                        .group_id(group)
+                        .set_ip_permissions(Some(egress.iter().map(permission).collect()))
+                        .send()
+                        .await
+                        .map_err(|e| err("ec2:RevokeSecurityGroupEgress", e));
+                    super::already_done(
+                        r,
+                        &["InvalidPermission.NotFound", "InvalidGroup.NotFound"],
+                    )?;
                 }
             }
             Item::Interface { id } => {
-                gone(ec2.delete_network_interface().network_interface_id(id).send().await.map_err(|e| err("ec2:DeleteNetworkInterface", e)))?;
+                gone(
+                    ec2.delete_network_interface()
+                        .network_interface_id(id)
+                        .send()
+                        .await
+                        .map_err(|e| err("ec2:DeleteNetworkInterface", e)),
+                )?;
             }
             _ => {}
         }
@@ -393,14 +513,22 @@ pub async fn clear(cx: &Context, blockers: &[Blocker]) -> Result<(), CloudError>
         match &b.item {
             Item::Group { id } => {
                 let r = super::retry_in_use(cx.options.dependency_wait, || async {
-                    ec2.delete_security_group().group_id(id).send().await.map_err(|e| err("ec2:DeleteSecurityGroup", e))
+                    ec2.delete_security_group()
+                        .group_id(id)
+                        .send()
+                        .await
+                        .map_err(|e| err("ec2:DeleteSecurityGroup", e))
                 })
                 .await;
                 gone(r)?;
             }
             Item::Subnet { id } => {
                 let r = super::retry_in_use(cx.options.dependency_wait, || async {
-                    ec2.delete_subnet().subnet_id(id).send().await.map_err(|e| err("ec2:DeleteSubnet", e))
+                    ec2.delete_subnet()
+                        .subnet_id(id)
+                        .send()
+                        .await
+                        .map_err(|e| err("ec2:DeleteSubnet", e))
                 })
                 .await;
                 gone(r)?;
@@ -411,21 +539,46 @@ pub async fn clear(cx: &Context, blockers: &[Blocker]) -> Result<(), CloudError>
     Ok(())
 }
 
-async fn wait_gone(cx: &Context, balancers: &[String], instances: &[String]) -> Result<(), CloudError> {
-    let deadline = tokio::time::Instant::now() + cx.options.dependency_wait.max(std::time::Duration::from_secs(60));
+async fn wait_gone(
+    cx: &Context,
+    balancers: &[String],
+    instances: &[String],
+) -> Result<(), CloudError> {
+    let deadline = tokio::time::Instant::now()
+        + cx.options
+            .dependency_wait
+            .max(std::time::Duration::from_secs(60));
     let mut interval = std::time::Duration::from_secs(2);
     loop {
         let mut left = Vec::new();
         if !balancers.is_empty() {
-            let r = cx.aws.elb.describe_load_balancers().set_load_balancer_arns(Some(balancers.to_vec())).send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers", e));
+            let r = cx
+                .aws
+                .elb
+                .describe_load_balancers()
+                .set_load_balancer_arns(Some(balancers.to_vec()))
+                .send()
+                .await
+                .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers", e));
             match r {
-                Ok(out) => left.extend(out.load_balancers().iter().filter_map(|l| l.load_balancer_arn().map(str::to_string))),
+                Ok(out) => left.extend(
+                    out.load_balancers()
+                        .iter()
+                        .filter_map(|l| l.load_balancer_arn().map(str::to_string)),
+                ),
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(e),
             }
         }
         if !instances.is_empty() {
-            let out = cx.aws.ec2.describe_instances().set_instance_ids(Some(instances.to_vec())).send().await.map_err(|e| err("ec2:DescribeInstances", e))?;
+            let out = cx
+                .aws
+                .ec2
+                .describe_instances()
+                .set_instance_ids(Some(instances.to_vec()))
+                .send()
+                .await
+                .map_err(|e| err("ec2:DescribeInstances", e))?;
             for r in out.reservations() {
                 for i in r.instances() {
                     if i.state().and_then(|s| s.name()).map(|n| n.as_str()) != Some("terminated") {
@@ -438,7 +591,11 @@ async fn wait_gone(cx: &Context, balancers: &[String], instances: &[String]) -> 
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(CloudError::new("waiting for blockers to go", format!("still there: {}", left.join(", "))).with_code("WaitTimeout"));
+            return Err(CloudError::new(
+                "waiting for blockers to go",
+                format!("still there: {}", left.join(", ")),
+            )
+            .with_code("WaitTimeout"));
         }
         tokio::time::sleep(interval).await;
         interval = (interval * 2).min(std::time::Duration::from_secs(15));
@@ -451,12 +608,19 @@ pub async fn explain(cx: &Context, filter: &str, id: &str, original: CloudError)
     let ec2 = &cx.aws.ec2;
     let by = |name: &str| Filter::builder().name(name).values(id).build();
     let mut found = Vec::new();
-    if let Ok(out) = ec2.describe_network_interfaces().filters(by(filter)).send().await {
+    if let Ok(out) = ec2
+        .describe_network_interfaces()
+        .filters(by(filter))
+        .send()
+        .await
+    {
         for n in out.network_interfaces() {
             found.push(format!(
                 "network interface {} ({})",
                 n.network_interface_id().unwrap_or("?"),
-                n.description().filter(|d| !d.is_empty()).unwrap_or("no description")
+                n.description()
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or("no description")
             ));
         }
     }
@@ -466,17 +630,39 @@ pub async fn explain(cx: &Context, filter: &str, id: &str, original: CloudError)
                 found.push(format!("subnet {}", s.subnet_id().unwrap_or("?")));
             }
         }
-        if let Ok(out) = ec2.describe_security_groups().filters(by(filter)).send().await {
-            for g in out.security_groups().iter().filter(|g| g.group_name() != Some("default")) {
+        if let Ok(out) = ec2
+            .describe_security_groups()
+            .filters(by(filter))
+            .send()
+            .await
+        {
+            for g in out
+                .security_groups()
+                .iter()
+                .filter(|g| g.group_name() != Some("default"))
+            {
                 found.push(format!("security group {}", g.group_id().unwrap_or("?")));
             }
         }
     }
     if filter == "group-id" {
         for name in ["ip-permission.group-id", "egress.ip-permission.group-id"] {
-            if let Ok(out) = ec2.describe_security_groups().filters(by(name)).send().await {
-                for g in out.security_groups().iter().filter(|g| g.group_id() != Some(id)) {
-                    found.push(format!("rules in security group {} ({})", g.group_id().unwrap_or("?"), g.group_name().unwrap_or("?")));
+            if let Ok(out) = ec2
+                .describe_security_groups()
+                .filters(by(name))
+                .send()
+                .await
+            {
+                for g in out
+                    .security_groups()
+                    .iter()
+                    .filter(|g| g.group_id() != Some(id))
+                {
+                    found.push(format!(
+                        "rules in security group {} ({})",
+                        g.group_id().unwrap_or("?"),
+                        g.group_name().unwrap_or("?")
+                    ));
                 }
             }
         }
@@ -485,6 +671,13 @@ pub async fn explain(cx: &Context, filter: &str, id: &str, original: CloudError)
         return original;
     }
     found.dedup();
-    let label = if filter == "vpc-id" { "still in the VPC" } else { "still using it" };
-    CloudError { message: format!("{}; {label}: {}", original.message, found.join(", ")), ..original }
+    let label = if filter == "vpc-id" {
+        "still in the VPC"
+    } else {
+        "still using it"
+    };
+    CloudError {
+        message: format!("{}; {label}: {}", original.message, found.join(", ")),
+        ..original
+    }
 }

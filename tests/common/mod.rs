@@ -485,11 +485,23 @@ pub async fn census(stack: &str) -> Vec<(&'static str, usize)> {
         .expect("tgs")
         .target_groups()
         .iter()
-        .filter(|t| t.target_group_name().is_some_and(|n| n.starts_with(&prefix)))
+        .filter(|t| {
+            t.target_group_name()
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
         .count();
     let mut listeners = 0;
-    for lb in elb.describe_load_balancers().send().await.expect("lbs").load_balancers() {
-        if lb.load_balancer_name().is_some_and(|n| n.starts_with(&prefix)) {
+    for lb in elb
+        .describe_load_balancers()
+        .send()
+        .await
+        .expect("lbs")
+        .load_balancers()
+    {
+        if lb
+            .load_balancer_name()
+            .is_some_and(|n| n.starts_with(&prefix))
+        {
             listeners += elb
                 .describe_listeners()
                 .load_balancer_arn(lb.load_balancer_arn().unwrap_or_default())
@@ -510,13 +522,26 @@ pub async fn census(stack: &str) -> Vec<(&'static str, usize)> {
         .expect("families")
         .families()
     {
-        let d = ecs.describe_task_definition().task_definition(f).send().await.expect("describe task definition");
-        if d.task_definition().and_then(|t| t.status()) == Some(&aws_sdk_ecs::types::TaskDefinitionStatus::Active) {
+        let d = ecs
+            .describe_task_definition()
+            .task_definition(f)
+            .send()
+            .await
+            .expect("describe task definition");
+        if d.task_definition().and_then(|t| t.status())
+            == Some(&aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        {
             families += 1;
         }
     }
     let mut services = 0;
-    for c in ecs.list_clusters().send().await.expect("clusters").cluster_arns() {
+    for c in ecs
+        .list_clusters()
+        .send()
+        .await
+        .expect("clusters")
+        .cluster_arns()
+    {
         if c.contains(&format!("/{prefix}")) {
             let arns = ecs
                 .list_services()
@@ -559,7 +584,10 @@ pub async fn census(stack: &str) -> Vec<(&'static str, usize)> {
         .expect("topics")
         .topics()
         .iter()
-        .filter(|t| t.topic_arn().is_some_and(|a| a.contains(&format!(":{prefix}"))))
+        .filter(|t| {
+            t.topic_arn()
+                .is_some_and(|a| a.contains(&format!(":{prefix}")))
+        })
         .count();
     let cw = aws_sdk_cloudwatch::Client::new(&conf);
     let alarms = cw
@@ -647,4 +675,3 @@ pub const FULL: [(&str, usize); 22] = [
     ("eks cluster", 1),
     ("bucket", 1),
 ];
-

@@ -154,7 +154,9 @@ impl Request {
 
     fn mentions(&self, text: &str) -> bool {
         self.path.contains(text)
-            || self.header("x-amz-target").is_some_and(|t| t.contains(text))
+            || self
+                .header("x-amz-target")
+                .is_some_and(|t| t.contains(text))
             || String::from_utf8_lossy(&self.body).contains(text)
     }
 
@@ -207,14 +209,19 @@ async fn read_request(r: &mut BufReader<TcpStream>) -> io::Result<Option<Request
         .header("expect")
         .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
     {
-        r.get_mut().write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+        r.get_mut()
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await?;
     }
     if req
         .header("transfer-encoding")
         .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"))
     {
         req.body = read_chunked(r).await?;
-    } else if let Some(len) = req.header("content-length").and_then(|l| l.parse::<usize>().ok()) {
+    } else if let Some(len) = req
+        .header("content-length")
+        .and_then(|l| l.parse::<usize>().ok())
+    {
         let mut body = vec![0; len];
         r.read_exact(&mut body).await?;
         req.body = body;
@@ -258,12 +265,19 @@ async fn forward(upstream: &str, req: &Request) -> io::Result<Response> {
     let mut out = format!("{}\r\n", req.head);
     for (k, v) in &req.headers {
         let lk = k.to_ascii_lowercase();
-        if lk == "connection" || lk == "transfer-encoding" || lk == "content-length" || lk == "expect" {
+        if lk == "connection"
+            || lk == "transfer-encoding"
+            || lk == "content-length"
+            || lk == "expect"
+        {
             continue;
         }
         out.push_str(&format!("{k}: {v}\r\n"));
     }
-    out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", req.body.len()));
+    out.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        req.body.len()
+    ));
     s.write_all(out.as_bytes()).await?;
     s.write_all(&req.body).await?;
     let mut raw = Vec::new();
@@ -302,7 +316,11 @@ async fn forward(upstream: &str, req: &Request) -> io::Result<Response> {
     })
 }
 
-async fn write_response(w: &mut (impl AsyncWriteExt + Unpin), method: &str, resp: &Response) -> io::Result<()> {
+async fn write_response(
+    w: &mut (impl AsyncWriteExt + Unpin),
+    method: &str,
+    resp: &Response,
+) -> io::Result<()> {
     let mut out = format!("{}\r\n", resp.status_line);
     let mut had_length = false;
     for (k, v) in &resp.headers {
@@ -370,7 +388,12 @@ fn error_response(service: &str, status: u16, code: &str, message: &str) -> Resp
 /// Throttling as each service really reports it.
 fn throttle(service: &str) -> Response {
     match service {
-        "ec2" => error_response(service, 503, "RequestLimitExceeded", "Request limit exceeded."),
+        "ec2" => error_response(
+            service,
+            503,
+            "RequestLimitExceeded",
+            "Request limit exceeded.",
+        ),
         "s3" => error_response(service, 503, "SlowDown", "Please reduce your request rate."),
         "tagging" => error_response(service, 400, "ThrottledException", "Rate exceeded"),
         "eks" => error_response(service, 429, "TooManyRequestsException", "Rate exceeded"),
@@ -387,12 +410,26 @@ fn internal(service: &str) -> Response {
         "ecs" | "eks" | "logs" | "budgets" | "tagging" | "ssm" => "ServerException",
         _ => "InternalFailure",
     };
-    error_response(service, 500, code, "We encountered an internal error. Please try again.")
+    error_response(
+        service,
+        500,
+        code,
+        "We encountered an internal error. Please try again.",
+    )
 }
 
 fn unavailable(service: &str) -> Response {
-    let code = if service == "ec2" { "Unavailable" } else { "ServiceUnavailable" };
-    error_response(service, 503, code, "Service is unavailable. Please try again.")
+    let code = if service == "ec2" {
+        "Unavailable"
+    } else {
+        "ServiceUnavailable"
+    };
+    error_response(
+        service,
+        503,
+        code,
+        "Service is unavailable. Please try again.",
+    )
 }
 
 pub async fn start(upstream_endpoint: &str, faults: Faults) -> Proxy {
