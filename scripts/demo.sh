@@ -11,7 +11,7 @@ trap 'scripts/emulator.sh stop "$PORT"' EXIT
 export AWS_ENDPOINT_URL=$endpoint AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
 curl -fsS -X POST "$endpoint/moto-api/reset" > /dev/null
-bin=target/debug/provision
+bin=${CARGO_TARGET_DIR:-target}/debug/provision
 step() { printf '\n\033[1m$ provision %s\033[0m\n' "$*"; }
 step validate;            $bin validate
 step up --yes --stats;    $bin up --yes --stats
