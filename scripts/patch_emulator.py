@@ -10,12 +10,16 @@
 3. A NAT gateway's network interface is a plain, unmanaged interface without description,
    where AWS marks it requester-managed, of type `nat_gateway`, described as
    "Interface for NAT Gateway <id>" (and removes it with the gateway).
+4. Budgets: no tags (CreateBudget's ResourceTags are dropped; ListTagsForResource,
+   TagResource and UntagResource answer HTTP 500) and no UpdateBudget. AWS has all of them,
+   and a budget is the stack's by its tags.
 
 Idempotent: running it twice changes nothing.
 """
 import pathlib
 import sys
 
+import moto.budgets.responses as budgets
 import moto.cloudfront.models as cloudfront
 import moto.core.serialize as ser
 import moto.ec2.models.nat_gateways as nat_gateways
@@ -88,3 +92,92 @@ new = """        if shape and "payload" in shape.serialization:
             }.get(self.operation_model.name, result_key) if self.operation_model.service_model.service_name == "s3" else result_key
 """ % MARK
 patch(ser, MARK, old, new)
+
+
+BUDGETS = """
+# provision: budget tags
+_provision_tags = {}
+
+
+def _provision_arn(account_id, name):
+    return f"arn:aws:budgets::{account_id}:budget/{name}"
+
+
+_provision_create_budget = BudgetsResponse.create_budget
+
+
+def _create_budget(self):
+    out = _provision_create_budget(self)
+    arn = _provision_arn(self._get_param("AccountId"), self._get_param("Budget")["BudgetName"])
+    tags = self._get_param("ResourceTags") or []
+    _provision_tags[arn] = {t["Key"]: t["Value"] for t in tags}
+    return out
+
+
+_provision_delete_budget = BudgetsResponse.delete_budget
+
+
+def _delete_budget(self):
+    out = _provision_delete_budget(self)
+    _provision_tags.pop(_provision_arn(self._get_param("AccountId"), self._get_param("BudgetName")), None)
+    return out
+
+
+def _update_budget(self):
+    account_id = self._get_param("AccountId")
+    new = self._get_param("NewBudget")
+    budget = self.backend.budgets[account_id].get(new["BudgetName"])
+    if budget is None:
+        from .exceptions import NotFoundException
+        raise NotFoundException(f"Unable to update budget: {new['BudgetName']} - the budget doesn't exist.")
+    budget.budget.update(new)
+    return json.dumps({})
+
+
+def _budget_of(self, arn):
+    from .exceptions import NotFoundException
+    name = arn.rsplit("/", 1)[-1]
+    account_id = arn.split(":")[4]
+    if name not in self.backend.budgets[account_id]:
+        raise NotFoundException(f"Unable to get budget: {name} - the budget doesn't exist.")
+    return arn
+
+
+def _list_tags_for_resource(self):
+    arn = _budget_of(self, self._get_param("ResourceARN"))
+    tags = _provision_tags.get(arn, {})
+    return json.dumps({"ResourceTags": [{"Key": k, "Value": v} for k, v in tags.items()]})
+
+
+def _tag_resource(self):
+    arn = _budget_of(self, self._get_param("ResourceARN"))
+    for t in self._get_param("ResourceTags") or []:
+        _provision_tags.setdefault(arn, {})[t["Key"]] = t["Value"]
+    return json.dumps({})
+
+
+def _untag_resource(self):
+    arn = _budget_of(self, self._get_param("ResourceARN"))
+    for k in self._get_param("ResourceTagKeys") or []:
+        _provision_tags.get(arn, {}).pop(k, None)
+    return json.dumps({})
+
+
+BudgetsResponse.create_budget = _create_budget
+BudgetsResponse.delete_budget = _delete_budget
+BudgetsResponse.update_budget = _update_budget
+BudgetsResponse.list_tags_for_resource = _list_tags_for_resource
+BudgetsResponse.tag_resource = _tag_resource
+BudgetsResponse.untag_resource = _untag_resource
+"""
+
+
+def append(module, mark, text):
+    path = pathlib.Path(module.__file__)
+    body = path.read_text()
+    if mark in body:
+        return
+    path.write_text(body.rstrip("\n") + "\n\n" + text)
+
+
+append(budgets, "# provision: budget tags", BUDGETS)

@@ -181,13 +181,27 @@ impl Aws {
             loader = loader.profile_name(p);
         }
         let conf = loader.load().await;
+        Aws::from_conf(&conf, &settings.region)
+    }
+
+    /// Clients that make no call at start (no credentials are looked up): for code paths
+    /// that need an `Aws` but no answer from it, such as unit tests of kinds.
+    pub fn offline(region: &str) -> Aws {
+        let conf = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .build();
+        Aws::from_conf(&conf, region)
+    }
+
+    fn from_conf(conf: &aws_config::SdkConfig, region: &str) -> Aws {
         let stats = Arc::new(Stats::default());
         let counter = Counter(stats.clone());
         let emulated = std::env::var_os("AWS_ENDPOINT_URL").is_some();
         macro_rules! client {
             ($krate:ident) => {
                 $krate::Client::from_conf(
-                    $krate::config::Builder::from(&conf)
+                    $krate::config::Builder::from(conf)
                         .interceptor(counter.clone())
                         .build(),
                 )
@@ -196,7 +210,7 @@ impl Aws {
         Aws {
             ec2: client!(aws_sdk_ec2),
             s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(&conf)
+                aws_sdk_s3::config::Builder::from(conf)
                     .interceptor(counter.clone())
                     .force_path_style(emulated)
                     .build(),
@@ -215,7 +229,7 @@ impl Aws {
             cloudfront: client!(aws_sdk_cloudfront),
             ssm: client!(aws_sdk_ssm),
             stats,
-            region: settings.region.clone(),
+            region: region.to_string(),
         }
     }
 

@@ -13,8 +13,9 @@ use serde_json::json;
 use crate::aws::{Aws, Settings};
 use crate::engine::apply::{self, Progress, Quiet, Report};
 use crate::engine::plan::{self, Plan};
+use crate::engine::schedule::ScheduleError;
 use crate::engine::{CloudError, Observed, Registry};
-use crate::kinds::{self, Context};
+use crate::kinds::{self, names, Context, Scope};
 use crate::model::{self, Invalid, Stack};
 use crate::render;
 
@@ -129,11 +130,17 @@ pub enum Error {
     #[error("{0}")]
     Cloud(#[from] CloudError),
     #[error("{0}")]
-    Apply(#[from] apply::ApplyError),
+    Schedule(#[from] ScheduleError),
     #[error("{0}")]
     Refused(String),
     #[error("{0}")]
-    Locked(#[from] crate::lock::LockError),
+    Locked(Box<crate::lock::LockError>),
+}
+
+impl From<crate::lock::LockError> for Error {
+    fn from(e: crate::lock::LockError) -> Self {
+        Error::Locked(Box::new(e))
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -223,12 +230,7 @@ struct Session {
     desired: Vec<crate::engine::Desired>,
 }
 
-async fn connect(
-    stack: Stack,
-    g: &Global,
-    force_empty_buckets: bool,
-    skip_final_snapshot: bool,
-) -> Result<Session, Error> {
+async fn connect(stack: Stack, g: &Global, options: kinds::Options) -> Result<Session, Error> {
     let aws = Aws::connect(&Settings {
         region: stack.region.clone(),
         profile: g.profile.clone(),
@@ -239,13 +241,12 @@ async fn connect(
     let desired = stack.desired(&kinds::models(), &account);
     let cx = Arc::new(Context {
         aws: aws.clone(),
-        stack: stack.name.clone(),
-        account: account.clone(),
-        options: kinds::Options {
-            force_empty_buckets,
-            skip_final_snapshot,
-            dependency_wait: Duration::from_secs(g.dependency_wait),
+        scope: Scope {
+            stack: stack.name.clone(),
+            account: account.clone(),
+            region: stack.region.clone(),
         },
+        options,
     });
     Ok(Session {
         registry: kinds::registry(cx.clone()),
@@ -278,15 +279,23 @@ async fn run(cli: Cli) -> Result<Outcome, Error> {
         }
         return Ok(Outcome::Ok);
     }
-    let (force_empty, skip_snapshot) = match &cli.command {
+    let mut options = kinds::Options {
+        dependency_wait: Duration::from_secs(g.dependency_wait),
+        ..kinds::Options::default()
+    };
+    match &cli.command {
         Command::Down {
             force_empty_buckets,
             skip_final_snapshot,
             ..
-        } => (*force_empty_buckets, *skip_final_snapshot),
-        _ => (false, false),
-    };
-    let s = connect(stack, &g, force_empty, skip_snapshot).await?;
+        } => {
+            options.force_empty_buckets = *force_empty_buckets;
+            options.skip_final_snapshot = *skip_final_snapshot;
+        }
+        Command::Up { allow_data_loss } => options.allow_data_loss = *allow_data_loss,
+        _ => {}
+    }
+    let s = connect(stack, &g, options).await?;
     let stop = interrupt_flag();
     let result = match cli.command {
         Command::Validate => Ok(Outcome::Ok),
@@ -325,7 +334,7 @@ fn interrupt_flag() -> Arc<AtomicBool> {
 
 async fn discover(s: &Session) -> Result<(Vec<Observed>, Plan), Error> {
     let observed = s.registry.discover_all().await?;
-    let plan = plan::plan(&s.desired, &observed, &s.registry);
+    let plan = plan::plan(&s.desired, &observed, &s.registry)?;
     Ok((observed, plan))
 }
 
@@ -499,21 +508,13 @@ async fn cmd_up(
     let result = async {
         // Looked at again under the lock: another operation may have changed the stack
         // since the plan was shown.
-        let (observed, fresh) = discover(s).await?;
+        let (_, fresh) = discover(s).await?;
         unchanged(&plan, &fresh, "applied")?;
         let options = apply::Options {
             parallelism: usize::from(g.parallelism),
             stop,
         };
-        let report = apply::apply(
-            &fresh,
-            &s.desired,
-            &observed,
-            &s.registry,
-            &options,
-            progress(g),
-        )
-        .await?;
+        let report = apply::apply(&fresh, &s.registry, &options, progress(g)).await;
         Ok(finish(g, s, "up", &fresh, &report, json!({})))
     }
     .await;
@@ -623,7 +624,7 @@ async fn cmd_unlock(s: &Session, g: &Global) -> Result<Outcome, Error> {
 }
 
 /// The stack's network as observed: what blockers are looked for around.
-fn network_scope(observed: &[Observed]) -> kinds::blockers::Scope {
+fn network_scope(observed: &[Observed]) -> crate::teardown::blockers::Scope {
     let ids = |kind: &str| -> std::collections::BTreeSet<String> {
         observed
             .iter()
@@ -631,11 +632,11 @@ fn network_scope(observed: &[Observed]) -> kinds::blockers::Scope {
             .map(|o| o.id.clone())
             .collect()
     };
-    kinds::blockers::Scope {
-        vpcs: ids(kinds::vpc::KIND),
-        groups: ids(kinds::security_group::KIND),
-        subnets: ids(kinds::subnet::KIND),
-        clusters: ids(kinds::eks_cluster::KIND),
+    crate::teardown::blockers::Scope {
+        vpcs: ids(names::VPC),
+        groups: ids(names::SECURITY_GROUP),
+        subnets: ids(names::SUBNET),
+        clusters: ids(names::EKS_CLUSTER),
     }
 }
 
@@ -646,7 +647,7 @@ async fn cmd_down(
     stop: Arc<AtomicBool>,
 ) -> Result<Outcome, Error> {
     let observed = s.registry.discover_all().await?;
-    let plan = plan::teardown(&observed, &s.registry);
+    let plan = plan::teardown(&observed, &s.desired, &s.registry)?;
     if !g.json {
         if plan.has_changes() {
             print!("{}", render::plan_text(&plan));
@@ -665,21 +666,20 @@ async fn cmd_down(
     // Deletion protection stops the teardown before anything is deleted.
     let protected: Vec<String> = observed
         .iter()
-        .filter(|o| o.props.get("deletion_protection") == Some(&serde_json::Value::Bool(true)))
-        .map(|o| format!("{} {} ({})", o.kind, o.name, o.id))
+        .filter_map(|o| s.registry.get(o.kind)?.delete_guard(o))
         .collect();
     if !protected.is_empty() {
         return Err(Error::Refused(format!(
-            "deletion protection is on for {}; nothing was deleted. Set `deletion_protection: false` for it in the stack file, run `provision up`, then `provision down` again",
-            protected.join(", ")
+            "nothing was deleted: {}",
+            protected.join("; ")
         )));
     }
     // What is not the stack's but would block its teardown: named before anything is
     // deleted, and removed only with --force. What was made for the stack goes with it.
-    let blockers = kinds::blockers::find(&s.cx, &network_scope(&observed)).await?;
+    let blockers = crate::teardown::blockers::find(&s.cx, &network_scope(&observed)).await?;
     let (foreign, derived): (Vec<_>, Vec<_>) = blockers
         .into_iter()
-        .partition(|b| b.sort == kinds::blockers::Sort::Foreign);
+        .partition(|b| b.sort == crate::teardown::blockers::Sort::Foreign);
     if !foreign.is_empty() && !force {
         return Err(Error::Refused(format!(
             "nothing was deleted: these are not the stack's (no stack tags) but would block its teardown:\n{}\nRemove them, or run again with --force to have them removed too",
@@ -710,7 +710,7 @@ async fn cmd_down(
     let mut sweep = derived;
     sweep.extend(foreign);
     sweep.sort_by(|a, b| a.item.cmp(&b.item));
-    let result = match kinds::blockers::clear(&s.cx, &sweep).await {
+    let result = match crate::teardown::blockers::clear(&s.cx, &sweep).await {
         Ok(()) => down_locked(s, g, &plan, stop).await,
         Err(e) => Err(e.into()),
     };
@@ -725,22 +725,14 @@ async fn down_locked(
     stop: Arc<AtomicBool>,
 ) -> Result<Outcome, Error> {
     let observed = s.registry.discover_all().await?;
-    let plan = plan::teardown(&observed, &s.registry);
+    // The file's references and depends_on also order the deletes of what it still names.
+    let plan = plan::teardown(&observed, &s.desired, &s.registry)?;
     unchanged(shown, &plan, "deleted")?;
     let options = apply::Options {
         parallelism: usize::from(g.parallelism),
         stop,
     };
-    // The YAML's depends_on edges also order the deletes of resources it still names.
-    let report = apply::apply(
-        &plan,
-        &s.desired,
-        &observed,
-        &s.registry,
-        &options,
-        progress(g),
-    )
-    .await?;
+    let report = apply::apply(&plan, &s.registry, &options, progress(g)).await;
     // Final check: what of the stack is left, apart from what was kept on purpose.
     let kept: Vec<&str> = report.kept().map(|o| o.name.as_str()).collect();
     let left = s.registry.discover_all().await?;
@@ -792,13 +784,13 @@ async fn cmd_kubeconfig(
 ) -> Result<Outcome, Error> {
     let kind = s
         .registry
-        .get(crate::kinds::eks_cluster::KIND)
+        .get(names::EKS_CLUSTER)
         .ok_or_else(|| Error::Refused("no EKS support registered".into()))?;
     let clusters: Vec<Observed> = kind
-        .discover()
+        .discover(&[])
         .await?
         .into_iter()
-        .filter(|o| o.kind == crate::kinds::eks_cluster::KIND)
+        .filter(|o| o.kind == names::EKS_CLUSTER)
         .collect();
     let names: Vec<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
     let chosen = match (cluster, clusters.as_slice()) {

@@ -8,9 +8,11 @@
 
 pub mod aws;
 pub mod cli;
+pub mod clock;
 pub mod engine;
 pub mod kinds;
 pub mod kubeconfig;
 pub mod lock;
 pub mod model;
 pub mod render;
+pub mod teardown;

@@ -106,7 +106,7 @@ pub fn now() -> u64 {
 
 /// `2026-11-25 10:23:49 UTC`.
 pub fn utc(secs: u64) -> String {
-    let s = crate::kinds::database::utc_stamp_at(secs);
+    let s = crate::clock::utc_stamp_at(secs);
     format!(
         "{}-{}-{} {}:{}:{} UTC",
         &s[0..4],

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::proxy::{self, Faults};
@@ -29,8 +29,8 @@ fn seeds() -> Vec<u64> {
 }
 
 /// Run the binary through `endpoint` without blocking the runtime the proxy runs on.
-async fn run(endpoint: &str, dir: &PathBuf, args: &[&str]) -> Run {
-    let (endpoint, dir) = (endpoint.to_string(), dir.clone());
+async fn run(endpoint: &str, dir: &Path, args: &[&str]) -> Run {
+    let (endpoint, dir) = (endpoint.to_string(), dir.to_path_buf());
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -21,7 +21,7 @@ fn names_in(plan: &serde_json::Value, action: &str) -> Vec<String> {
 }
 
 /// Every resource of the repository's stack.yaml.
-const ALL: [&str; 42] = [
+const ALL: [&str; 44] = [
     "alb",
     "alb-5xx",
     "alb.rules",
@@ -43,6 +43,7 @@ const ALL: [&str; 42] = [
     "eks-cluster",
     "eks-nodes",
     "frontend",
+    "frontend-control-plane",
     "frontend-nodes",
     "http",
     "igw",
@@ -62,6 +63,7 @@ const ALL: [&str; 42] = [
     "public-a",
     "public-b",
     "static",
+    "static.oac",
     "task-execution",
     "web",
 ];

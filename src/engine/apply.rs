@@ -5,7 +5,7 @@
 //! On the first failure (or an interrupt) no new operation starts; running ones finish.
 //! Nothing is rolled back: the next run plans from what exists.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,18 +13,10 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::graph::Graph;
-use super::plan::{match_observed, observed_refs, resolve_props, Action, Plan};
-use super::{CloudError, Desired, Observed, Registry, ResourceKind, Status};
-
-/// What an operation does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OpKind {
-    Create,
-    Update,
-    Delete,
-}
+use super::plan::{resolve_props, Plan};
+pub use super::schedule::OpKind;
+use super::schedule::Operation;
+use super::{CloudError, Deletion, Observed, Registry, ResourceKind, Status};
 
 /// Progress events, for the renderer.
 #[derive(Debug, Clone)]
@@ -146,18 +138,6 @@ impl Report {
     }
 }
 
-#[derive(Debug)]
-struct Op {
-    kind: &'static str,
-    name: String,
-    op: OpKind,
-    /// Fields to change (updates).
-    changed: Vec<String>,
-    /// The existing resource (updates and deletes).
-    current: Option<Observed>,
-    deps: BTreeSet<usize>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum State {
     Pending,
@@ -166,199 +146,15 @@ enum State {
     Failed,
 }
 
-/// Errors that stop an apply before any operation runs.
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    #[error("cannot order the plan: {0}")]
-    Unorderable(String),
-    #[error("no resource kind `{0}` is registered")]
-    UnknownKind(String),
-}
-
-/// Build the operation graph of a plan. `desired` gives references and explicit
-/// `depends_on` edges; `observed` gives what exists (and who references whom).
-fn build_ops(
-    plan: &Plan,
-    desired: &[Desired],
-    observed: &[Observed],
-) -> Result<Vec<Op>, ApplyError> {
-    let matched = match_observed(desired, observed);
-    let by_id: BTreeMap<&str, &Observed> = observed.iter().map(|o| (o.id.as_str(), o)).collect();
-    let desired_by_name: BTreeMap<&str, &Desired> =
-        desired.iter().map(|d| (d.name.as_str(), d)).collect();
-    let mut ops: Vec<Op> = Vec::new();
-    // Name -> op index, for the op that makes the desired resource exist / up to date.
-    let mut up_op: BTreeMap<String, usize> = BTreeMap::new();
-    // Name -> delete op index (removed or replaced), one per physical id.
-    let mut del_ops: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    let mut replaced: BTreeSet<String> = BTreeSet::new();
-
-    for step in &plan.steps {
-        let current = step
-            .id
-            .as_deref()
-            .and_then(|id| by_id.get(id).copied().cloned())
-            .or_else(|| {
-                matched
-                    .by_name
-                    .get(step.name.as_str())
-                    .map(|o| (*o).clone())
-            });
-        match step.action {
-            Action::NoOp => {}
-            Action::Create | Action::Update => {
-                up_op.insert(step.name.clone(), ops.len());
-                ops.push(Op {
-                    kind: step.kind,
-                    name: step.name.clone(),
-                    op: if step.action == Action::Create {
-                        OpKind::Create
-                    } else {
-                        OpKind::Update
-                    },
-                    changed: step.changes.iter().map(|c| c.field.clone()).collect(),
-                    current,
-                    deps: BTreeSet::new(),
-                });
-            }
-            Action::Replace => {
-                replaced.insert(step.name.clone());
-                del_ops
-                    .entry(step.name.clone())
-                    .or_default()
-                    .push(ops.len());
-                ops.push(Op {
-                    kind: step.kind,
-                    name: step.name.clone(),
-                    op: OpKind::Delete,
-                    changed: Vec::new(),
-                    current,
-                    deps: BTreeSet::new(),
-                });
-                let del = ops.len() - 1;
-                up_op.insert(step.name.clone(), ops.len());
-                ops.push(Op {
-                    kind: step.kind,
-                    name: step.name.clone(),
-                    op: OpKind::Create,
-                    changed: Vec::new(),
-                    current: None,
-                    deps: BTreeSet::from([del]),
-                });
-            }
-            Action::Delete => {
-                del_ops
-                    .entry(step.name.clone())
-                    .or_default()
-                    .push(ops.len());
-                ops.push(Op {
-                    kind: step.kind,
-                    name: step.name.clone(),
-                    op: OpKind::Delete,
-                    changed: Vec::new(),
-                    current,
-                    deps: BTreeSet::new(),
-                });
-            }
-        }
-    }
-
-    // Creates and updates wait for what they reference.
-    for (name, &i) in &up_op {
-        if let Some(d) = desired_by_name.get(name.as_str()) {
-            for dep in d.deps() {
-                if let Some(&j) = up_op.get(&dep) {
-                    ops[i].deps.insert(j);
-                }
-            }
-        }
-    }
-
-    // Deletes wait for the resources that reference the doomed one to let go of it:
-    // their own delete, or (when the target is removed, not replaced) their update.
-    let refs = observed_refs(observed);
-    let mut referenced_by: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (from, targets) in &refs {
-        for t in targets {
-            referenced_by
-                .entry(t.clone())
-                .or_default()
-                .insert(from.clone());
-        }
-    }
-    for d in desired {
-        for t in &d.depends_on {
-            referenced_by
-                .entry(t.clone())
-                .or_default()
-                .insert(d.name.clone());
-        }
-    }
-    for (name, dels) in &del_ops {
-        for y in referenced_by.get(name).into_iter().flatten() {
-            let mut waits: Vec<usize> = del_ops.get(y).cloned().unwrap_or_default();
-            if !replaced.contains(name) {
-                if let Some(&u) = up_op.get(y) {
-                    if ops[u].op == OpKind::Update {
-                        waits.push(u);
-                    }
-                }
-            }
-            for &i in dels {
-                ops[i]
-                    .deps
-                    .extend(waits.iter().copied().filter(|&w| w != i));
-            }
-        }
-    }
-
-    let mut g = Graph::new();
-    for (i, op) in ops.iter().enumerate() {
-        g.add_node(&i.to_string());
-        for d in &op.deps {
-            g.add_edge(&i.to_string(), &d.to_string());
-        }
-    }
-    if let Err(cycle) = g.topo_order() {
-        let names: Vec<String> = cycle
-            .iter()
-            .filter_map(|i| i.parse::<usize>().ok())
-            .map(|i| format!("{:?} {}", ops[i].op, ops[i].name).to_lowercase())
-            .collect();
-        return Err(ApplyError::Unorderable(names.join(" -> ")));
-    }
-    Ok(ops)
-}
-
-/// Run a plan. Returns what was done, what failed and what was not started.
+/// Run a plan's operations. Returns what was done, what failed and what was not started.
 pub async fn apply(
     plan: &Plan,
-    desired: &[Desired],
-    observed: &[Observed],
     registry: &Registry,
     options: &Options,
     progress: Arc<dyn Progress>,
-) -> Result<Report, ApplyError> {
-    let ops = build_ops(plan, desired, observed)?;
-    for op in &ops {
-        if registry.get(op.kind).is_none() {
-            return Err(ApplyError::UnknownKind(op.kind.to_string()));
-        }
-    }
-    let matched = match_observed(desired, observed);
-    let live: Arc<Mutex<BTreeMap<String, Observed>>> = Arc::new(Mutex::new(
-        matched
-            .by_name
-            .iter()
-            .map(|(n, o)| (n.to_string(), (*o).clone()))
-            .collect(),
-    ));
-    let desired_by_name: Arc<BTreeMap<String, Desired>> = Arc::new(
-        desired
-            .iter()
-            .map(|d| (d.name.clone(), d.clone()))
-            .collect(),
-    );
+) -> Report {
+    let ops = &plan.operations;
+    let live: Arc<Mutex<BTreeMap<String, Observed>>> = Arc::new(Mutex::new(plan.existing.clone()));
 
     let mut states = vec![State::Pending; ops.len()];
     let mut results: Vec<Option<OpResult>> = vec![None; ops.len()];
@@ -377,23 +173,32 @@ pub async fn apply(
                     break;
                 }
                 if states[i] != State::Pending
-                    || !ops[i].deps.iter().all(|&d| states[d] == State::Done)
+                    || !ops[i].after.iter().all(|&d| states[d] == State::Done)
                 {
                     continue;
                 }
+                let Some(kind) = registry.get(ops[i].kind).cloned() else {
+                    // The schedule checked every kind; a stranger is a failure, not a panic.
+                    states[i] = State::Failed;
+                    results[i] = Some(OpResult::Failed {
+                        error: format!("no resource kind `{}` is registered", ops[i].kind),
+                    });
+                    stopping = true;
+                    continue;
+                };
                 states[i] = State::Running;
                 running += 1;
-                let kind = registry
-                    .get(ops[i].kind)
-                    .cloned()
-                    .ok_or_else(|| ApplyError::UnknownKind(ops[i].kind.to_string()))?;
+                let parents: Vec<Observed> = match kind.info().parent {
+                    Some(p) => live
+                        .lock()
+                        .map(|l| l.values().filter(|o| o.kind == p).cloned().collect())
+                        .unwrap_or_default(),
+                    None => Vec::new(),
+                };
                 let task = Task {
                     kind,
-                    name: ops[i].name.clone(),
-                    op: ops[i].op,
-                    changed: ops[i].changed.clone(),
-                    current: ops[i].current.clone(),
-                    desired: desired_by_name.get(&ops[i].name).cloned(),
+                    op: ops[i].clone(),
+                    parents,
                     live: live.clone(),
                     progress: progress.clone(),
                 };
@@ -440,19 +245,17 @@ pub async fn apply(
             result: results[i].clone().unwrap_or(OpResult::NotStarted),
         })
         .collect();
-    Ok(Report {
+    Report {
         outcomes,
         interrupted: options.stop.load(Ordering::SeqCst),
-    })
+    }
 }
 
 struct Task {
     kind: Arc<dyn ResourceKind>,
-    name: String,
-    op: OpKind,
-    changed: Vec<String>,
-    current: Option<Observed>,
-    desired: Option<Desired>,
+    op: Operation,
+    /// What exists of the kind's parent kind (for a second look after a failed create).
+    parents: Vec<Observed>,
     live: Arc<Mutex<BTreeMap<String, Observed>>>,
     progress: Arc<dyn Progress>,
 }
@@ -461,30 +264,30 @@ impl Task {
     async fn run(self) -> Result<OpResult, CloudError> {
         let started = Instant::now();
         self.progress.event(Event::Started {
-            op: self.op,
+            op: self.op.op,
             kind: self.kind.kind(),
-            name: self.name.clone(),
+            name: self.op.name.clone(),
         });
         let res = self.execute().await;
         match &res {
             Ok(OpResult::Done { id }) => self.progress.event(Event::Finished {
-                op: self.op,
+                op: self.op.op,
                 kind: self.kind.kind(),
-                name: self.name.clone(),
+                name: self.op.name.clone(),
                 id: id.clone(),
                 elapsed: started.elapsed(),
             }),
             Ok(OpResult::Kept { id, reason }) => self.progress.event(Event::Kept {
                 kind: self.kind.kind(),
-                name: self.name.clone(),
+                name: self.op.name.clone(),
                 id: id.clone(),
                 reason: reason.clone(),
             }),
             Ok(_) => {}
             Err(e) => self.progress.event(Event::Failed {
-                op: self.op,
+                op: self.op.op,
                 kind: self.kind.kind(),
-                name: self.name.clone(),
+                name: self.op.name.clone(),
                 error: e.clone(),
             }),
         }
@@ -492,10 +295,10 @@ impl Task {
     }
 
     fn resolved_props(&self) -> Result<super::Props, CloudError> {
-        let Some(d) = &self.desired else {
+        let Some(d) = &self.op.desired else {
             return Err(CloudError::new(
                 "apply",
-                format!("{} is not in the stack file", self.name),
+                format!("{} is not in the stack file", self.op.name),
             ));
         };
         let live = self
@@ -524,31 +327,29 @@ impl Task {
         props: &super::Props,
         error: CloudError,
     ) -> Result<Observed, CloudError> {
-        let Ok(found) = self.kind.discover().await else {
+        let Ok(found) = self.kind.discover(&self.parents).await else {
             return Err(error);
         };
         let mut found = found
             .into_iter()
-            .filter(|o| o.name == self.name && o.failed.is_none());
+            .filter(|o| o.name == self.op.name && o.failed.is_none());
         let (Some(current), None) = (found.next(), found.next()) else {
             return Err(error);
         };
+        let info = self.kind.info();
         let changed: Vec<String> = props
             .keys()
-            .filter(|f| !self.kind.write_only().contains(&f.as_str()))
+            .filter(|f| !info.write_only.contains(&f.as_str()))
             .filter(|f| current.props.get(*f) != props.get(*f))
             .cloned()
             .collect();
-        if changed
-            .iter()
-            .any(|f| self.kind.replace_fields().contains(&f.as_str()))
-        {
+        if changed.iter().any(|f| info.replace.contains(&f.as_str())) {
             return Err(error);
         }
         tracing::info!(
             "{error}; but {} {} exists ({}): carrying on from it{}",
             self.kind.kind(),
-            self.name,
+            self.op.name,
             current.id,
             if changed.is_empty() {
                 String::new()
@@ -560,40 +361,42 @@ impl Task {
             Ok(current)
         } else {
             self.kind
-                .update(&self.name, props, &current, &changed)
+                .update(&self.op.name, props, &current, &changed)
                 .await
         }
     }
 
     async fn execute(&self) -> Result<OpResult, CloudError> {
-        match self.op {
+        let name = &self.op.name;
+        let wait = self.kind.info().wait;
+        match self.op.op {
             OpKind::Create | OpKind::Update => {
                 let props = self.resolved_props()?;
-                let obs = match (&self.op, &self.current) {
+                let obs = match (&self.op.op, &self.op.current) {
                     (OpKind::Update, Some(cur)) => {
                         self.kind
-                            .update(&self.name, &props, cur, &self.changed)
+                            .update(name, &props, cur, &self.op.changed)
                             .await?
                     }
-                    _ => match self.kind.create(&self.name, &props).await {
+                    _ => match self.kind.create(name, &props).await {
                         Ok(o) => o,
                         Err(e) => self.recover_create(&props, e).await?,
                     },
                 };
-                if self.kind.needs_wait() {
+                if wait.is_some() {
                     wait_for(&*self.kind, &obs, Want::Ready, &*self.progress).await?;
                 }
                 let id = obs.id.clone();
                 if let Ok(mut live) = self.live.lock() {
-                    live.insert(self.name.clone(), obs);
+                    live.insert(name.clone(), obs);
                 }
                 Ok(OpResult::Done { id })
             }
             OpKind::Delete => {
-                let Some(cur) = &self.current else {
+                let Some(cur) = &self.op.current else {
                     return Err(CloudError::new(
                         "apply",
-                        format!("{} has no id to delete", self.name),
+                        format!("{name} has no id to delete"),
                     ));
                 };
                 if let Some(reason) = self.kind.keep_instead_of_delete(cur).await? {
@@ -602,17 +405,15 @@ impl Task {
                         reason,
                     });
                 }
-                self.kind.delete(cur).await?;
-                if self.kind.needs_wait() {
-                    wait_for(&*self.kind, cur, Want::Missing, &*self.progress).await?;
+                match self.kind.delete(cur).await? {
+                    Deletion::Gone => {}
+                    Deletion::Started | Deletion::NextStepWhenSettled => {
+                        wait_for(&*self.kind, cur, Want::Missing, &*self.progress).await?
+                    }
                 }
                 if let Ok(mut live) = self.live.lock() {
-                    if live
-                        .get(&self.name)
-                        .map(|o| o.id == cur.id)
-                        .unwrap_or(false)
-                    {
-                        live.remove(&self.name);
+                    if live.get(name).is_some_and(|o| o.id == cur.id) {
+                        live.remove(name);
                     }
                 }
                 Ok(OpResult::Done { id: cur.id.clone() })
@@ -636,7 +437,7 @@ pub async fn wait_for(
     want: Want,
     progress: &dyn Progress,
 ) -> Result<(), CloudError> {
-    let policy = kind.wait_policy();
+    let policy = kind.info().wait.unwrap_or_default();
     let started = Instant::now();
     let mut interval = policy.first_interval;
     loop {
@@ -651,12 +452,12 @@ pub async fn wait_for(
             }
             (Status::Missing, Want::Ready) => "not visible yet".to_string(),
             (Status::Pending(s), _) => s.clone(),
-            // Settled but still there: deletes that take several steps (disable, then delete)
-            // are driven by calling delete again once the previous step has settled.
-            (Status::Ready, Want::Missing) => {
-                kind.delete(obs).await?;
-                "deleting".to_string()
-            }
+            // Settled but still there: a delete of several steps (disable, then delete)
+            // takes its next step.
+            (Status::Ready, Want::Missing) => match kind.delete(obs).await? {
+                Deletion::Gone => return Ok(()),
+                Deletion::Started | Deletion::NextStepWhenSettled => "deleting".to_string(),
+            },
             (Status::Failed(s), Want::Missing) => format!("failed: {s}"),
         };
         let elapsed = started.elapsed();

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{CloudError, Desired, Observed, Props, Registry, ResourceKind, Status, WaitPolicy};
+use super::{
+    CloudError, Deletion, Desired, KindInfo, Observed, Props, Registry, ResourceKind, Status,
+    WaitPolicy,
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct Knobs {
@@ -66,13 +69,35 @@ impl FakeCloud {
 
     /// A registry with one fake kind per (kind, replace fields).
     pub fn registry(&self, kinds: &[(&'static str, &'static [&'static str])]) -> Registry {
-        Registry::new(
+        self.registry_of(
             kinds
                 .iter()
-                .map(|(k, r)| {
+                .map(|(k, r)| KindInfo {
+                    replace: r,
+                    ..KindInfo::new(k, k, "fake")
+                })
+                .collect(),
+        )
+    }
+
+    /// A registry with one fake kind per description (parents, orderings...). Every
+    /// fake kind waits, with a short policy.
+    pub fn registry_of(&self, kinds: Vec<KindInfo>) -> Registry {
+        Registry::new(
+            kinds
+                .into_iter()
+                .map(|info| {
+                    let info: &'static KindInfo = Box::leak(Box::new(KindInfo {
+                        outputs: &["id", "arn"],
+                        wait: Some(WaitPolicy::new(
+                            Duration::from_secs(600),
+                            Duration::from_secs(1),
+                            Duration::from_secs(10),
+                        )),
+                        ..info
+                    }));
                     Arc::new(FakeKind {
-                        kind: k,
-                        replace: r,
+                        info,
                         cloud: self.clone(),
                     }) as Arc<dyn ResourceKind>
                 })
@@ -116,8 +141,7 @@ impl FakeCloud {
 }
 
 pub struct FakeKind {
-    kind: &'static str,
-    replace: &'static [&'static str],
+    info: &'static KindInfo,
     cloud: FakeCloud,
 }
 
@@ -129,32 +153,20 @@ fn observed(kind: &'static str, id: &str, s: &Stored) -> Observed {
 
 #[async_trait]
 impl ResourceKind for FakeKind {
-    fn kind(&self) -> &'static str {
-        self.kind
+    fn info(&self) -> &'static KindInfo {
+        self.info
     }
 
-    fn replace_fields(&self) -> &'static [&'static str] {
-        self.replace
-    }
-
-    fn needs_wait(&self) -> bool {
-        true
-    }
-
-    fn wait_policy(&self) -> WaitPolicy {
-        WaitPolicy {
-            timeout: Duration::from_secs(600),
-            first_interval: Duration::from_secs(1),
-            max_interval: Duration::from_secs(10),
-        }
-    }
-
-    async fn discover(&self) -> Result<Vec<Observed>, CloudError> {
-        let s = self.cloud.lock();
+    async fn discover(&self, parents: &[Observed]) -> Result<Vec<Observed>, CloudError> {
+        let mut s = self.cloud.lock();
+        s.log.push((
+            "discover".into(),
+            format!("{}:{}", self.info.kind, parents.len()),
+        ));
         Ok(s.resources
             .iter()
-            .filter(|(_, r)| r.kind == self.kind)
-            .map(|(id, r)| observed(self.kind, id, r))
+            .filter(|(_, r)| r.kind == self.info.kind)
+            .map(|(id, r)| observed(self.info.kind, id, r))
             .collect())
     }
 
@@ -165,9 +177,9 @@ impl ResourceKind for FakeKind {
         }
         let mut s = self.cloud.lock();
         s.next_id += 1;
-        let id = format!("{}-{}", self.kind, s.next_id);
+        let id = format!("{}-{}", self.info.kind, s.next_id);
         let mut stored = Stored {
-            kind: self.kind,
+            kind: self.info.kind,
             name: name.to_string(),
             props: props.clone(),
             polls: 0,
@@ -175,7 +187,7 @@ impl ResourceKind for FakeKind {
         if knobs.partial_create {
             stored.props.remove("value");
         }
-        let o = observed(self.kind, &id, &stored);
+        let o = observed(self.info.kind, &id, &stored);
         s.resources.insert(id, stored);
         if knobs.lost_answer {
             let mut e = CloudError::new("fake:Create", "connection reset").with_code("Reset");
@@ -202,13 +214,13 @@ impl ResourceKind for FakeKind {
             .get_mut(&current.id)
             .ok_or_else(|| CloudError::new("fake:Update", "gone").with_code("NotFound"))?;
         r.props = props.clone();
-        Ok(observed(self.kind, &current.id, r))
+        Ok(observed(self.info.kind, &current.id, r))
     }
 
-    async fn delete(&self, current: &Observed) -> Result<(), CloudError> {
+    async fn delete(&self, current: &Observed) -> Result<Deletion, CloudError> {
         self.cloud.call("delete", &current.name).await;
         self.cloud.lock().resources.remove(&current.id);
-        Ok(())
+        Ok(Deletion::Started)
     }
 
     async fn status(&self, current: &Observed) -> Result<Status, CloudError> {

@@ -9,6 +9,7 @@
 pub mod apply;
 pub mod graph;
 pub mod plan;
+pub mod schedule;
 
 #[cfg(test)]
 pub(crate) mod fake;
@@ -128,21 +129,101 @@ pub enum Status {
 }
 
 /// How long and how often to poll a resource of a kind.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WaitPolicy {
     pub timeout: Duration,
     pub first_interval: Duration,
     pub max_interval: Duration,
 }
 
-impl Default for WaitPolicy {
-    fn default() -> Self {
+impl WaitPolicy {
+    /// Polls from `first` growing to `max`, for at most `timeout`.
+    pub const fn new(timeout: Duration, first: Duration, max: Duration) -> Self {
         WaitPolicy {
-            timeout: Duration::from_secs(15 * 60),
-            first_interval: Duration::from_millis(200),
-            max_interval: Duration::from_secs(15),
+            timeout,
+            first_interval: first,
+            max_interval: max,
         }
     }
+}
+
+impl Default for WaitPolicy {
+    fn default() -> Self {
+        WaitPolicy::new(
+            Duration::from_secs(15 * 60),
+            Duration::from_millis(200),
+            Duration::from_secs(15),
+        )
+    }
+}
+
+/// What a kind is, as data: everything the engine (and the stack model) needs to know
+/// about it besides its calls. One `static` per kind, read by both sides.
+#[derive(Debug)]
+pub struct KindInfo {
+    /// Kind name as used in plans and errors (`vpc`, `subnet`, ...).
+    pub kind: &'static str,
+    /// Its section in the stack file; empty for a part of another kind's entry (a
+    /// security group's rules, a bucket's policy).
+    pub section: &'static str,
+    /// The cloud service it belongs to (for documentation and test tables; the engine
+    /// does not look at it).
+    pub service: &'static str,
+    /// Outputs other resources may reference (`id` always; `arn`, `endpoint`, ...).
+    pub outputs: &'static [&'static str],
+    /// Fields whose change cannot be applied in place: the resource is replaced.
+    pub replace: &'static [&'static str],
+    /// Fields that are written but cannot be read back: never compared, so never drift.
+    pub write_only: &'static [&'static str],
+    /// Holds data (database, bucket, cluster): replacing or deleting it destroys data.
+    pub stateful: bool,
+    /// Resources of this kind are found through the resources of that kind (listeners
+    /// through load balancers): discovery hands it what the parent kind found.
+    pub parent: Option<&'static str>,
+    /// How to wait after create, update and a started delete; `None`: usable at once.
+    pub wait: Option<WaitPolicy>,
+    /// An update gives the resource new outputs (an ECS task definition's update
+    /// registers a new revision, with a new ARN): what references it is updated too.
+    pub new_outputs_on_update: bool,
+    /// Creates of this kind wait for every create or update of these kinds, an ordering
+    /// the cloud needs without a reference showing it (an internet-facing load balancer
+    /// needs its VPC's gateway attached).
+    pub create_after: &'static [&'static str],
+    /// Deletes of this kind wait for every delete of these kinds (a gateway detaches only
+    /// once nothing in the VPC holds a public address any more).
+    pub delete_after: &'static [&'static str],
+}
+
+impl KindInfo {
+    /// A kind with the defaults: outputs `id`, nothing replaced, no wait.
+    pub const fn new(kind: &'static str, section: &'static str, service: &'static str) -> Self {
+        KindInfo {
+            kind,
+            section,
+            service,
+            outputs: &[ID],
+            replace: &[],
+            write_only: &[],
+            stateful: false,
+            parent: None,
+            wait: None,
+            new_outputs_on_update: false,
+            create_after: &[],
+            delete_after: &[],
+        }
+    }
+}
+
+/// What a delete call left to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// The resource is gone (or never was).
+    Gone,
+    /// The cloud is deleting it: wait until it is missing.
+    Started,
+    /// One step of several was taken (a CloudFront distribution disabled): wait until
+    /// the resource has settled, then call `delete` again.
+    NextStepWhenSettled,
 }
 
 /// An error from the cloud or from a kind's own checks.
@@ -179,30 +260,31 @@ impl CloudError {
     }
 }
 
-/// The whole lifecycle of one kind of resource. One implementation per kind, one file each.
+/// The whole lifecycle of one kind of resource, as the engine sees it: properties as
+/// JSON. Kinds implement it through a typed layer of their own.
 #[async_trait]
 pub trait ResourceKind: Send + Sync {
-    /// Kind name as used in plans and errors (`vpc`, `subnet`, ...).
-    fn kind(&self) -> &'static str;
+    /// What the kind is.
+    fn info(&self) -> &'static KindInfo;
 
-    /// Fields whose change cannot be applied in place: the resource is replaced.
-    fn replace_fields(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    /// Fields that are written but cannot be read back: never compared, so never drift.
-    fn write_only(&self) -> &'static [&'static str] {
-        &[]
+    /// Kind name as used in plans and errors.
+    fn kind(&self) -> &'static str {
+        self.info().kind
     }
 
     /// Bring resolved desired properties into the canonical shape `discover` reports
     /// (sorted sets and the like), so that comparing them is meaningful.
     fn normalize(&self, _props: &mut Props) {}
 
+    /// Settle desired properties against the current ones where the cloud moves a value
+    /// forward on its own (a minor engine version upgraded by the provider): such a
+    /// move is not a change to undo.
+    fn settle(&self, _want: &mut Props, _have: &Props) {}
+
     /// Every resource of this kind that carries the stack's tags: one batched (paginated)
-    /// listing, never one call per resource. A kind whose resources are found by another
-    /// kind's listing returns nothing here.
-    async fn discover(&self) -> Result<Vec<Observed>, CloudError>;
+    /// listing, never one call per resource where a listing can say it. A kind with a
+    /// `parent` gets what discovery found of the parent kind.
+    async fn discover(&self, parents: &[Observed]) -> Result<Vec<Observed>, CloudError>;
 
     /// Create the resource, tagged with its identity in the create call where the API allows.
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError>;
@@ -216,10 +298,9 @@ pub trait ResourceKind: Send + Sync {
         changed: &[String],
     ) -> Result<Observed, CloudError>;
 
-    /// Start deleting the resource. Deleting something already gone is not an error.
-    /// When waiting for the deletion finds the resource settled (`Ready`) but present, the
-    /// engine calls `delete` again: a kind whose deletion takes steps does one per call.
-    async fn delete(&self, current: &Observed) -> Result<(), CloudError>;
+    /// Delete the resource, or take the next step of deleting it. Deleting something
+    /// already gone is not an error.
+    async fn delete(&self, current: &Observed) -> Result<Deletion, CloudError>;
 
     /// Checked before a delete: a reason to keep the resource instead (a bucket that still
     /// holds objects, unless told to empty it). Kept resources do not fail the run.
@@ -230,30 +311,16 @@ pub trait ResourceKind: Send + Sync {
         Ok(None)
     }
 
+    /// Checked before a teardown starts: a reason the resource cannot be deleted at all
+    /// as it is (deletion protection), with what to do about it.
+    fn delete_guard(&self, _current: &Observed) -> Option<String> {
+        None
+    }
+
     /// The current status, for waits after create/update (until `Ready`) and delete
-    /// (until `Missing`). Kinds that are usable at once keep the default.
+    /// (until `Missing`). Only called for kinds with a wait policy.
     async fn status(&self, _current: &Observed) -> Result<Status, CloudError> {
         Ok(Status::Ready)
-    }
-
-    /// An update gives the resource new outputs (an ECS task definition's update registers
-    /// a new revision, with a new ARN): what references it must be updated too.
-    fn outputs_change_on_update(&self) -> bool {
-        false
-    }
-
-    /// Holds data (database, bucket, cluster): replacing or deleting it destroys data.
-    fn stateful(&self) -> bool {
-        false
-    }
-
-    /// Whether create/update/delete of this kind needs a wait at all.
-    fn needs_wait(&self) -> bool {
-        false
-    }
-
-    fn wait_policy(&self) -> WaitPolicy {
-        WaitPolicy::default()
     }
 }
 
@@ -278,28 +345,52 @@ impl Registry {
         self.kinds.values()
     }
 
-    /// Discover every kind concurrently; results sorted by kind and name.
+    /// Discover every kind, concurrently; a kind found through a parent kind once its
+    /// parents are known. Results sorted by kind and name.
     pub async fn discover_all(&self) -> Result<Vec<Observed>, CloudError> {
-        let mut set = tokio::task::JoinSet::new();
-        for k in self.kinds.values() {
-            let k = k.clone();
-            set.spawn(async move { k.discover().await });
-        }
-        let mut out = Vec::new();
-        let mut first_err = None;
-        while let Some(res) = set.join_next().await {
-            match res {
-                Ok(Ok(v)) => out.extend(v),
-                Ok(Err(e)) => {
-                    first_err.get_or_insert(e);
-                }
-                Err(j) => {
-                    first_err.get_or_insert(CloudError::new("discover", j.to_string()));
+        let mut out: Vec<Observed> = Vec::new();
+        let mut done: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        let mut todo: Vec<&Arc<dyn ResourceKind>> = self.kinds.values().collect();
+        while !todo.is_empty() {
+            let ready = |k: &&Arc<dyn ResourceKind>| {
+                k.info()
+                    .parent
+                    .is_none_or(|p| done.contains(p) || !self.kinds.contains_key(p))
+            };
+            let (now, later): (Vec<_>, Vec<_>) = todo.into_iter().partition(ready);
+            if now.is_empty() {
+                let names: Vec<&str> = later.iter().map(|k| k.kind()).collect();
+                return Err(CloudError::new(
+                    "discover",
+                    format!("the parents of {} form a cycle", names.join(", ")),
+                ));
+            }
+            let mut set = tokio::task::JoinSet::new();
+            for k in &now {
+                let k = Arc::clone(k);
+                let parents: Vec<Observed> = match k.info().parent {
+                    Some(p) => out.iter().filter(|o| o.kind == p).cloned().collect(),
+                    None => Vec::new(),
+                };
+                set.spawn(async move { k.discover(&parents).await });
+            }
+            let mut first_err = None;
+            while let Some(res) = set.join_next().await {
+                match res {
+                    Ok(Ok(v)) => out.extend(v),
+                    Ok(Err(e)) => {
+                        first_err.get_or_insert(e);
+                    }
+                    Err(j) => {
+                        first_err.get_or_insert(CloudError::new("discover", j.to_string()));
+                    }
                 }
             }
-        }
-        if let Some(e) = first_err {
-            return Err(e);
+            if let Some(e) = first_err {
+                return Err(e);
+            }
+            done.extend(now.iter().map(|k| k.kind()));
+            todo = later;
         }
         out.sort_by(|a, b| (a.kind, &a.name, &a.id).cmp(&(b.kind, &b.name, &b.id)));
         Ok(out)

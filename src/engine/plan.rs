@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::graph::Graph;
+use super::schedule::{observed_refs, schedule, Operation, ScheduleError};
 use super::{resolve, Desired, Observed, Props, Registry};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -51,9 +52,15 @@ pub struct Step {
     pub destroys_data: bool,
 }
 
+/// What to do, per resource (`steps`), and how: the operations in the order they may
+/// run (`operations`, each naming the ones it waits for).
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Plan {
     pub steps: Vec<Step>,
+    pub operations: Vec<Operation>,
+    /// The existing resource of each desired name: where references resolve from.
+    #[serde(skip)]
+    pub existing: BTreeMap<String, Observed>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq)]
@@ -143,7 +150,11 @@ pub fn desired_order(desired: &[Desired]) -> Result<Vec<&Desired>, Vec<String>> 
 
 /// Compute the plan. `desired` must be free of cycles and dangling references (the model
 /// validates that); a reference to a name that does not exist is treated as unknown.
-pub fn plan(desired: &[Desired], observed: &[Observed], registry: &Registry) -> Plan {
+pub fn plan(
+    desired: &[Desired],
+    observed: &[Observed],
+    registry: &Registry,
+) -> Result<Plan, ScheduleError> {
     let matched = match_observed(desired, observed);
     let order = desired_order(desired).unwrap_or_else(|_| desired.iter().collect());
     let mut actions: BTreeMap<&str, Action> = BTreeMap::new();
@@ -161,7 +172,7 @@ pub fn plan(desired: &[Desired], observed: &[Observed], registry: &Registry) -> 
                 desired_kinds
                     .get(n)
                     .and_then(|k| registry.get(k))
-                    .is_some_and(|k| k.outputs_change_on_update() && attr != super::ID)
+                    .is_some_and(|k| k.info().new_outputs_on_update && attr != super::ID)
             };
             match actions.get(name) {
                 Some(Action::Create | Action::Replace) => None,
@@ -175,7 +186,11 @@ pub fn plan(desired: &[Desired], observed: &[Observed], registry: &Registry) -> 
         let (known, unknown) = resolve_props(&d.props, &lookup);
         let mut resolved = known;
         kind.normalize(&mut resolved);
-        let replace_fields = kind.replace_fields();
+        if let Some(o) = current {
+            kind.settle(&mut resolved, &o.props);
+        }
+        let info = kind.info();
+        let replace_fields = info.replace;
 
         let (action, changes, reason) = match current {
             None => {
@@ -197,7 +212,7 @@ pub fn plan(desired: &[Desired], observed: &[Observed], registry: &Registry) -> 
                 for f in d
                     .props
                     .keys()
-                    .filter(|f| !kind.write_only().contains(&f.as_str()))
+                    .filter(|f| !info.write_only.contains(&f.as_str()))
                 {
                     let before = o.props.get(f).cloned();
                     let after = resolved.get(f).cloned();
@@ -244,7 +259,7 @@ pub fn plan(desired: &[Desired], observed: &[Observed], registry: &Registry) -> 
         .collect();
     doomed.extend(matched.extra.iter().map(|(o, r)| (*o, r.clone())));
     for (o, reason) in delete_order(doomed, observed) {
-        let stateful = registry.get(o.kind).map(|k| k.stateful()).unwrap_or(false);
+        let stateful = registry.get(o.kind).is_some_and(|k| k.info().stateful);
         steps.push(Step {
             kind: o.kind,
             name: o.name.clone(),
@@ -255,13 +270,28 @@ pub fn plan(desired: &[Desired], observed: &[Observed], registry: &Registry) -> 
             destroys_data: stateful,
         });
     }
-    Plan { steps }
+    let operations = schedule(&steps, desired, observed, registry)?;
+    let existing = matched
+        .by_name
+        .iter()
+        .map(|(n, o)| (n.to_string(), (*o).clone()))
+        .collect();
+    Ok(Plan {
+        steps,
+        operations,
+        existing,
+    })
 }
 
-/// A plan that deletes everything observed (for `down`).
-pub fn teardown(observed: &[Observed], registry: &Registry) -> Plan {
+/// A plan that deletes everything observed (for `down`). `desired` (the stack file, when
+/// there is one) adds its references and `depends_on` to the order.
+pub fn teardown(
+    observed: &[Observed],
+    desired: &[Desired],
+    registry: &Registry,
+) -> Result<Plan, ScheduleError> {
     let doomed = observed.iter().map(|o| (o, String::new())).collect();
-    let steps = delete_order(doomed, observed)
+    let steps: Vec<Step> = delete_order(doomed, observed)
         .into_iter()
         .map(|(o, _)| Step {
             kind: o.kind,
@@ -270,10 +300,15 @@ pub fn teardown(observed: &[Observed], registry: &Registry) -> Plan {
             id: Some(o.id.clone()),
             changes: Vec::new(),
             reason: None,
-            destroys_data: registry.get(o.kind).map(|k| k.stateful()).unwrap_or(false),
+            destroys_data: registry.get(o.kind).is_some_and(|k| k.info().stateful),
         })
         .collect();
-    Plan { steps }
+    let operations = schedule(&steps, desired, observed, registry)?;
+    Ok(Plan {
+        steps,
+        operations,
+        existing: BTreeMap::new(),
+    })
 }
 
 /// Split properties into resolved ones and the names of fields only known after apply.
@@ -294,31 +329,6 @@ pub fn resolve_props(
         }
     }
     (known, unknown)
-}
-
-/// Which observed resources reference which (by physical id found in their properties).
-/// Returns, for each name, the names it references.
-pub fn observed_refs(observed: &[Observed]) -> BTreeMap<String, BTreeSet<String>> {
-    let by_id: BTreeMap<&str, &str> = observed
-        .iter()
-        .map(|o| (o.id.as_str(), o.name.as_str()))
-        .collect();
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for o in observed {
-        let mut strings = Vec::new();
-        for v in o.props.values() {
-            super::strings_in(v, &mut strings);
-        }
-        let entry = out.entry(o.name.clone()).or_default();
-        for s in strings {
-            if let Some(target) = by_id.get(s.as_str()) {
-                if *target != o.name {
-                    entry.insert(target.to_string());
-                }
-            }
-        }
-    }
-    out
 }
 
 fn delete_order<'a>(

@@ -24,15 +24,13 @@ fn stack() -> Vec<Desired> {
 
 async fn up(cloud: &FakeCloud, reg: &Registry, want: &[Desired], parallelism: usize) -> Report {
     let observed = reg.discover_all().await.expect("discover");
-    let p = plan(want, &observed, reg);
+    let p = plan(want, &observed, reg).expect("plan");
     let options = Options {
         parallelism,
         ..Options::default()
     };
     let _ = cloud;
-    apply(&p, want, &observed, reg, &options, Arc::new(Quiet))
-        .await
-        .expect("apply")
+    apply(&p, reg, &options, Arc::new(Quiet)).await
 }
 
 fn pos(v: &[String], n: &str) -> usize {
@@ -148,7 +146,7 @@ async fn a_failure_stops_dependents_and_a_rerun_converges() {
 
     // And a third run has nothing to do.
     let observed = reg.discover_all().await.expect("discover");
-    assert!(!plan(&stack(), &observed, &reg).has_changes());
+    assert!(!plan(&stack(), &observed, &reg).expect("plan").has_changes());
 }
 
 #[tokio::test(start_paused = true)]
@@ -268,7 +266,7 @@ async fn replacement_deletes_dependents_first_and_recreates_in_order() {
     let mut want = stack();
     want[0] = desired("net", "net", "10.1.0.0/16", &[]);
     let observed = reg.discover_all().await.expect("discover");
-    let p = plan(&want, &observed, &reg);
+    let p = plan(&want, &observed, &reg).expect("plan");
     assert_eq!(p.step("net").map(|s| s.action), Some(Action::Replace));
     let net = p.step("net").expect("net");
     assert!(net
@@ -278,16 +276,7 @@ async fn replacement_deletes_dependents_first_and_recreates_in_order() {
     assert_eq!(p.step("a").map(|s| s.action), Some(Action::Update));
     assert_eq!(p.step("d").map(|s| s.action), Some(Action::NoOp));
 
-    let report = apply(
-        &p,
-        &want,
-        &observed,
-        &reg,
-        &Options::default(),
-        Arc::new(Quiet),
-    )
-    .await
-    .expect("apply");
+    let report = apply(&p, &reg, &Options::default(), Arc::new(Quiet)).await;
     assert!(report.ok(), "{report:?}");
     let new_net = cloud
         .lock()
@@ -304,7 +293,7 @@ async fn replacement_deletes_dependents_first_and_recreates_in_order() {
         .and_then(|r| r.props.get("ref_net").cloned());
     assert_eq!(a_ref.and_then(|v| v.as_str().map(str::to_string)), new_net);
     let observed = reg.discover_all().await.expect("discover");
-    assert!(!plan(&want, &observed, &reg).has_changes());
+    assert!(!plan(&want, &observed, &reg).expect("plan").has_changes());
 }
 
 #[tokio::test(start_paused = true)]
@@ -318,19 +307,10 @@ async fn removed_resources_are_deleted_after_their_dependents_let_go() {
         .filter(|d| d.name != "c" && d.name != "b")
         .collect();
     let observed = reg.discover_all().await.expect("discover");
-    let p = plan(&want, &observed, &reg);
+    let p = plan(&want, &observed, &reg).expect("plan");
     assert_eq!(p.step("c").map(|s| s.action), Some(Action::Delete));
     assert_eq!(p.step("b").map(|s| s.action), Some(Action::Delete));
-    let report = apply(
-        &p,
-        &want,
-        &observed,
-        &reg,
-        &Options::default(),
-        Arc::new(Quiet),
-    )
-    .await
-    .expect("apply");
+    let report = apply(&p, &reg, &Options::default(), Arc::new(Quiet)).await;
     assert!(report.ok());
     let deletes = cloud.started("delete");
     assert!(pos(&deletes, "c") < pos(&deletes, "b"));
@@ -343,18 +323,9 @@ async fn teardown_deletes_in_reverse_dependency_order() {
     let reg = cloud.registry(KINDS);
     assert!(up(&cloud, &reg, &stack(), 10).await.ok());
     let observed = reg.discover_all().await.expect("discover");
-    let p = teardown(&observed, &reg);
+    let p = teardown(&observed, &[], &reg).expect("plan");
     assert!(p.steps.iter().all(|s| s.action == Action::Delete));
-    let report = apply(
-        &p,
-        &[],
-        &observed,
-        &reg,
-        &Options::default(),
-        Arc::new(Quiet),
-    )
-    .await
-    .expect("apply");
+    let report = apply(&p, &reg, &Options::default(), Arc::new(Quiet)).await;
     assert!(report.ok());
     let deletes = cloud.started("delete");
     assert!(pos(&deletes, "c") < pos(&deletes, "a"));
@@ -375,7 +346,7 @@ async fn duplicates_left_by_a_crash_are_planned_for_deletion() {
     kind.create("d", &observed[0].props).await.expect("create");
     let observed = reg.discover_all().await.expect("discover");
     assert_eq!(observed.len(), 2);
-    let p = plan(&want, &observed, &reg);
+    let p = plan(&want, &observed, &reg).expect("plan");
     let deletes: Vec<_> = p
         .steps
         .iter()
@@ -387,16 +358,7 @@ async fn duplicates_left_by_a_crash_are_planned_for_deletion() {
         .as_deref()
         .unwrap_or("")
         .contains("duplicate"));
-    let report = apply(
-        &p,
-        &want,
-        &observed,
-        &reg,
-        &Options::default(),
-        Arc::new(Quiet),
-    )
-    .await
-    .expect("apply");
+    let report = apply(&p, &reg, &Options::default(), Arc::new(Quiet)).await;
     assert!(report.ok());
     assert_eq!(cloud.names(), vec!["d"]);
 }
@@ -414,16 +376,14 @@ async fn an_interrupt_stops_new_work_and_reports_the_rest() {
     let reg = cloud.registry(KINDS);
     let want = stack();
     let observed = reg.discover_all().await.expect("discover");
-    let p = plan(&want, &observed, &reg);
+    let p = plan(&want, &observed, &reg).expect("plan");
     let options = Options::default();
     let stop = options.stop.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(1)).await;
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
     });
-    let report = apply(&p, &want, &observed, &reg, &options, Arc::new(Quiet))
-        .await
-        .expect("apply");
+    let report = apply(&p, &reg, &options, Arc::new(Quiet)).await;
     assert!(report.interrupted);
     let done: Vec<&str> = report.done().map(|o| o.name.as_str()).collect();
     assert!(
@@ -457,7 +417,7 @@ async fn a_create_whose_answer_was_lost_is_adopted_not_repeated() {
     // c, which depends on a, went ahead with a's real id.
     assert_eq!(cloud.names(), vec!["a", "b", "c", "d", "net"]);
     let observed = reg.discover_all().await.expect("discover");
-    assert!(!plan(&stack(), &observed, &reg).has_changes());
+    assert!(!plan(&stack(), &observed, &reg).expect("plan").has_changes());
 }
 
 #[tokio::test(start_paused = true)]
@@ -475,7 +435,7 @@ async fn a_create_that_happened_in_part_is_completed_by_an_update() {
     assert!(report.ok(), "{report:?}");
     assert_eq!(cloud.started("update"), vec!["b"]);
     let observed = reg.discover_all().await.expect("discover");
-    assert!(!plan(&stack(), &observed, &reg).has_changes());
+    assert!(!plan(&stack(), &observed, &reg).expect("plan").has_changes());
 
     // A field that forces replacement cannot be completed in place: the error stands.
     let cloud = FakeCloud::default();

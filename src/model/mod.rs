@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::{reference, reference_attr, Desired};
+use crate::engine::{reference, reference_attr, Desired, KindInfo};
 use source::SourceMap;
 
 pub const DEFAULT_REGION: &str = "eu-west-3";
@@ -83,17 +83,24 @@ impl std::error::Error for Invalid {}
 /// The model side of a resource kind: its section in the file, how an entry is parsed and
 /// checked, and the desired resources it stands for.
 pub trait KindModel: Sync {
+    /// What the kind is: its section in the file (`subnets`), kind name (`subnet`),
+    /// outputs others may reference, whether it holds data. Shared with the cloud side.
+    fn info(&self) -> &'static KindInfo;
     /// Section name in the stack file (`subnets`).
-    fn section(&self) -> &'static str;
+    fn section(&self) -> &'static str {
+        self.info().section
+    }
     /// Kind name (`subnet`).
-    fn kind(&self) -> &'static str;
+    fn kind(&self) -> &'static str {
+        self.info().kind
+    }
     /// Holds data: deleting or replacing it is flagged, and `disposable` is allowed.
     fn stateful(&self) -> bool {
-        false
+        self.info().stateful
     }
     /// Outputs other resources may reference (`id` always; `arn`, `endpoint`, ...).
     fn outputs(&self) -> &'static [&'static str] {
-        &["id"]
+        self.info().outputs
     }
     /// Parse and check one entry; report problems through `cx` and return what it stands for.
     fn build(&self, cx: &mut Cx, name: &str, body: serde_yaml::Value) -> Vec<Desired>;
@@ -252,6 +259,17 @@ impl<'a> Cx<'a> {
         reference(target)
     }
 
+    /// A name of another resource that must exist (and be of one of `kinds`), without a
+    /// dependency on it.
+    pub fn mention(&mut self, field: &str, target: &str, kinds: &'static [&'static str]) {
+        self.refs.push(RefCheck {
+            path: self.path(field),
+            target: target.to_string(),
+            attr: None,
+            kinds,
+        });
+    }
+
     /// Like [`Cx::reference`], to an output other than the id (`arn`, `endpoint`).
     pub fn reference_attr(
         &mut self,
@@ -288,8 +306,8 @@ impl<'a> Cx<'a> {
     }
 
     /// The tags of the current resource: stack tags, its own, and its identity.
-    pub fn tags(&self) -> Value {
-        serde_json::to_value(&self.tags).unwrap_or(Value::Null)
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        self.tags.clone()
     }
 
     /// A deterministic physical name: `<stack>-<name>`.
@@ -615,7 +633,8 @@ impl Stack {
             cx.error(
                 "disposable",
                 format!(
-                    "only resources that hold data can be marked disposable, not a {}",
+                    "only resources that hold data can be marked disposable, not {} {}",
+                    article(kind.kind()),
                     kind.kind()
                 ),
             );
@@ -674,8 +693,10 @@ impl Stack {
                     cx.error_at(
                         &r.path,
                         format!(
-                            "`{}` is a {k}, but this field needs a {}",
+                            "`{}` is {} {k}, but this field needs {} {}",
                             r.target,
+                            article(k),
+                            article(r.kinds[0]),
                             r.kinds.join(" or ")
                         ),
                         None,
@@ -692,8 +713,12 @@ impl Stack {
                             bad_ref = true;
                             cx.error_at(
                                 &r.path,
-                                format!("a {k} has no output `{a}`"),
-                                Some(format!("outputs of a {k}: {}", outputs.join(", "))),
+                                format!("{} {k} has no output `{a}`", article(k)),
+                                Some(format!(
+                                    "outputs of {} {k}: {}",
+                                    article(k),
+                                    outputs.join(", ")
+                                )),
                             );
                         }
                     }
@@ -730,6 +755,15 @@ impl Stack {
                 kind.check(cx, d, all);
             }
         }
+    }
+}
+
+/// The indefinite article for a kind name (`an internet_gateway`, `a vpc`).
+pub fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
     }
 }
 

@@ -201,6 +201,56 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     })
 }
 
+/// Retention values CloudWatch Logs accepts, in days.
+pub const LOG_RETENTION_DAYS: &[i64] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// A log retention CloudWatch Logs accepts; the error names the nearest one.
+pub fn check_log_retention(days: i64) -> Result<(), (String, String)> {
+    if LOG_RETENTION_DAYS.contains(&days) {
+        return Ok(());
+    }
+    let near = LOG_RETENTION_DAYS
+        .iter()
+        .min_by_key(|d| (*d - days).abs())
+        .copied()
+        .unwrap_or(7);
+    Err((
+        format!("CloudWatch Logs does not keep logs for {days} days"),
+        format!(
+            "allowed: {}; the nearest is {near}",
+            LOG_RETENTION_DAYS
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ))
+}
+
+/// An e-mail address as SNS and Budgets accept it.
+pub fn check_email(e: &str) -> Result<(), String> {
+    let ok = e.len() <= 254
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && domain.contains('.')
+                && !domain.contains("..")
+                && domain
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                && !local.contains(' ')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{e}` is not an email address"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

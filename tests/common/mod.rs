@@ -12,13 +12,20 @@ use std::time::{Duration, Instant};
 use aws_config::BehaviorVersion;
 use aws_sdk_ec2::config::{Credentials, Region};
 
+pub mod census;
 pub mod proxy;
+
+#[allow(unused_imports)]
+pub use census::{census, FULL};
 
 pub const REGION: &str = "eu-west-3";
 pub const ACCOUNT: &str = "123456789012";
 
 pub struct Emulator {
     pub endpoint: String,
+    /// The watchdog shell that runs the server and stops it once this process is gone
+    /// (kept, never waited for: it outlives every test of the binary).
+    _watchdog: Option<std::process::Child>,
 }
 
 fn repo() -> PathBuf {
@@ -32,7 +39,10 @@ pub fn emulator() -> &'static Emulator {
     static EMU: OnceLock<Emulator> = OnceLock::new();
     EMU.get_or_init(|| {
         if let Ok(e) = std::env::var("PROVISION_TEST_ENDPOINT") {
-            return Emulator { endpoint: e };
+            return Emulator {
+                endpoint: e,
+                _watchdog: None,
+            };
         }
         let venv = std::env::var("PROVISION_VENV").map(PathBuf::from).unwrap_or_else(|_| repo().join(".venv"));
         let server = venv.join("bin/moto_server");
@@ -53,7 +63,7 @@ pub fn emulator() -> &'static Emulator {
             log.display(),
             std::process::id()
         );
-        Command::new("sh")
+        let watchdog = Command::new("sh")
             .arg("-c")
             .arg(script)
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
@@ -69,7 +79,10 @@ pub fn emulator() -> &'static Emulator {
             assert!(start.elapsed() < Duration::from_secs(30), "emulator did not start; see {}", log.display());
             std::thread::sleep(Duration::from_millis(100));
         }
-        Emulator { endpoint }
+        Emulator {
+            endpoint,
+            _watchdog: Some(watchdog),
+        }
     })
 }
 
@@ -326,352 +339,3 @@ pub async fn ids(stack: &str) -> std::collections::BTreeMap<String, String> {
     }
     out
 }
-
-/// How many of each kind of the stack exist, through our own clients.
-pub async fn census(stack: &str) -> Vec<(&'static str, usize)> {
-    let conf = sdk_config().await;
-    let ec2 = aws_sdk_ec2::Client::new(&conf);
-    let f = stack_filter(stack);
-    let ours = |tags: &[aws_sdk_ec2::types::Tag]| {
-        tags.iter()
-            .any(|t| t.key() == Some("provision:stack") && t.value() == Some(stack))
-    };
-    let vpcs = ec2
-        .describe_vpcs()
-        .filters(f.clone())
-        .send()
-        .await
-        .expect("vpcs")
-        .vpcs()
-        .len();
-    let nats = ec2
-        .describe_nat_gateways()
-        .filter(f.clone())
-        .send()
-        .await
-        .expect("nat")
-        .nat_gateways()
-        .iter()
-        .filter(|n| ours(n.tags()) && n.state().map(|s| s.as_str()) != Some("deleted"))
-        .count();
-    let subnets = ec2
-        .describe_subnets()
-        .filters(f.clone())
-        .send()
-        .await
-        .expect("subnets")
-        .subnets()
-        .len();
-    let groups = ec2
-        .describe_security_groups()
-        .filters(f)
-        .send()
-        .await
-        .expect("sg")
-        .security_groups()
-        .len();
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
-    let lbs = elb
-        .describe_load_balancers()
-        .send()
-        .await
-        .expect("lbs")
-        .load_balancers()
-        .iter()
-        .filter(|l| {
-            l.load_balancer_name()
-                .is_some_and(|n| n.starts_with(&format!("{stack}-")))
-        })
-        .count();
-    let ecs = aws_sdk_ecs::Client::new(&conf);
-    let arns: Vec<String> = ecs
-        .list_clusters()
-        .send()
-        .await
-        .expect("clusters")
-        .cluster_arns()
-        .iter()
-        .filter(|a| a.contains(&format!("/{stack}-")))
-        .cloned()
-        .collect();
-    let clusters = if arns.is_empty() {
-        0
-    } else {
-        // Deleted clusters stay listed for a while as INACTIVE.
-        ecs.describe_clusters()
-            .set_clusters(Some(arns))
-            .send()
-            .await
-            .expect("describe")
-            .clusters()
-            .iter()
-            .filter(|c| c.status() == Some("ACTIVE"))
-            .count()
-    };
-    let iam = aws_sdk_iam::Client::new(&conf);
-    let roles = iam
-        .list_roles()
-        .path_prefix(format!("/provision/{stack}/"))
-        .send()
-        .await
-        .expect("roles")
-        .roles()
-        .len();
-    let rds = aws_sdk_rds::Client::new(&conf);
-    let dbs = rds
-        .describe_db_instances()
-        .send()
-        .await
-        .expect("dbs")
-        .db_instances()
-        .iter()
-        .filter(|d| {
-            d.db_instance_identifier()
-                .is_some_and(|i| i.starts_with(&format!("{stack}-")))
-        })
-        .count();
-    let eks = aws_sdk_eks::Client::new(&conf);
-    let k8s = eks
-        .list_clusters()
-        .send()
-        .await
-        .expect("eks")
-        .clusters()
-        .iter()
-        .filter(|c| c.starts_with(&format!("{stack}-")))
-        .count();
-    let s3 = s3().await;
-    let buckets = s3
-        .list_buckets()
-        .send()
-        .await
-        .expect("buckets")
-        .buckets()
-        .iter()
-        .filter(|b| {
-            b.name()
-                .is_some_and(|n| n.starts_with(&format!("{stack}-")))
-        })
-        .count();
-    let igws = ec2
-        .describe_internet_gateways()
-        .filters(stack_filter(stack))
-        .send()
-        .await
-        .expect("igw")
-        .internet_gateways()
-        .len();
-    let eips = ec2
-        .describe_addresses()
-        .filters(stack_filter(stack))
-        .send()
-        .await
-        .expect("eip")
-        .addresses()
-        .len();
-    let tables = ec2
-        .describe_route_tables()
-        .filters(stack_filter(stack))
-        .send()
-        .await
-        .expect("rtb")
-        .route_tables()
-        .len();
-    let prefix = format!("{stack}-");
-    let tgs = elb
-        .describe_target_groups()
-        .send()
-        .await
-        .expect("tgs")
-        .target_groups()
-        .iter()
-        .filter(|t| {
-            t.target_group_name()
-                .is_some_and(|n| n.starts_with(&prefix))
-        })
-        .count();
-    let mut listeners = 0;
-    for lb in elb
-        .describe_load_balancers()
-        .send()
-        .await
-        .expect("lbs")
-        .load_balancers()
-    {
-        if lb
-            .load_balancer_name()
-            .is_some_and(|n| n.starts_with(&prefix))
-        {
-            listeners += elb
-                .describe_listeners()
-                .load_balancer_arn(lb.load_balancer_arn().unwrap_or_default())
-                .send()
-                .await
-                .expect("listeners")
-                .listeners()
-                .len();
-        }
-    }
-    // Deregistered families and deleted services stay listed for a while (INACTIVE).
-    let mut families = 0;
-    for f in ecs
-        .list_task_definition_families()
-        .family_prefix(&prefix)
-        .send()
-        .await
-        .expect("families")
-        .families()
-    {
-        let d = ecs
-            .describe_task_definition()
-            .task_definition(f)
-            .send()
-            .await
-            .expect("describe task definition");
-        if d.task_definition().and_then(|t| t.status())
-            == Some(&aws_sdk_ecs::types::TaskDefinitionStatus::Active)
-        {
-            families += 1;
-        }
-    }
-    let mut services = 0;
-    for c in ecs
-        .list_clusters()
-        .send()
-        .await
-        .expect("clusters")
-        .cluster_arns()
-    {
-        if c.contains(&format!("/{prefix}")) {
-            let arns = ecs
-                .list_services()
-                .cluster(c)
-                .send()
-                .await
-                .expect("services")
-                .service_arns()
-                .to_vec();
-            if arns.is_empty() {
-                continue;
-            }
-            services += ecs
-                .describe_services()
-                .cluster(c)
-                .set_services(Some(arns))
-                .send()
-                .await
-                .expect("describe services")
-                .services()
-                .iter()
-                .filter(|s| s.status() != Some("INACTIVE"))
-                .count();
-        }
-    }
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
-    let log_groups = logs
-        .describe_log_groups()
-        .log_group_name_prefix(format!("/{stack}/"))
-        .send()
-        .await
-        .expect("log groups")
-        .log_groups()
-        .len();
-    let sns = aws_sdk_sns::Client::new(&conf);
-    let topics = sns
-        .list_topics()
-        .send()
-        .await
-        .expect("topics")
-        .topics()
-        .iter()
-        .filter(|t| {
-            t.topic_arn()
-                .is_some_and(|a| a.contains(&format!(":{prefix}")))
-        })
-        .count();
-    let cw = aws_sdk_cloudwatch::Client::new(&conf);
-    let alarms = cw
-        .describe_alarms()
-        .alarm_name_prefix(&prefix)
-        .send()
-        .await
-        .expect("alarms")
-        .metric_alarms()
-        .len();
-    let mut node_groups = 0;
-    for c in eks.list_clusters().send().await.expect("eks").clusters() {
-        if c.starts_with(&prefix) {
-            node_groups += eks
-                .list_nodegroups()
-                .cluster_name(c)
-                .send()
-                .await
-                .expect("node groups")
-                .nodegroups()
-                .len();
-        }
-    }
-    let cf = aws_sdk_cloudfront::Client::new(&conf);
-    let distributions = cf
-        .list_distributions()
-        .send()
-        .await
-        .expect("distributions")
-        .distribution_list()
-        .map(|l| {
-            l.items()
-                .iter()
-                .filter(|d| d.comment().starts_with(&prefix))
-                .count()
-        })
-        .unwrap_or(0);
-    vec![
-        ("vpc", vpcs),
-        ("internet gateway", igws),
-        ("elastic ip", eips),
-        ("route table", tables),
-        ("target group", tgs),
-        ("listener", listeners),
-        ("task definition family", families),
-        ("ecs service", services),
-        ("log group", log_groups),
-        ("sns topic", topics),
-        ("alarm", alarms),
-        ("node group", node_groups),
-        ("distribution", distributions),
-        ("subnet", subnets),
-        ("security group", groups),
-        ("nat gateway", nats),
-        ("load balancer", lbs),
-        ("ecs cluster", clusters),
-        ("iam role", roles),
-        ("database", dbs),
-        ("eks cluster", k8s),
-        ("bucket", buckets),
-    ]
-}
-
-pub const FULL: [(&str, usize); 22] = [
-    ("vpc", 1),
-    ("internet gateway", 1),
-    ("elastic ip", 1),
-    ("route table", 2),
-    ("target group", 1),
-    ("listener", 1),
-    ("task definition family", 1),
-    ("ecs service", 1),
-    ("log group", 1),
-    ("sns topic", 1),
-    ("alarm", 4),
-    ("node group", 1),
-    ("distribution", 1),
-    ("subnet", 4),
-    ("security group", 4),
-    ("nat gateway", 1),
-    ("load balancer", 1),
-    ("ecs cluster", 1),
-    ("iam role", 4),
-    ("database", 1),
-    ("eks cluster", 1),
-    ("bucket", 1),
-];

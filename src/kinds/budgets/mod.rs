@@ -1,0 +1,3 @@
+//! AWS Budgets kinds: monthly cost budgets.
+
+pub mod budget;

@@ -1,0 +1,3 @@
+//! CloudWatch kinds: metric alarms.
+
+pub mod alarm;

@@ -1,0 +1,281 @@
+//! Subnet: VPC, CIDR block and zone (replacement); public IPs on launch and tags (in place).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{gone_or_explained, identity_filters, stack_filter, tag_spec, tags_of, Ec2Tags};
+use crate::aws::err;
+use crate::engine::{as_ref, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
+use crate::kinds::names;
+use crate::kinds::support::retry::{create_once, no_retries, retry_in_use};
+use crate::kinds::support::tags::{identity, sync_tags, Tags};
+use crate::kinds::support::{adapt, desired, props_of, Context, Found, Kind};
+use crate::model::net::{check_zone, Cidr};
+use crate::model::{Cx, KindModel};
+
+pub static INFO: KindInfo = KindInfo {
+    replace: &["vpc", "cidr", "zone"],
+    ..KindInfo::new(names::SUBNET, "subnets", "ec2")
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Spec {
+    vpc: String,
+    cidr: String,
+    zone: String,
+    /// Instances launched here get a public IP (public subnets).
+    #[serde(default)]
+    public: bool,
+}
+
+/// What is compared; `R` is how the VPC is named (a reference in the file, an id in AWS).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Props<R = String> {
+    pub vpc: R,
+    pub cidr: String,
+    pub zone: String,
+    pub public: bool,
+    pub tags: Tags,
+}
+
+pub struct Model;
+
+impl KindModel for Model {
+    fn info(&self) -> &'static KindInfo {
+        &INFO
+    }
+
+    fn build(&self, cx: &mut Cx, name: &str, body: serde_yaml::Value) -> Vec<Desired> {
+        let Some(spec) = cx.parse::<Spec>(body) else {
+            return vec![];
+        };
+        match Cidr::parse(&spec.cidr) {
+            Ok(c) if !super::vpc::PREFIXES.contains(&c.prefix) => cx.error(
+                "cidr",
+                format!(
+                    "a subnet block must be between /16 and /28, not /{}",
+                    c.prefix
+                ),
+            ),
+            Ok(_) => {}
+            Err(m) => cx.error("cidr", m),
+        }
+        let region = cx.region.to_string();
+        cx.check("zone", check_zone(&region, &spec.zone));
+        let props = Props {
+            vpc: cx.reference("vpc", &spec.vpc, &[names::VPC]),
+            cidr: spec.cidr,
+            zone: spec.zone,
+            public: spec.public,
+            tags: cx.tags(),
+        };
+        vec![desired(&INFO, name, &props)]
+    }
+
+    fn check(&self, cx: &mut Cx, d: &Desired, all: &BTreeMap<String, Desired>) {
+        let cidr_of = |d: &Desired| {
+            d.props
+                .get("cidr")
+                .and_then(Value::as_str)
+                .and_then(|s| Cidr::parse(s).ok())
+        };
+        let vpc_of = |d: &Desired| {
+            props_of::<Props<Value>>(d).and_then(|p| as_ref(&p.vpc).map(|(n, _)| n.to_string()))
+        };
+        let (Some(mine), Some(vpc)) = (cidr_of(d), vpc_of(d)) else {
+            return;
+        };
+        if let Some(vc) = all.get(&vpc).and_then(cidr_of) {
+            if !vc.contains(&mine) {
+                cx.error(
+                    "cidr",
+                    format!("{mine} is not inside the block of vpc `{vpc}` ({vc})"),
+                );
+            }
+        }
+        for other in all.values() {
+            if other.kind == INFO.kind
+                && other.name < d.name
+                && vpc_of(other).as_deref() == Some(vpc.as_str())
+            {
+                if let Some(oc) = cidr_of(other) {
+                    if oc.overlaps(&mine) {
+                        cx.error(
+                            "cidr",
+                            format!(
+                                "{mine} overlaps subnet `{}` ({oc}) in the same VPC",
+                                other.name
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn cloud(cx: &Arc<Context>) -> Vec<Arc<dyn ResourceKind>> {
+    vec![adapt(Subnet(cx.clone()))]
+}
+
+pub struct Subnet(pub Arc<Context>);
+
+impl Subnet {
+    async fn set_public(&self, id: &str, public: bool) -> Result<(), CloudError> {
+        self.0
+            .aws
+            .ec2
+            .modify_subnet_attribute()
+            .subnet_id(id)
+            .map_public_ip_on_launch(AttributeBooleanValue::builder().value(public).build())
+            .send()
+            .await
+            .map_err(|e| err("ec2:ModifySubnetAttribute", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Kind for Subnet {
+    type Props = Props;
+    type Remote = aws_sdk_ec2::types::Subnet;
+
+    fn info(&self) -> &'static KindInfo {
+        &INFO
+    }
+
+    async fn list(&self, _parents: &[Observed]) -> Result<Vec<Self::Remote>, CloudError> {
+        self.0
+            .aws
+            .ec2
+            .describe_subnets()
+            .filters(stack_filter(self.0.stack()))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| err("ec2:DescribeSubnets", e))
+    }
+
+    fn observe(&self, s: &Self::Remote) -> Option<Found<Props>> {
+        let tags = tags_of(s.tags());
+        let name = identity(&tags, self.0.stack())?;
+        let props = Props {
+            vpc: s.vpc_id().unwrap_or_default().to_string(),
+            cidr: s.cidr_block().unwrap_or_default().to_string(),
+            zone: s.availability_zone().unwrap_or_default().to_string(),
+            public: s.map_public_ip_on_launch().unwrap_or(false),
+            tags,
+        };
+        Some(Found::new(name, s.subnet_id()?, props))
+    }
+
+    async fn create(&self, name: &str, want: &Props) -> Result<Found<Props>, CloudError> {
+        let ec2 = &self.0.aws.ec2;
+        let id = create_once(
+            || async {
+                let out = ec2
+                    .create_subnet()
+                    .vpc_id(&want.vpc)
+                    .cidr_block(&want.cidr)
+                    .availability_zone(&want.zone)
+                    .tag_specifications(tag_spec(ResourceType::Subnet, &want.tags))
+                    .customize()
+                    .config_override(no_retries!(aws_sdk_ec2))
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:CreateSubnet", e))?;
+                out.subnet.and_then(|s| s.subnet_id).ok_or_else(|| {
+                    CloudError::new("ec2:CreateSubnet", "no subnet id in the answer")
+                })
+            },
+            || async {
+                let out = ec2
+                    .describe_subnets()
+                    .set_filters(Some(identity_filters(self.0.stack(), name)))
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:DescribeSubnets", e))?;
+                Ok(out
+                    .subnets()
+                    .first()
+                    .and_then(|s| s.subnet_id())
+                    .map(str::to_string))
+            },
+        )
+        .await?;
+        if want.public {
+            self.set_public(&id, true).await?;
+        }
+        Ok(Found::new(name, id, want.clone()))
+    }
+
+    async fn update(
+        &self,
+        current: &Found<Props>,
+        want: &Props,
+    ) -> Result<Found<Props>, CloudError> {
+        if current.props.public != want.public {
+            self.set_public(&current.id, want.public).await?;
+        }
+        sync_tags(
+            &Ec2Tags(&self.0.aws.ec2),
+            &current.id,
+            &current.props.tags,
+            &want.tags,
+        )
+        .await?;
+        Ok(current.with_props(want.clone()))
+    }
+
+    async fn delete(&self, current: &Found<Props>) -> Result<Deletion, CloudError> {
+        let res = retry_in_use(self.0.options.dependency_wait, || async {
+            self.0
+                .aws
+                .ec2
+                .delete_subnet()
+                .subnet_id(&current.id)
+                .send()
+                .await
+                .map_err(|e| err("ec2:DeleteSubnet", e))
+        })
+        .await;
+        gone_or_explained(&self.0, "subnet-id", &current.id, res).await?;
+        Ok(Deletion::Gone)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::support::testing::{self, assert_observes, context, out};
+
+    const FILE: &str = "vpcs:\n  main: {cidr: 10.0.0.0/16}\nsubnets:\n  pub-a: {vpc: main, cidr: 10.0.1.0/24, zone: eu-west-3a, public: true}\n";
+
+    fn subnet(tags: Tags) -> aws_sdk_ec2::types::Subnet {
+        aws_sdk_ec2::types::Subnet::builder()
+            .subnet_id("subnet-1")
+            .vpc_id(out("main", "id"))
+            .cidr_block("10.0.1.0/24")
+            .availability_zone("eu-west-3a")
+            .map_public_ip_on_launch(true)
+            .set_tags(Some(super::super::sdk_tags(tags)))
+            .build()
+    }
+
+    #[test]
+    fn a_described_subnet_is_what_the_file_wants() {
+        let remote = subnet(testing::identity_tags("pub-a"));
+        assert_observes(Subnet(context()), &remote, FILE, "pub-a");
+        assert!(Subnet(context())
+            .observe(&subnet(testing::foreign_tags("pub-a")))
+            .is_none());
+    }
+}

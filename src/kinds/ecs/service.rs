@@ -1,0 +1,492 @@
+//! ECS service on Fargate: cluster and name (replacement); task definition revision,
+//! desired count, network and load balancer target (in place). Waits until stable: one
+//! deployment, as many tasks running as desired. Found through the stack's clusters.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, LaunchType, LoadBalancer, NetworkConfiguration,
+    PropagateTags, Service, ServiceField,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{sdk_tags, tags_of, EcsTags};
+use crate::aws::err;
+use crate::engine::{
+    as_ref, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Status, WaitPolicy,
+};
+use crate::kinds::names;
+use crate::kinds::support::retry::{client_token, retry_iam_propagation};
+use crate::kinds::support::tags::{identity, sync_tags, Tags};
+use crate::kinds::support::{adapt, desired, props_of, Context, Found, Kind};
+use crate::model::{Cx, KindModel};
+
+pub static INFO: KindInfo = KindInfo {
+    outputs: &["id", "arn"],
+    // A service's load balancers can be changed in place since 2022, but not its name or cluster.
+    replace: &["service_name", "cluster"],
+    parent: Some(names::ECS_CLUSTER),
+    wait: Some(WaitPolicy::new(
+        Duration::from_secs(20 * 60),
+        Duration::from_millis(200),
+        Duration::from_secs(15),
+    )),
+    ..KindInfo::new(names::ECS_SERVICE, "ecs_services", "ecs")
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Spec {
+    cluster: String,
+    task_definition: String,
+    desired_count: i32,
+    subnets: Vec<String>,
+    security_groups: Vec<String>,
+    /// Register the tasks with this target group (the container's port).
+    #[serde(default)]
+    target_group: Option<String>,
+}
+
+/// What is compared; `R` names other resources (references, then ids and ARNs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Props<R = String> {
+    pub service_name: String,
+    pub cluster: R,
+    pub task_definition: R,
+    pub desired_count: i32,
+    pub subnets: Vec<R>,
+    pub security_groups: Vec<R>,
+    pub target_group: Option<R>,
+    pub tags: Tags,
+}
+
+pub struct Model;
+
+impl KindModel for Model {
+    fn info(&self) -> &'static KindInfo {
+        &INFO
+    }
+
+    fn build(&self, cx: &mut Cx, name: &str, body: serde_yaml::Value) -> Vec<Desired> {
+        let Some(spec) = cx.parse::<Spec>(body) else {
+            return vec![];
+        };
+        if !(0..=1000).contains(&spec.desired_count) {
+            cx.error("desired_count", "a service runs 0 to 1000 tasks");
+        }
+        if spec.subnets.is_empty() || spec.subnets.len() > 16 {
+            cx.error("subnets", "a service needs 1 to 16 subnets");
+        }
+        if spec.security_groups.is_empty() || spec.security_groups.len() > 5 {
+            cx.error("security_groups", "a service needs 1 to 5 security groups");
+        }
+        let subnets = spec
+            .subnets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| cx.reference(&format!("subnets[{i}]"), s, &[names::SUBNET]))
+            .collect();
+        let security_groups = spec
+            .security_groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                cx.reference(
+                    &format!("security_groups[{i}]"),
+                    g,
+                    &[names::SECURITY_GROUP],
+                )
+            })
+            .collect();
+        let props = Props {
+            service_name: cx.physical_name(name),
+            cluster: cx.reference("cluster", &spec.cluster, &[names::ECS_CLUSTER]),
+            task_definition: cx.reference_attr(
+                "task_definition",
+                &spec.task_definition,
+                "arn",
+                &[names::TASK_DEFINITION],
+            ),
+            desired_count: spec.desired_count,
+            subnets,
+            security_groups,
+            target_group: spec
+                .target_group
+                .as_ref()
+                .map(|t| cx.reference_attr("target_group", t, "arn", &[names::TARGET_GROUP])),
+            tags: cx.tags(),
+        };
+        vec![desired(&INFO, name, &props)]
+    }
+
+    fn check(&self, cx: &mut Cx, d: &Desired, all: &BTreeMap<String, Desired>) {
+        // The container registered with the target group is the task definition's own.
+        let td = props_of::<Props<Value>>(d)
+            .and_then(|p| as_ref(&p.task_definition).map(|(n, _)| n.to_string()));
+        if let Some(t) = td.and_then(|t| all.get(&t)) {
+            if t.props
+                .get("container")
+                .and_then(|c| c.get("port"))
+                .is_none()
+            {
+                cx.error(
+                    "task_definition",
+                    "the task definition has no container port",
+                );
+            }
+        }
+    }
+}
+
+pub fn cloud(cx: &Arc<Context>) -> Vec<Arc<dyn ResourceKind>> {
+    vec![adapt(EcsService(cx.clone()))]
+}
+
+pub struct EcsService(pub Arc<Context>);
+
+impl EcsService {
+    fn network(p: &Props) -> Result<NetworkConfiguration, CloudError> {
+        let vpc = AwsVpcConfiguration::builder()
+            .set_subnets(Some(p.subnets.clone()))
+            .set_security_groups(Some(p.security_groups.clone()))
+            .assign_public_ip(AssignPublicIp::Disabled)
+            .build()
+            .map_err(|e| CloudError::new("ecs:CreateService", e.to_string()))?;
+        Ok(NetworkConfiguration::builder()
+            .awsvpc_configuration(vpc)
+            .build())
+    }
+
+    /// The container name and port for the load balancer, from the task definition.
+    async fn target(&self, p: &Props) -> Result<Option<LoadBalancer>, CloudError> {
+        let Some(tg) = &p.target_group else {
+            return Ok(None);
+        };
+        let td = self
+            .0
+            .aws
+            .ecs
+            .describe_task_definition()
+            .task_definition(&p.task_definition)
+            .send()
+            .await
+            .map_err(|e| err("ecs:DescribeTaskDefinition", e))?;
+        let c = td
+            .task_definition()
+            .and_then(|t| t.container_definitions().first())
+            .cloned();
+        let (name, port) = c
+            .and_then(|c| {
+                Some((
+                    c.name()?.to_string(),
+                    c.port_mappings().first()?.container_port()?,
+                ))
+            })
+            .ok_or_else(|| {
+                CloudError::new(
+                    "ecs:DescribeTaskDefinition",
+                    "the task definition has no container port",
+                )
+            })?;
+        Ok(Some(
+            LoadBalancer::builder()
+                .target_group_arn(tg)
+                .container_name(name)
+                .container_port(port)
+                .build(),
+        ))
+    }
+
+    async fn describe(
+        &self,
+        cluster: &str,
+        services: Vec<String>,
+    ) -> Result<Vec<Service>, CloudError> {
+        let d = self
+            .0
+            .aws
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(services))
+            .include(ServiceField::Tags)
+            .send()
+            .await
+            .map_err(|e| err("ecs:DescribeServices", e))?;
+        Ok(d.services.unwrap_or_default())
+    }
+}
+
+fn sorted(v: &[String]) -> Vec<String> {
+    crate::kinds::support::props::sorted(v.to_vec())
+}
+
+#[async_trait]
+impl Kind for EcsService {
+    type Props = Props;
+    type Remote = Service;
+
+    fn info(&self) -> &'static KindInfo {
+        &INFO
+    }
+
+    fn normalize(p: &mut Props) {
+        p.subnets.sort();
+        p.security_groups.sort();
+    }
+
+    async fn list(&self, clusters: &[Observed]) -> Result<Vec<Service>, CloudError> {
+        let mut out = Vec::new();
+        for cluster in clusters {
+            let arns: Vec<String> = self
+                .0
+                .aws
+                .ecs
+                .list_services()
+                .cluster(&cluster.id)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<_, _>>()
+                .await
+                .map_err(|e| err("ecs:ListServices", e))?;
+            for chunk in arns.chunks(10) {
+                out.extend(self.describe(&cluster.id, chunk.to_vec()).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn observe(&self, s: &Service) -> Option<Found<Props>> {
+        if s.status() == Some("INACTIVE") {
+            return None;
+        }
+        let tags = tags_of(s.tags());
+        let name = identity(&tags, self.0.stack())?;
+        let cluster = s.cluster_arn()?.rsplit('/').next()?.to_string();
+        let vpc = s
+            .network_configuration()
+            .and_then(|n| n.awsvpc_configuration());
+        let props = Props {
+            service_name: s.service_name()?.to_string(),
+            cluster,
+            task_definition: s.task_definition().unwrap_or_default().to_string(),
+            desired_count: s.desired_count(),
+            subnets: sorted(vpc.map(|v| v.subnets()).unwrap_or_default()),
+            security_groups: sorted(vpc.map(|v| v.security_groups()).unwrap_or_default()),
+            target_group: s
+                .load_balancers()
+                .first()
+                .and_then(|l| l.target_group_arn())
+                .map(str::to_string),
+            tags,
+        };
+        Some(
+            Found::new(name, s.service_name()?, props)
+                .output("arn", s.service_arn().unwrap_or_default()),
+        )
+    }
+
+    async fn find(&self, current: &Found<Props>) -> Result<Option<Service>, CloudError> {
+        match self
+            .describe(&current.props.cluster, vec![current.id.clone()])
+            .await
+        {
+            Err(e) if e.has_code("ClusterNotFoundException") => Ok(None),
+            Err(e) => Err(e),
+            Ok(found) => Ok(found.into_iter().find(|s| s.status() != Some("INACTIVE"))),
+        }
+    }
+
+    fn state(&self, s: &Service) -> Status {
+        if s.status() == Some("DRAINING") {
+            return Status::Pending("draining".into());
+        }
+        let deployments = s.deployments();
+        let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"));
+        let rollout = primary.and_then(|p| p.rollout_state()).map(|r| r.as_str());
+        if rollout == Some("FAILED") {
+            let reason = primary
+                .and_then(|p| p.rollout_state_reason())
+                .unwrap_or("deployment failed");
+            return Status::Failed(reason.to_string());
+        }
+        if deployments.len() == 1
+            && (s.running_count() == s.desired_count() || rollout == Some("COMPLETED"))
+        {
+            return Status::Ready;
+        }
+        Status::Pending(format!(
+            "{} of {} tasks running, {} deployment(s)",
+            s.running_count(),
+            s.desired_count(),
+            deployments.len()
+        ))
+    }
+
+    async fn create(&self, name: &str, want: &Props) -> Result<Found<Props>, CloudError> {
+        let lb = self.target(want).await?;
+        let network = Self::network(want)?;
+        // ECS takes a token of at most 36 characters.
+        let token: String = client_token(self.0.stack(), name)
+            .chars()
+            .take(36)
+            .collect();
+        let out = retry_iam_propagation(|| async {
+            self.0
+                .aws
+                .ecs
+                .create_service()
+                .cluster(&want.cluster)
+                .service_name(&want.service_name)
+                .task_definition(&want.task_definition)
+                .desired_count(want.desired_count)
+                .launch_type(LaunchType::Fargate)
+                .network_configuration(network.clone())
+                .set_load_balancers(lb.clone().map(|l| vec![l]))
+                .propagate_tags(PropagateTags::Service)
+                .enable_ecs_managed_tags(true)
+                .client_token(&token)
+                .set_tags(Some(sdk_tags(&want.tags)))
+                .send()
+                .await
+                .map_err(|e| err("ecs:CreateService", e))
+        })
+        .await?;
+        let arn = out.service.and_then(|s| s.service_arn).unwrap_or_default();
+        Ok(Found::new(name, &want.service_name, want.clone()).output("arn", arn))
+    }
+
+    async fn update(
+        &self,
+        current: &Found<Props>,
+        want: &Props,
+    ) -> Result<Found<Props>, CloudError> {
+        let ecs = &self.0.aws.ecs;
+        let have = &current.props;
+        let mut req = ecs
+            .update_service()
+            .cluster(&want.cluster)
+            .service(&current.id);
+        let mut any = false;
+        if have.task_definition != want.task_definition {
+            req = req.task_definition(&want.task_definition);
+            any = true;
+        }
+        if have.desired_count != want.desired_count {
+            req = req.desired_count(want.desired_count);
+            any = true;
+        }
+        if (&have.subnets, &have.security_groups) != (&want.subnets, &want.security_groups) {
+            req = req.network_configuration(Self::network(want)?);
+            any = true;
+        }
+        if have.target_group != want.target_group {
+            req = req.set_load_balancers(Some(self.target(want).await?.into_iter().collect()));
+            any = true;
+        }
+        if any {
+            req.send().await.map_err(|e| err("ecs:UpdateService", e))?;
+        }
+        let arn = current.outputs.get("arn").cloned().unwrap_or_default();
+        sync_tags(&EcsTags(ecs), &arn, &have.tags, &want.tags).await?;
+        Ok(current.with_props(want.clone()))
+    }
+
+    async fn delete(&self, current: &Found<Props>) -> Result<Deletion, CloudError> {
+        match self
+            .0
+            .aws
+            .ecs
+            .delete_service()
+            .cluster(&current.props.cluster)
+            .service(&current.id)
+            .force(true)
+            .send()
+            .await
+            .map_err(|e| err("ecs:DeleteService", e))
+        {
+            Err(e)
+                if e.has_code("ServiceNotFoundException")
+                    || e.has_code("ClusterNotFoundException") =>
+            {
+                Ok(Deletion::Gone)
+            }
+            // Draining, then inactive.
+            other => other.map(|_| Deletion::Started),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::support::testing::{self, assert_observes, context, out};
+    use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState};
+
+    fn service(running: i32, rollout: DeploymentRolloutState) -> Service {
+        let vpc = AwsVpcConfiguration::builder()
+            .subnets(out("priv-b", "id"))
+            .subnets(out("priv-a", "id"))
+            .security_groups(out("api-sg", "id"))
+            .build()
+            .unwrap();
+        Service::builder()
+            .service_name("app-api")
+            .service_arn("arn:aws:ecs:eu-west-3:1:service/app-backend/app-api")
+            .cluster_arn(format!(
+                "arn:aws:ecs:eu-west-3:1:cluster/{}",
+                out("backend", "id")
+            ))
+            .status("ACTIVE")
+            .task_definition(out("api-task", "arn"))
+            .desired_count(2)
+            .running_count(running)
+            .deployments(
+                Deployment::builder()
+                    .status("PRIMARY")
+                    .rollout_state(rollout)
+                    .build(),
+            )
+            .network_configuration(
+                NetworkConfiguration::builder()
+                    .awsvpc_configuration(vpc)
+                    .build(),
+            )
+            .load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn(out("tg", "arn"))
+                    .build(),
+            )
+            .set_tags(Some(sdk_tags(&testing::identity_tags("api"))))
+            .build()
+    }
+
+    #[test]
+    fn a_described_service_is_what_the_file_wants() {
+        let file = "ecs_clusters:\n  backend: {}\niam_roles:\n  exec: {trust: [ecs-tasks.amazonaws.com]}\nlog_groups:\n  logs: {retention_days: 14}\nvpcs:\n  main: {cidr: 10.0.0.0/16}\nsubnets:\n  priv-a: {vpc: main, cidr: 10.0.1.0/24, zone: eu-west-3a}\n  priv-b: {vpc: main, cidr: 10.0.2.0/24, zone: eu-west-3b}\nsecurity_groups:\n  api-sg: {vpc: main}\ntarget_groups:\n  tg: {vpc: main, port: 8000}\ntask_definitions:\n  api-task: {cpu: 256, memory: 512, execution_role: exec, log_group: logs, container: {image: 'nginx:1.27', port: 8000}}\necs_services:\n  api: {cluster: backend, task_definition: api-task, desired_count: 2, subnets: [priv-a, priv-b], security_groups: [api-sg], target_group: tg}\n";
+        let s = service(2, DeploymentRolloutState::Completed);
+        assert_observes(EcsService(context()), &s, file, "api");
+    }
+
+    #[test]
+    fn states_of_a_rollout() {
+        let k = EcsService(context());
+        assert_eq!(
+            k.state(&service(2, DeploymentRolloutState::Completed)),
+            Status::Ready
+        );
+        assert!(matches!(
+            k.state(&service(1, DeploymentRolloutState::InProgress)),
+            Status::Pending(s) if s.starts_with("1 of 2 tasks")
+        ));
+        assert!(matches!(
+            k.state(&service(0, DeploymentRolloutState::Failed)),
+            Status::Failed(_)
+        ));
+    }
+}

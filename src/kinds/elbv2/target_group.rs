@@ -1,0 +1,238 @@
+//! ELBv2 target group for IP targets (Fargate tasks): name, port, protocol, VPC
+//! (replacement); health check path (in place), tags.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetGroup, TargetTypeEnum};
+use serde::{Deserialize, Serialize};
+
+use super::{arn_suffix, check_name, sdk_tags, tags_by_arn, ElbTags};
+use crate::aws::err;
+use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
+use crate::kinds::names;
+use crate::kinds::support::retry::retry_in_use;
+use crate::kinds::support::tags::{identity, sync_tags, Tags};
+use crate::kinds::support::{adapt, desired, Context, Found, Kind};
+use crate::model::{Cx, KindModel};
+
+pub static INFO: KindInfo = KindInfo {
+    outputs: &["id", "arn", "arn_suffix"],
+    replace: &["tg_name", "vpc", "port"],
+    ..KindInfo::new(names::TARGET_GROUP, "target_groups", "elasticloadbalancing")
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Spec {
+    vpc: String,
+    port: u16,
+    #[serde(default = "default_path")]
+    health_check_path: String,
+}
+
+fn default_path() -> String {
+    "/".into()
+}
+
+/// What is compared; `R` names the VPC (a reference, then an id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Props<R = String> {
+    pub tg_name: String,
+    pub vpc: R,
+    pub port: u16,
+    pub health_check_path: String,
+    pub tags: Tags,
+}
+
+pub struct Model;
+
+impl KindModel for Model {
+    fn info(&self) -> &'static KindInfo {
+        &INFO
+    }
+
+    fn build(&self, cx: &mut Cx, name: &str, body: serde_yaml::Value) -> Vec<Desired> {
+        let Some(spec) = cx.parse::<Spec>(body) else {
+            return vec![];
+        };
+        let tg_name = check_name(cx, name);
+        if spec.port == 0 {
+            cx.error("port", "port must be 1-65535");
+        }
+        if !spec.health_check_path.starts_with('/') || spec.health_check_path.len() > 1024 {
+            cx.error(
+                "health_check_path",
+                "a health check path starts with / and is at most 1024 characters",
+            );
+        }
+        let props = Props {
+            tg_name,
+            vpc: cx.reference("vpc", &spec.vpc, &[names::VPC]),
+            port: spec.port,
+            health_check_path: spec.health_check_path,
+            tags: cx.tags(),
+        };
+        vec![desired(&INFO, name, &props)]
+    }
+}
+
+pub fn cloud(cx: &Arc<Context>) -> Vec<Arc<dyn ResourceKind>> {
+    vec![adapt(TargetGroupKind(cx.clone()))]
+}
+
+pub struct TargetGroupKind(pub Arc<Context>);
+
+#[async_trait]
+impl Kind for TargetGroupKind {
+    type Props = Props;
+    type Remote = (TargetGroup, Tags);
+
+    fn info(&self) -> &'static KindInfo {
+        &INFO
+    }
+
+    async fn list(&self, _parents: &[Observed]) -> Result<Vec<Self::Remote>, CloudError> {
+        let groups: Vec<TargetGroup> = self
+            .0
+            .aws
+            .elb
+            .describe_target_groups()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| err("elasticloadbalancing:DescribeTargetGroups", e))?;
+        let prefix = format!("{}-", self.0.stack());
+        let ours: Vec<TargetGroup> = groups
+            .into_iter()
+            .filter(|g| {
+                g.target_group_name()
+                    .is_some_and(|n| n.starts_with(&prefix))
+            })
+            .collect();
+        let arns: Vec<String> = ours
+            .iter()
+            .filter_map(|g| g.target_group_arn().map(str::to_string))
+            .collect();
+        let mut tags = tags_by_arn(&self.0, &arns).await?;
+        Ok(ours
+            .into_iter()
+            .filter_map(|g| {
+                let t = tags.remove(g.target_group_arn()?)?;
+                Some((g, t))
+            })
+            .collect())
+    }
+
+    fn observe(&self, (g, tags): &Self::Remote) -> Option<Found<Props>> {
+        let name = identity(tags, self.0.stack())?;
+        let arn = g.target_group_arn()?;
+        let props = Props {
+            tg_name: g.target_group_name()?.to_string(),
+            vpc: g.vpc_id().unwrap_or_default().to_string(),
+            port: g.port().and_then(|p| u16::try_from(p).ok()).unwrap_or(0),
+            health_check_path: g.health_check_path().unwrap_or("/").to_string(),
+            tags: tags.clone(),
+        };
+        Some(
+            Found::new(name, arn, props)
+                .output("arn", arn)
+                .output("arn_suffix", arn_suffix(arn)),
+        )
+    }
+
+    async fn create(&self, name: &str, want: &Props) -> Result<Found<Props>, CloudError> {
+        let out = self
+            .0
+            .aws
+            .elb
+            .create_target_group()
+            .name(&want.tg_name)
+            .protocol(ProtocolEnum::Http)
+            .port(i32::from(want.port))
+            .vpc_id(&want.vpc)
+            .target_type(TargetTypeEnum::Ip)
+            .health_check_path(&want.health_check_path)
+            .set_tags(Some(sdk_tags(&want.tags)))
+            .send()
+            .await
+            .map_err(|e| err("elasticloadbalancing:CreateTargetGroup", e))?;
+        let arn = out
+            .target_groups()
+            .first()
+            .and_then(|g| g.target_group_arn())
+            .ok_or_else(|| {
+                CloudError::new(
+                    "elasticloadbalancing:CreateTargetGroup",
+                    "no target group in the answer",
+                )
+            })?;
+        Ok(Found::new(name, arn, want.clone())
+            .output("arn", arn)
+            .output("arn_suffix", arn_suffix(arn)))
+    }
+
+    async fn update(
+        &self,
+        current: &Found<Props>,
+        want: &Props,
+    ) -> Result<Found<Props>, CloudError> {
+        let elb = &self.0.aws.elb;
+        if current.props.health_check_path != want.health_check_path {
+            elb.modify_target_group()
+                .target_group_arn(&current.id)
+                .health_check_path(&want.health_check_path)
+                .send()
+                .await
+                .map_err(|e| err("elasticloadbalancing:ModifyTargetGroup", e))?;
+        }
+        sync_tags(&ElbTags(elb), &current.id, &current.props.tags, &want.tags).await?;
+        Ok(current.with_props(want.clone()))
+    }
+
+    async fn delete(&self, current: &Found<Props>) -> Result<Deletion, CloudError> {
+        // Still in use while the listener that forwards to it is being deleted.
+        let res = retry_in_use(self.0.options.dependency_wait, || async {
+            self.0
+                .aws
+                .elb
+                .delete_target_group()
+                .target_group_arn(&current.id)
+                .send()
+                .await
+                .map_err(|e| err("elasticloadbalancing:DeleteTargetGroup", e))
+        })
+        .await;
+        match res {
+            Err(e) if e.has_code("TargetGroupNotFound") => Ok(Deletion::Gone),
+            other => other.map(|_| Deletion::Gone),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::support::testing::{self, assert_observes, context, out};
+
+    #[test]
+    fn a_described_target_group_is_what_the_file_wants() {
+        let file = "vpcs:\n  main: {cidr: 10.0.0.0/16}\ntarget_groups:\n  api: {vpc: main, port: 8000, health_check_path: /health}\n";
+        let arn = "arn:aws:elasticloadbalancing:eu-west-3:1:targetgroup/app-api/73e2";
+        let g = TargetGroup::builder()
+            .target_group_arn(arn)
+            .target_group_name("app-api")
+            .vpc_id(out("main", "id"))
+            .port(8000)
+            .health_check_path("/health")
+            .build();
+        assert_observes(
+            TargetGroupKind(context()),
+            &(g, testing::identity_tags("api")),
+            file,
+            "api",
+        );
+    }
+}

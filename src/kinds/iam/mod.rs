@@ -1,0 +1,3 @@
+//! IAM kinds: roles, with their policy documents.
+
+pub mod role;

@@ -1,0 +1,3 @@
+//! CloudWatch Logs kinds: log groups.
+
+pub mod log_group;

@@ -1,0 +1,3 @@
+//! S3 kinds: buckets and their policies.
+
+pub mod bucket;

@@ -1,0 +1,3 @@
+//! SNS kinds: topics with their e-mail subscriptions.
+
+pub mod topic;

@@ -1,0 +1,264 @@
+//! The lifecycle protocol every kind implements, typed, and its adapter to the engine's
+//! untyped [`ResourceKind`].
+//!
+//! A kind declares its properties once, as a struct (`Props`), used by the stack model
+//! to build what the file wants and by the kind to describe what exists: the engine
+//! compares the two as JSON, so both have one shape by construction. The protocol:
+//!
+//! - `list` (one batched listing) and `find` (one resource, by id) are the only places
+//!   that call the service to read, and `find` is the one place "not found" is decided;
+//! - `observe` and `state` are pure: what a listed resource is in the stack's terms
+//!   (nothing without the stack's identity tags), and whether it is ready, pending,
+//!   failed. They are unit-tested from recorded answers;
+//! - `create`, `update`, `delete` write; `delete` says what comes next ([`Deletion`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::engine::{
+    CloudError, Deletion, Desired, KindInfo, Observed, Props, ResourceKind, Status,
+};
+
+/// A resource of the stack as it exists, with typed properties.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found<P> {
+    /// Its name in the stack file.
+    pub name: String,
+    /// Its physical id.
+    pub id: String,
+    pub props: P,
+    /// Outputs other resources may reference (the `id` output is added by the adapter).
+    pub outputs: BTreeMap<String, String>,
+    /// Set when AWS reports it failed: the plan replaces it.
+    pub failed: Option<String>,
+}
+
+impl<P> Found<P> {
+    pub fn new(name: impl Into<String>, id: impl Into<String>, props: P) -> Self {
+        Found {
+            name: name.into(),
+            id: id.into(),
+            props,
+            outputs: BTreeMap::new(),
+            failed: None,
+        }
+    }
+
+    pub fn output(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.outputs.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// The same resource with new properties (after an in-place update).
+    pub fn with_props(&self, props: P) -> Self {
+        Found {
+            name: self.name.clone(),
+            id: self.id.clone(),
+            props,
+            outputs: self.outputs.clone(),
+            failed: None,
+        }
+    }
+}
+
+/// One kind's whole lifecycle, typed. See the module documentation.
+#[async_trait]
+pub trait Kind: Send + Sync + 'static {
+    /// Properties as compared; desired (resolved) and observed share this shape.
+    type Props: Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync;
+    /// What the service says about one resource (what `list` and `find` return).
+    type Remote: Send + Sync;
+
+    fn info(&self) -> &'static KindInfo;
+
+    /// Every resource of the kind that may be the stack's: one batched listing where
+    /// the service has one. A kind with a parent kind gets what was found of it.
+    async fn list(&self, parents: &[Observed]) -> Result<Vec<Self::Remote>, CloudError>;
+
+    /// Pure: the resource in the stack's terms, or `None` when it is not the stack's.
+    fn observe(&self, remote: &Self::Remote) -> Option<Found<Self::Props>>;
+
+    /// The resource as it is now, `None` when it is gone. Kinds that wait implement it.
+    async fn find(&self, current: &Found<Self::Props>) -> Result<Option<Self::Remote>, CloudError> {
+        Err(CloudError::new(
+            format!("{} {}", self.info().kind, current.id),
+            "this kind has no finder",
+        ))
+    }
+
+    /// Pure: the state of a resource `find` returned (ready, pending, failed).
+    fn state(&self, _remote: &Self::Remote) -> Status {
+        Status::Ready
+    }
+
+    /// Canonical order of sets (both sides of a comparison go through it).
+    fn normalize(_props: &mut Self::Props) {}
+
+    /// What the file wants, settled against what exists where AWS moves a value forward
+    /// on its own (see [`ResourceKind::settle`]).
+    fn settle(_want: &mut Self::Props, _have: &Self::Props) {}
+
+    async fn create(
+        &self,
+        name: &str,
+        want: &Self::Props,
+    ) -> Result<Found<Self::Props>, CloudError>;
+
+    /// Bring `current` to `want` in place (the plan found fields that differ and none
+    /// that forces a replacement).
+    async fn update(
+        &self,
+        current: &Found<Self::Props>,
+        want: &Self::Props,
+    ) -> Result<Found<Self::Props>, CloudError>;
+
+    async fn delete(&self, current: &Found<Self::Props>) -> Result<Deletion, CloudError>;
+
+    /// A reason to keep the resource instead of deleting it (data it holds).
+    async fn keep(&self, _current: &Found<Self::Props>) -> Result<Option<String>, CloudError> {
+        Ok(None)
+    }
+
+    /// A reason the resource cannot be deleted as it is (deletion protection).
+    fn delete_guard(&self, _current: &Found<Self::Props>) -> Option<String> {
+        None
+    }
+}
+
+/// Properties as the engine's JSON map.
+pub fn to_props<P: Serialize>(p: &P) -> Props {
+    match serde_json::to_value(p) {
+        Ok(Value::Object(m)) => m,
+        _ => Props::new(),
+    }
+}
+
+fn from_props<P: DeserializeOwned>(kind: &str, props: &Props) -> Result<P, CloudError> {
+    serde_json::from_value(Value::Object(props.clone())).map_err(|e| {
+        CloudError::new(
+            format!("{kind} properties"),
+            format!("not in the kind's shape: {e}"),
+        )
+    })
+}
+
+/// A desired resource of kind `info` from its typed properties (references as
+/// `{"$ref": ...}` values in the fields that hold them).
+pub fn desired<P: Serialize>(info: &KindInfo, name: &str, props: &P) -> Desired {
+    Desired::new(info.kind, name, to_props(props))
+}
+
+/// The typed properties of a desired resource (references still as JSON values when
+/// `P` keeps them as such): for checks across resources.
+pub fn props_of<P: DeserializeOwned>(d: &Desired) -> Option<P> {
+    serde_json::from_value(Value::Object(d.props.clone())).ok()
+}
+
+/// The engine's view of a typed kind.
+pub fn adapt<K: Kind>(kind: K) -> Arc<dyn ResourceKind> {
+    Arc::new(Typed(kind))
+}
+
+struct Typed<K>(K);
+
+impl<K: Kind> Typed<K> {
+    fn observed(&self, f: Found<K::Props>) -> Observed {
+        let mut o = Observed::new(self.0.info().kind, f.name, f.id);
+        o.props = to_props(&f.props);
+        o.outputs.extend(f.outputs);
+        o.failed = f.failed;
+        o
+    }
+
+    fn found(&self, o: &Observed) -> Result<Found<K::Props>, CloudError> {
+        Ok(Found {
+            name: o.name.clone(),
+            id: o.id.clone(),
+            props: from_props(self.0.info().kind, &o.props)?,
+            outputs: o.outputs.clone(),
+            failed: o.failed.clone(),
+        })
+    }
+
+    fn props(&self, p: &Props) -> Result<K::Props, CloudError> {
+        from_props(self.0.info().kind, p)
+    }
+}
+
+#[async_trait]
+impl<K: Kind> ResourceKind for Typed<K> {
+    fn info(&self) -> &'static KindInfo {
+        self.0.info()
+    }
+
+    fn normalize(&self, props: &mut Props) {
+        // Fields only known after apply are missing: then the rest stays as it is.
+        if let Ok(mut p) = self.props(props) {
+            K::normalize(&mut p);
+            *props = to_props(&p);
+        }
+    }
+
+    fn settle(&self, want: &mut Props, have: &Props) {
+        if let (Ok(mut w), Ok(h)) = (self.props(want), self.props(have)) {
+            K::settle(&mut w, &h);
+            *want = to_props(&w);
+        }
+    }
+
+    async fn discover(&self, parents: &[Observed]) -> Result<Vec<Observed>, CloudError> {
+        let listed = self.0.list(parents).await?;
+        Ok(listed
+            .iter()
+            .filter_map(|r| self.0.observe(r))
+            .map(|f| self.observed(f))
+            .collect())
+    }
+
+    async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {
+        let want = self.props(props)?;
+        let f = self.0.create(name, &want).await?;
+        Ok(self.observed(f))
+    }
+
+    async fn update(
+        &self,
+        _name: &str,
+        props: &Props,
+        current: &Observed,
+        _changed: &[String],
+    ) -> Result<Observed, CloudError> {
+        let want = self.props(props)?;
+        let f = self.0.update(&self.found(current)?, &want).await?;
+        Ok(self.observed(f))
+    }
+
+    async fn delete(&self, current: &Observed) -> Result<Deletion, CloudError> {
+        self.0.delete(&self.found(current)?).await
+    }
+
+    async fn keep_instead_of_delete(
+        &self,
+        current: &Observed,
+    ) -> Result<Option<String>, CloudError> {
+        self.0.keep(&self.found(current)?).await
+    }
+
+    fn delete_guard(&self, current: &Observed) -> Option<String> {
+        self.found(current)
+            .ok()
+            .and_then(|f| self.0.delete_guard(&f))
+    }
+
+    async fn status(&self, current: &Observed) -> Result<Status, CloudError> {
+        Ok(match self.0.find(&self.found(current)?).await? {
+            None => Status::Missing,
+            Some(r) => self.0.state(&r),
+        })
+    }
+}

@@ -1,0 +1,149 @@
+//! Tags: the identity every resource of a stack carries, and bringing a resource's tags
+//! to the desired ones through whichever calls its service has.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use crate::engine::CloudError;
+use crate::model::{TAG_NAME, TAG_STACK};
+
+/// A resource's tags, sorted by key.
+pub type Tags = BTreeMap<String, String>;
+
+/// Tags as the stack compares them: without the `aws:` ones AWS adds itself.
+pub fn visible<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Tags {
+    pairs
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("aws:"))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The resource's name in the stack, if it carries the stack's identity: a resource
+/// without the stack tag is never the stack's, whatever its name.
+pub fn identity(tags: &Tags, stack: &str) -> Option<String> {
+    if tags.get(TAG_STACK).map(String::as_str) != Some(stack) {
+        return None;
+    }
+    tags.get(TAG_NAME).cloned()
+}
+
+/// Whether the tags say the resource is the stack's (whatever its name).
+pub fn owned(tags: &Tags, stack: &str) -> bool {
+    tags.get(TAG_STACK).map(String::as_str) == Some(stack)
+}
+
+/// The error for a name the stack wants that something else holds: the name alone
+/// proves nothing, so nothing is adopted or changed.
+pub fn name_taken(operation: &str, what: &str, name: &str, tags: &Tags) -> CloudError {
+    let owner = match tags.get(TAG_STACK) {
+        Some(s) => format!("it carries {TAG_STACK}={s}"),
+        None => format!("it has no {TAG_STACK} tag"),
+    };
+    CloudError::new(
+        operation,
+        format!(
+            "{what} `{name}` already exists and is not this stack's ({owner}); nothing of it was changed. Rename the resource in the stack file, or remove the other one"
+        ),
+    )
+    .with_code("NameTaken")
+}
+
+/// The tag writes a service supports.
+#[async_trait]
+pub trait ServiceTags: Sync {
+    /// Add or overwrite these tags.
+    async fn tag(&self, id: &str, set: &Tags) -> Result<(), CloudError>;
+    /// Remove these keys.
+    async fn untag(&self, id: &str, keys: &[String]) -> Result<(), CloudError>;
+}
+
+/// Bring the tags of `id` from `have` to `want`: one call to set what differs, one to
+/// remove what is no longer wanted, none when nothing changes.
+pub async fn sync_tags(
+    svc: &impl ServiceTags,
+    id: &str,
+    have: &Tags,
+    want: &Tags,
+) -> Result<(), CloudError> {
+    let set: Tags = want
+        .iter()
+        .filter(|(k, v)| have.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let unset: Vec<String> = have
+        .keys()
+        .filter(|k| !want.contains_key(*k))
+        .cloned()
+        .collect();
+    if !set.is_empty() {
+        svc.tag(id, &set).await?;
+    }
+    if !unset.is_empty() {
+        svc.untag(id, &unset).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    #[async_trait]
+    impl ServiceTags for Recorder {
+        async fn tag(&self, id: &str, set: &Tags) -> Result<(), CloudError> {
+            let keys: Vec<&str> = set.keys().map(String::as_str).collect();
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("tag {id} {}", keys.join(",")));
+            Ok(())
+        }
+        async fn untag(&self, id: &str, keys: &[String]) -> Result<(), CloudError> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("untag {id} {}", keys.join(",")));
+            Ok(())
+        }
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> Tags {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn only_what_differs_is_written() {
+        let r = Recorder::default();
+        let have = tags(&[("a", "1"), ("b", "2"), ("gone", "x")]);
+        let want = tags(&[("a", "1"), ("b", "3"), ("new", "y")]);
+        sync_tags(&r, "r-1", &have, &want).await.unwrap();
+        assert_eq!(
+            r.0.lock().unwrap().clone(),
+            vec!["tag r-1 b,new".to_string(), "untag r-1 gone".to_string()]
+        );
+        let r = Recorder::default();
+        sync_tags(&r, "r-1", &want, &want).await.unwrap();
+        assert!(
+            r.0.lock().unwrap().is_empty(),
+            "no call when nothing changes"
+        );
+    }
+
+    #[test]
+    fn identity_needs_the_stack_tag() {
+        let t = tags(&[(TAG_STACK, "app"), (TAG_NAME, "web")]);
+        assert_eq!(identity(&t, "app").as_deref(), Some("web"));
+        assert_eq!(identity(&t, "app-2"), None);
+        assert_eq!(identity(&tags(&[(TAG_NAME, "web")]), "app"), None);
+        assert!(visible([("aws:cloudformation:x", "1"), ("k", "v")]).len() == 1);
+    }
+}
