@@ -348,7 +348,161 @@ async fn write_response(
     w.flush().await
 }
 
-/// The error answer each service gives, in its own protocol.
+/// How a service writes its errors.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Protocol {
+    /// EC2's query protocol: `<Response><Errors><Error>`.
+    Ec2,
+    /// S3's REST-XML: `<Error>`.
+    S3,
+    /// JSON 1.1 (and the REST-JSON services): `{"__type", "message"}`.
+    Json,
+    /// The query protocols (IAM, STS, RDS, ELB, CloudWatch, SNS) and CloudFront:
+    /// `<ErrorResponse><Error>`.
+    Query,
+}
+
+/// One AWS service as the proxy speaks it.
+pub struct Service {
+    /// The signing name in the request's credential scope.
+    pub signing: &'static str,
+    /// The name in IAM actions, as the kinds' `KindInfo::service` gives it.
+    pub iam: &'static str,
+    pub protocol: Protocol,
+    /// Throttling as the service really reports it: HTTP status and error code.
+    pub throttle: (u16, &'static str),
+    /// The code of an internal error.
+    pub internal: &'static str,
+}
+
+/// Every service the tool calls. A test checks that each kind's service is here.
+pub const SERVICES: &[Service] = &[
+    svc(
+        "ec2",
+        "ec2",
+        Protocol::Ec2,
+        (503, "RequestLimitExceeded"),
+        "InternalError",
+    ),
+    svc("s3", "s3", Protocol::S3, (503, "SlowDown"), "InternalError"),
+    svc(
+        "tagging",
+        "tag",
+        Protocol::Json,
+        (400, "ThrottledException"),
+        "ServerException",
+    ),
+    svc(
+        "eks",
+        "eks",
+        Protocol::Json,
+        (429, "TooManyRequestsException"),
+        "ServerException",
+    ),
+    svc(
+        "ecs",
+        "ecs",
+        Protocol::Json,
+        (400, "ThrottlingException"),
+        "ServerException",
+    ),
+    svc(
+        "logs",
+        "logs",
+        Protocol::Json,
+        (400, "ThrottlingException"),
+        "ServerException",
+    ),
+    svc(
+        "budgets",
+        "budgets",
+        Protocol::Json,
+        (400, "ThrottlingException"),
+        "ServerException",
+    ),
+    svc(
+        "ssm",
+        "ssm",
+        Protocol::Json,
+        (400, "ThrottlingException"),
+        "ServerException",
+    ),
+    svc(
+        "iam",
+        "iam",
+        Protocol::Query,
+        (400, "Throttling"),
+        "InternalFailure",
+    ),
+    svc(
+        "sts",
+        "sts",
+        Protocol::Query,
+        (400, "Throttling"),
+        "InternalFailure",
+    ),
+    svc(
+        "rds",
+        "rds",
+        Protocol::Query,
+        (400, "Throttling"),
+        "InternalFailure",
+    ),
+    svc(
+        "elasticloadbalancing",
+        "elasticloadbalancing",
+        Protocol::Query,
+        (400, "Throttling"),
+        "InternalFailure",
+    ),
+    svc(
+        "monitoring",
+        "cloudwatch",
+        Protocol::Query,
+        (400, "Throttling"),
+        "InternalFailure",
+    ),
+    svc(
+        "sns",
+        "sns",
+        Protocol::Query,
+        (400, "Throttling"),
+        "InternalFailure",
+    ),
+    svc(
+        "cloudfront",
+        "cloudfront",
+        Protocol::Query,
+        (400, "Throttling"),
+        "InternalFailure",
+    ),
+];
+
+const fn svc(
+    signing: &'static str,
+    iam: &'static str,
+    protocol: Protocol,
+    throttle: (u16, &'static str),
+    internal: &'static str,
+) -> Service {
+    Service {
+        signing,
+        iam,
+        protocol,
+        throttle,
+        internal,
+    }
+}
+
+/// The service a request is signed for (the query protocol's row when unknown).
+fn service_of(signing: &str) -> &'static Service {
+    SERVICES
+        .iter()
+        .find(|s| s.signing == signing)
+        .unwrap_or(&SERVICES[SERVICES.len() - 1])
+}
+
+/// The error answer a service gives, in its own protocol.
 fn error_response(service: &str, status: u16, code: &str, message: &str) -> Response {
     let reason = match status {
         400 => "Bad Request",
@@ -361,14 +515,14 @@ fn error_response(service: &str, status: u16, code: &str, message: &str) -> Resp
         headers: vec![("Content-Type".into(), "text/xml".into())],
         body: body.into_bytes(),
     };
-    match service {
-        "ec2" => xml(format!(
+    match service_of(service).protocol {
+        Protocol::Ec2 => xml(format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>"
         )),
-        "s3" => xml(format!(
+        Protocol::S3 => xml(format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault-proxy</RequestId></Error>"
         )),
-        "ecs" | "logs" | "budgets" | "tagging" | "ssm" | "eks" => Response {
+        Protocol::Json => Response {
             status_line: format!("HTTP/1.1 {status} {reason}"),
             headers: vec![
                 ("Content-Type".into(), "application/x-amz-json-1.1".into()),
@@ -377,8 +531,7 @@ fn error_response(service: &str, status: u16, code: &str, message: &str) -> Resp
             ],
             body: format!("{{\"__type\":\"{code}\",\"message\":\"{message}\"}}").into_bytes(),
         },
-        // The query protocols (IAM, STS, RDS, ELB, CloudWatch, SNS) and CloudFront.
-        _ => xml(format!(
+        Protocol::Query => xml(format!(
             "<ErrorResponse><Error><Type>{}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>",
             if status < 500 { "Sender" } else { "Receiver" }
         )),
@@ -387,33 +540,22 @@ fn error_response(service: &str, status: u16, code: &str, message: &str) -> Resp
 
 /// Throttling as each service really reports it.
 fn throttle(service: &str) -> Response {
-    match service {
-        "ec2" => error_response(
-            service,
-            503,
-            "RequestLimitExceeded",
-            "Request limit exceeded.",
-        ),
-        "s3" => error_response(service, 503, "SlowDown", "Please reduce your request rate."),
-        "tagging" => error_response(service, 400, "ThrottledException", "Rate exceeded"),
-        "eks" => error_response(service, 429, "TooManyRequestsException", "Rate exceeded"),
-        "ecs" | "logs" | "budgets" | "ssm" => {
-            error_response(service, 400, "ThrottlingException", "Rate exceeded")
-        }
-        _ => error_response(service, 400, "Throttling", "Rate exceeded"),
-    }
+    let (status, code) = service_of(service).throttle;
+    let message = if code == "SlowDown" {
+        "Please reduce your request rate."
+    } else if code == "RequestLimitExceeded" {
+        "Request limit exceeded."
+    } else {
+        "Rate exceeded"
+    };
+    error_response(service, status, code, message)
 }
 
 fn internal(service: &str) -> Response {
-    let code = match service {
-        "ec2" | "s3" => "InternalError",
-        "ecs" | "eks" | "logs" | "budgets" | "tagging" | "ssm" => "ServerException",
-        _ => "InternalFailure",
-    };
     error_response(
         service,
         500,
-        code,
+        service_of(service).internal,
         "We encountered an internal error. Please try again.",
     )
 }

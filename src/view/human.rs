@@ -1,9 +1,9 @@
-//! Everything the user sees: plans, reports, drift, status, call statistics, progress.
-//! Human text on a terminal, or one JSON document with `--json`.
+//! The human view: plans, reports, drift, status, call statistics and progress as text;
+//! results on stdout, progress, questions and errors on stderr.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -11,7 +11,9 @@ use serde_json::Value;
 use crate::aws::StatsReport;
 use crate::engine::apply::{Event, OpKind, OpResult, Progress, Report};
 use crate::engine::plan::{Action, FieldChange, Plan, Step};
-use crate::engine::Observed;
+use crate::engine::{CloudError, Observed};
+use crate::flows::{Error, Outcome, Refusal, View};
+use crate::lock::Holder;
 use crate::model::Invalid;
 
 const UNKNOWN: &str = "(known after apply)";
@@ -401,5 +403,130 @@ fn capital(s: &str) -> String {
     match c.next() {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
         None => String::new(),
+    }
+}
+
+/// Text for people, on a terminal or in a log.
+pub struct Human {
+    /// `--yes`: never ask.
+    pub yes: bool,
+}
+
+impl View for Human {
+    fn proposal(&self, plan: &Plan) {
+        print!("{}", plan_text(plan));
+    }
+
+    fn sweep(&self, derived: &[String], forced: &[String]) {
+        for b in derived {
+            println!("  - {b} (made for the stack): delete");
+        }
+        for b in forced {
+            println!("  - {b} (not the stack's, --force): delete");
+        }
+    }
+
+    fn confirm(&self, question: &str) -> Result<(), Refusal> {
+        ask(self.yes, question)
+    }
+
+    fn lock_waiting(&self, holder: &Holder, waited: Duration) {
+        eprintln!(
+            "Waiting for the stack lock, held by {} ({}s so far)",
+            holder.describe(),
+            waited.as_secs()
+        );
+    }
+
+    fn lock_not_released(&self, error: &CloudError) {
+        eprintln!("warning: could not release the stack lock ({error}); it expires by itself, or run `provision unlock`");
+    }
+
+    fn progress(&self) -> Arc<dyn Progress> {
+        Arc::new(HumanProgress::new())
+    }
+}
+
+/// Ask on the terminal, unless `--yes`; refuse when nobody can answer.
+pub fn ask(yes: bool, question: &str) -> Result<(), Refusal> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Refusal::NoTerminal);
+    }
+    eprint!("{question} Only 'yes' is accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    if line.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Refusal::NotConfirmed)
+    }
+}
+
+/// The result of a command, on stdout (a failed `down` check also on stderr).
+pub fn outcome(stack: &str, region: &str, file: &str, o: &Outcome) {
+    match o {
+        Outcome::Validated { resources } => {
+            println!("{file} is valid: stack {stack} in {region}, {resources} resources.")
+        }
+        Outcome::Planned { plan, .. } => print!("{}", plan_text(plan)),
+        Outcome::Drift { plan } => print!("{}", drift_text(plan)),
+        Outcome::Status { observed, lock } => {
+            if let Some(l) = lock {
+                println!("Locked by {l}.");
+            }
+            print!("{}", status_text(observed));
+        }
+        Outcome::Applied {
+            command,
+            plan,
+            report,
+            remaining,
+        } => {
+            let Some(report) = report else {
+                if *command == "down" && !plan.has_changes() {
+                    println!("Nothing of stack {stack} exists.");
+                }
+                return;
+            };
+            print!("{}", report_text(report));
+            let leaks = remaining.as_deref().unwrap_or_default();
+            if !leaks.is_empty() {
+                eprintln!("error: {} resource(s) of the stack remain:", leaks.len());
+                for o in leaks {
+                    eprintln!("  {} {} ({})", o.kind, o.name, o.id);
+                }
+            } else if remaining.is_some() && report.ok() {
+                let kept: Vec<&str> = report.kept().map(|o| o.name.as_str()).collect();
+                println!(
+                    "Nothing of stack {stack} remains{}.",
+                    if kept.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" but what was kept on purpose ({})", kept.join(", "))
+                    }
+                );
+            }
+        }
+        Outcome::Unlocked { broken: None } => println!("Stack {stack} is not locked."),
+        Outcome::Unlocked {
+            broken: Some(holder),
+        } => println!("Stack {stack} was locked by {holder}. Lock broken."),
+        Outcome::Kubeconfig {
+            cluster,
+            context,
+            file,
+        } => println!("Added context {context} for cluster {cluster} to {file}."),
+    }
+}
+
+/// The one report of a failure, on stderr.
+pub fn failure(e: &Error) {
+    match e {
+        Error::Invalid(i) => eprint!("{}", invalid_text(i)),
+        other => eprintln!("error: {other}"),
     }
 }

@@ -1,0 +1,124 @@
+//! The command line's arguments (clap): global options and one subcommand.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "provision",
+    version,
+    about = "Stand up, check and tear down an AWS stack described in one YAML file"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// The stack file.
+    #[arg(
+        short = 'f',
+        long = "file",
+        default_value = "stack.yaml",
+        global = true
+    )]
+    pub file: PathBuf,
+    /// AWS region (overrides the stack file's `region`).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AWS profile from the shared config files.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// One JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Do not ask for confirmation before changing or deleting resources.
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+    /// Print the number of AWS calls by service and operation at the end.
+    #[arg(long, global = true)]
+    pub stats: bool,
+    /// How many operations may run at once.
+    #[arg(long, default_value_t = 10, global = true, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallelism: u16,
+    /// More logs on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Seconds a delete keeps retrying while AWS reports the resource as still in use.
+    #[arg(long, default_value_t = 180, global = true, hide = true)]
+    pub dependency_wait: u64,
+    /// How long `up` and `down` wait for another operation on the same stack to finish
+    /// (seconds, or with a unit: 90s, 5m). Default: stop at once, naming the holder.
+    #[arg(long, default_value = "0", global = true, value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+    /// Seconds one attempt of an AWS call may take before it is abandoned and retried.
+    #[arg(long, default_value_t = 60, global = true, hide = true)]
+    pub attempt_timeout: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check the stack file; no AWS call.
+    Validate,
+    /// Show what `up` would change.
+    Plan {
+        /// Exit 2 when there are changes, 0 when there are none.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Create or update the stack to match the stack file.
+    Up {
+        /// Allow a plan that replaces or deletes a resource holding data (database,
+        /// bucket, cluster) not marked `disposable`.
+        #[arg(long)]
+        allow_data_loss: bool,
+    },
+    /// Delete everything the stack owns.
+    Down {
+        /// Empty buckets that still hold objects (every version) and delete them.
+        #[arg(long)]
+        force_empty_buckets: bool,
+        /// Delete databases without a final snapshot (their data is lost).
+        #[arg(long)]
+        skip_final_snapshot: bool,
+        /// Also remove what is not the stack's but blocks its teardown (subnets, groups,
+        /// interfaces, instances, load balancers in its VPC; rules referring to its groups).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Compare live resources with the stack file: exit 0 when they match, 2 when not.
+    Drift,
+    /// List what exists of the stack, with ids and states.
+    Status,
+    /// Break the stack's lock, left by an operation that died or hangs (after asking).
+    Unlock,
+    /// Add an entry for an EKS cluster of the stack to a kubeconfig file.
+    Kubeconfig {
+        /// The cluster (its name in the stack file); needed when the stack has several.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// The file to write (default: the first path of KUBECONFIG, else ~/.kube/config).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix('m') {
+        (n, 60)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3600)
+    } else {
+        (t.strip_suffix('s').unwrap_or(t), 1)
+    };
+    num.trim()
+        .parse::<u64>()
+        .map(|n| Duration::from_secs(n * mult))
+        .map_err(|_| format!("`{s}` is not a duration like 90, 90s, 5m or 1h"))
+}

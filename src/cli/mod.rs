@@ -1,0 +1,207 @@
+//! The command line: parse arguments, load the stack file, run one flow, hand what it
+//! returns to the view, pick the exit code.
+
+pub mod args;
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::aws::Settings;
+use crate::flows::{self, Error, Outcome, RunOptions, Session, View};
+use crate::kinds;
+use crate::model;
+use crate::view::{human, json};
+pub use args::{Cli, Command, Global};
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.global.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(run(cli))
+}
+
+fn init_logs(verbose: u8) {
+    // Never below info for the SDK: its wire-level logs could carry secrets.
+    let filter = match verbose {
+        0 => "warn",
+        1 => "provision=info,warn",
+        _ => "provision=debug,aws_config=info,info",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_target(false)
+        .try_init();
+}
+
+/// First Ctrl-C: stop starting new work. Second: exit at once.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+            eprintln!("\nInterrupt: letting running operations finish, starting nothing new (Ctrl-C again to exit now).");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("Exiting at once; run the command again to converge (it takes over the stack lock this process leaves; from elsewhere, `provision unlock`).");
+                std::process::exit(130);
+            }
+        }
+    });
+    stop
+}
+
+/// The options that change how resources are deleted or waited on.
+fn kind_options(g: &Global, command: &Command) -> kinds::Options {
+    let mut options = kinds::Options {
+        dependency_wait: Duration::from_secs(g.dependency_wait),
+        ..kinds::Options::default()
+    };
+    match command {
+        Command::Down {
+            force_empty_buckets,
+            skip_final_snapshot,
+            ..
+        } => {
+            options.force_empty_buckets = *force_empty_buckets;
+            options.skip_final_snapshot = *skip_final_snapshot;
+        }
+        Command::Up { allow_data_loss } => options.allow_data_loss = *allow_data_loss,
+        _ => {}
+    }
+    options
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let g = cli.global.clone();
+    let view: Arc<dyn View> = if g.json {
+        Arc::new(json::Json { yes: g.yes })
+    } else {
+        Arc::new(human::Human { yes: g.yes })
+    };
+    let stack = match model::load(&g.file, &kinds::models(), g.region.as_deref()) {
+        Ok(s) => s,
+        Err(i) => return report_failure(&g, &Error::Invalid(i), None),
+    };
+    let (name, region, file) = (stack.name.clone(), stack.region.clone(), stack.file.clone());
+    if let Command::Validate = cli.command {
+        // No AWS call: the file alone.
+        let resources = stack
+            .desired(&kinds::models(), model::PLACEHOLDER_ACCOUNT)
+            .len();
+        return report(
+            &g,
+            &name,
+            &region,
+            &file,
+            &Outcome::Validated { resources },
+            None,
+        );
+    }
+    let settings = Settings {
+        region: stack.region.clone(),
+        profile: g.profile.clone(),
+        attempt_timeout: Duration::from_secs(g.attempt_timeout),
+    };
+    let s = match Session::connect(stack, &settings, kind_options(&g, &cli.command)).await {
+        Ok(s) => s,
+        Err(e) => return report_failure(&g, &e, None),
+    };
+    let run = RunOptions {
+        parallelism: usize::from(g.parallelism),
+        stop: interrupt_flag(),
+        lock_timeout: g.lock_timeout,
+    };
+    let result = match &cli.command {
+        Command::Validate => Ok(Outcome::Validated {
+            resources: s.desired.len(),
+        }),
+        Command::Plan { detailed_exitcode } => flows::plan::plan(&s, *detailed_exitcode).await,
+        Command::Drift => flows::plan::drift(&s).await,
+        Command::Status => flows::plan::status(&s).await,
+        Command::Up { allow_data_loss } => flows::up::up(&s, &view, &run, *allow_data_loss).await,
+        Command::Down { force, .. } => flows::down::down(&s, &view, &run, *force).await,
+        Command::Unlock => flows::unlock::unlock(&s, &view).await,
+        Command::Kubeconfig { cluster, output } => {
+            flows::kubeconfig::kubeconfig(
+                &s,
+                cluster.as_deref(),
+                output.as_deref(),
+                g.profile.clone(),
+            )
+            .await
+        }
+    };
+    let stats = g.stats.then(|| s.stats());
+    match &result {
+        Ok(o) => report(&g, &name, &region, &file, o, stats.as_ref()),
+        Err(e) => report_failure(&g, e, stats.as_ref()),
+    }
+}
+
+/// Show a command's result through the view, and say how it ended.
+fn report(
+    g: &Global,
+    stack: &str,
+    region: &str,
+    file: &str,
+    o: &Outcome,
+    stats: Option<&crate::aws::StatsReport>,
+) -> ExitCode {
+    if g.json {
+        json::emit(json::outcome(stack, region, file, o), stats);
+    } else {
+        human::outcome(stack, region, file, o);
+        if let Some(st) = stats {
+            eprint!("{}", human::stats_text(st));
+        }
+    }
+    exit_code(o)
+}
+
+fn report_failure(g: &Global, e: &Error, stats: Option<&crate::aws::StatsReport>) -> ExitCode {
+    if g.json {
+        json::emit(json::failure(e), stats);
+    } else {
+        human::failure(e);
+        if let Some(st) = stats {
+            eprint!("{}", human::stats_text(st));
+        }
+    }
+    ExitCode::from(1)
+}
+
+/// 0 success, 1 failed, 2 changes found (drift, plan --detailed-exitcode), 130 interrupted.
+fn exit_code(o: &Outcome) -> ExitCode {
+    match o {
+        Outcome::Planned { plan, detailed } if *detailed && plan.has_changes() => ExitCode::from(2),
+        Outcome::Drift { plan } if plan.has_changes() => ExitCode::from(2),
+        Outcome::Applied {
+            report: Some(r),
+            remaining,
+            ..
+        } => {
+            if r.interrupted {
+                ExitCode::from(130)
+            } else if !r.ok() || remaining.as_ref().is_some_and(|l| !l.is_empty()) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        _ => ExitCode::SUCCESS,
+    }
+}

@@ -1,0 +1,116 @@
+//! `down`: delete everything the stack owns, and nothing else. Before deleting anything:
+//! refuse when a resource cannot be deleted as it is (deletion protection), and find what
+//! else would block the teardown (refuse naming the foreign blockers unless `--force`).
+//! Then confirm, lock, clear the blockers, plan again under the lock, delete, and check
+//! that nothing of the stack remains but what was kept on purpose.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::{give_back, take_lock, unchanged, Error, Outcome, Refusal, RunOptions, Session, View};
+use crate::engine::{apply, plan, Observed};
+use crate::kinds::names;
+use crate::teardown::blockers::{self, Sort};
+
+/// The stack's network as observed: what blockers are looked for around.
+fn network_scope(observed: &[Observed]) -> blockers::Scope {
+    let ids = |kind: &str| -> BTreeSet<String> {
+        observed
+            .iter()
+            .filter(|o| o.kind == kind)
+            .map(|o| o.id.clone())
+            .collect()
+    };
+    blockers::Scope {
+        vpcs: ids(names::VPC),
+        groups: ids(names::SECURITY_GROUP),
+        subnets: ids(names::SUBNET),
+        clusters: ids(names::EKS_CLUSTER),
+    }
+}
+
+pub async fn down(
+    s: &Session,
+    view: &Arc<dyn View>,
+    run: &RunOptions,
+    force: bool,
+) -> Result<Outcome, Error> {
+    let observed = s.registry.discover_all().await?;
+    let plan = plan::teardown(&observed, &s.desired, &s.registry)?;
+    if !plan.has_changes() {
+        return Ok(Outcome::Applied {
+            command: "down",
+            plan,
+            report: None,
+            remaining: Some(Vec::new()),
+        });
+    }
+    let protected: Vec<String> = observed
+        .iter()
+        .filter_map(|o| s.registry.get(o.kind)?.delete_guard(o))
+        .collect();
+    view.proposal(&plan);
+    if !protected.is_empty() {
+        return Err(Refusal::DeletionProtected { reasons: protected }.into());
+    }
+    // What is not the stack's but would block its teardown: named before anything is
+    // deleted, and removed only with --force. What was made for the stack goes with it.
+    let found = blockers::find(&s.cx, &network_scope(&observed)).await?;
+    let (foreign, derived): (Vec<_>, Vec<_>) =
+        found.into_iter().partition(|b| b.sort == Sort::Foreign);
+    if !foreign.is_empty() && !force {
+        return Err(Refusal::ForeignBlockers {
+            blockers: foreign.iter().map(|b| b.what.clone()).collect(),
+        }
+        .into());
+    }
+    let what = |bs: &[blockers::Blocker]| bs.iter().map(|b| b.what.clone()).collect::<Vec<_>>();
+    view.sweep(&what(&derived), &what(&foreign));
+    view.confirm(&format!(
+        "Delete these {} resources of stack {}?",
+        plan.steps.len() + derived.len() + foreign.len(),
+        s.stack.name
+    ))?;
+    let lock = take_lock(s, view, "down", run).await?;
+    let mut sweep = derived;
+    sweep.extend(foreign);
+    sweep.sort_by(|a, b| a.item.cmp(&b.item));
+    let result = match blockers::clear(&s.cx, &sweep).await {
+        Ok(()) => locked(s, view, run, &plan).await,
+        Err(e) => Err(e.into()),
+    };
+    give_back(view, lock).await;
+    result
+}
+
+async fn locked(
+    s: &Session,
+    view: &Arc<dyn View>,
+    run: &RunOptions,
+    shown: &plan::Plan,
+) -> Result<Outcome, Error> {
+    let observed = s.registry.discover_all().await?;
+    // The file's references and depends_on also order the deletes of what it still names.
+    let plan = plan::teardown(&observed, &s.desired, &s.registry)?;
+    unchanged(shown, &plan, "deleted")?;
+    let options = apply::Options {
+        parallelism: run.parallelism,
+        stop: run.stop.clone(),
+    };
+    let report = apply::apply(&plan, &s.registry, &options, view.progress()).await;
+    // Final check: what of the stack is left, apart from what was kept on purpose.
+    let kept: Vec<&str> = report.kept().map(|o| o.name.as_str()).collect();
+    let remaining: Vec<Observed> = s
+        .registry
+        .discover_all()
+        .await?
+        .into_iter()
+        .filter(|o| !kept.contains(&o.name.as_str()))
+        .collect();
+    Ok(Outcome::Applied {
+        command: "down",
+        plan,
+        report: Some(report),
+        remaining: Some(remaining),
+    })
+}

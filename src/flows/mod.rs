@@ -1,0 +1,261 @@
+//! The commands' choreography: each flow takes a connected [`Session`], does its work
+//! through the engine, and returns what happened ([`Outcome`]) or why it stopped
+//! ([`Error`], with typed [`Refusal`]s). Flows never print: what the user sees, and the
+//! questions asked, go through the [`View`] they are given.
+
+pub mod down;
+pub mod kubeconfig;
+pub mod plan;
+pub mod unlock;
+pub mod up;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::aws::{Aws, Settings, StatsReport};
+use crate::engine::apply::{Progress, Report};
+use crate::engine::plan::Plan;
+use crate::engine::schedule::ScheduleError;
+use crate::engine::{CloudError, Desired, Observed, Registry};
+use crate::kinds::{self, Context, Scope};
+use crate::lock::{Holder, LockError, LockStore};
+use crate::model::{Invalid, Stack};
+
+/// Everything a command needs once the stack file is valid.
+pub struct Session {
+    pub stack: Stack,
+    /// The caller's ARN, recorded in the stack lock.
+    pub principal: String,
+    pub registry: Registry,
+    pub cx: Arc<Context>,
+    pub aws: Aws,
+    pub desired: Vec<Desired>,
+}
+
+impl Session {
+    /// Clients from the standard configuration chain, the caller's account, and the
+    /// stack's desired resources and kinds for it.
+    pub async fn connect(
+        stack: Stack,
+        settings: &Settings,
+        options: kinds::Options,
+    ) -> Result<Session, Error> {
+        let aws = Aws::connect(settings).await;
+        let (account, principal) = aws.caller().await?;
+        let desired = stack.desired(&kinds::models(), &account);
+        let cx = Arc::new(Context {
+            aws: aws.clone(),
+            scope: Scope {
+                stack: stack.name.clone(),
+                account,
+                region: stack.region.clone(),
+            },
+            options,
+        });
+        Ok(Session {
+            registry: kinds::registry(cx.clone()),
+            cx,
+            principal,
+            stack,
+            aws,
+            desired,
+        })
+    }
+
+    /// What exists, and the plan from it to the stack file.
+    pub async fn discover(&self) -> Result<(Vec<Observed>, Plan), Error> {
+        let observed = self.registry.discover_all().await?;
+        let plan = crate::engine::plan::plan(&self.desired, &observed, &self.registry)?;
+        Ok((observed, plan))
+    }
+
+    pub fn lock_store(&self) -> Arc<dyn LockStore> {
+        Arc::new(crate::lock::Ssm::new(
+            self.aws.ssm.clone(),
+            &self.stack.name,
+        ))
+    }
+
+    /// The AWS calls made so far.
+    pub fn stats(&self) -> StatsReport {
+        self.aws.stats.report()
+    }
+}
+
+/// How the run goes: parallelism, the interrupt flag, the lock wait.
+#[derive(Clone)]
+pub struct RunOptions {
+    pub parallelism: usize,
+    pub stop: Arc<AtomicBool>,
+    pub lock_timeout: Duration,
+}
+
+/// What a command ended with, for the views.
+#[derive(Debug)]
+pub enum Outcome {
+    Validated {
+        resources: usize,
+    },
+    Planned {
+        plan: Plan,
+        /// Exit 2 when there are changes.
+        detailed: bool,
+    },
+    Drift {
+        plan: Plan,
+    },
+    Status {
+        observed: Vec<Observed>,
+        lock: Option<String>,
+    },
+    /// `up` or `down` ran (or found nothing to do).
+    Applied {
+        command: &'static str,
+        plan: Plan,
+        report: Option<Report>,
+        /// `down`: what of the stack remains that was not kept on purpose.
+        remaining: Option<Vec<Observed>>,
+    },
+    Unlocked {
+        /// The holder whose lock was broken; `None`: there was no lock.
+        broken: Option<String>,
+    },
+    Kubeconfig {
+        cluster: String,
+        context: String,
+        file: String,
+    },
+}
+
+/// A command that stops on purpose, before changing anything (or, for `PlanChanged`,
+/// before changing anything more). Each has a stable code for scripts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum Refusal {
+    #[error("standard input is not a terminal, so nobody can confirm: pass --yes to go ahead")]
+    NoTerminal,
+    #[error("not confirmed; nothing was changed")]
+    NotConfirmed,
+    #[error("this plan destroys data held by {}; if that is intended, run again with --allow-data-loss (or mark the resource `disposable: true`)", resources.join(", "))]
+    DataLoss { resources: Vec<String> },
+    #[error("nothing was deleted: {}", reasons.join("; "))]
+    DeletionProtected { reasons: Vec<String> },
+    #[error("nothing was deleted: these are not the stack's (no stack tags) but would block its teardown:\n{}\nRemove them, or run again with --force to have them removed too", blockers.iter().map(|b| format!("  - {b}")).collect::<Vec<_>>().join("\n"))]
+    ForeignBlockers { blockers: Vec<String> },
+    #[error("the stack changed while the plan was shown (another operation?); nothing was {verb}. Run again to see the new plan")]
+    PlanChanged { verb: String },
+    #[error("{message}")]
+    Cluster { message: String },
+    #[error("{message}")]
+    Kubeconfig { message: String },
+}
+
+impl Refusal {
+    /// The stable code scripts can match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::NoTerminal => "no_terminal",
+            Refusal::NotConfirmed => "not_confirmed",
+            Refusal::DataLoss { .. } => "data_loss",
+            Refusal::DeletionProtected { .. } => "deletion_protected",
+            Refusal::ForeignBlockers { .. } => "foreign_blockers",
+            Refusal::PlanChanged { .. } => "plan_changed",
+            Refusal::Cluster { .. } => "cluster",
+            Refusal::Kubeconfig { .. } => "kubeconfig",
+        }
+    }
+}
+
+/// Errors that end a command, reported once at the top.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(Invalid),
+    #[error("{0}")]
+    Cloud(#[from] CloudError),
+    #[error("{0}")]
+    Schedule(#[from] ScheduleError),
+    #[error("{0}")]
+    Refused(#[from] Refusal),
+    #[error("{0}")]
+    Locked(Box<LockError>),
+}
+
+impl From<LockError> for Error {
+    fn from(e: LockError) -> Self {
+        Error::Locked(Box::new(e))
+    }
+}
+
+/// What the user sees and answers while a flow runs. The views implement it; the flows
+/// only call it.
+pub trait View: Send + Sync {
+    /// The plan a command is about to carry out (before confirmation).
+    fn proposal(&self, plan: &Plan);
+    /// What `down` will also remove besides the stack's resources.
+    fn sweep(&self, derived: &[String], forced: &[String]);
+    /// Ask before changing anything; a refusal when nobody can or does agree.
+    fn confirm(&self, question: &str) -> Result<(), Refusal>;
+    /// The stack lock is held by another operation and this one waits.
+    fn lock_waiting(&self, holder: &Holder, waited: Duration);
+    /// The lock could not be given back.
+    fn lock_not_released(&self, error: &CloudError);
+    /// Where operations report their progress.
+    fn progress(&self) -> Arc<dyn Progress>;
+}
+
+/// The plan made under the lock must be the one that was shown and confirmed: the same
+/// steps with the same changed fields.
+pub fn unchanged(shown: &Plan, fresh: &Plan, verb: &str) -> Result<(), Refusal> {
+    if signature(shown) == signature(fresh) {
+        return Ok(());
+    }
+    Err(Refusal::PlanChanged {
+        verb: verb.to_string(),
+    })
+}
+
+/// What a plan would do, to compare two plans: each step's action and changed fields.
+fn signature(plan: &Plan) -> Vec<(String, String, String, Vec<String>)> {
+    plan.steps
+        .iter()
+        .filter(|st| st.action.is_change())
+        .map(|st| {
+            (
+                st.kind.to_string(),
+                st.name.clone(),
+                format!("{:?}", st.action),
+                st.changes.iter().map(|c| c.field.clone()).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Take the stack's lock for a changing command, waiting up to the lock timeout.
+pub async fn take_lock(
+    s: &Session,
+    view: &Arc<dyn View>,
+    command: &str,
+    run: &RunOptions,
+) -> Result<crate::lock::Lock, Error> {
+    let v = view.clone();
+    let report: crate::lock::WaitReport =
+        Arc::new(move |holder, waited| v.lock_waiting(holder, waited));
+    let req = crate::lock::Request {
+        stack: s.stack.name.clone(),
+        principal: s.principal.clone(),
+        command: command.to_string(),
+        wait: run.lock_timeout,
+    };
+    Ok(crate::lock::Lock::acquire(s.lock_store(), &req, run.stop.clone(), report).await?)
+}
+
+/// Give the lock back; a failure is only reported (the lock expires by itself).
+pub async fn give_back(view: &Arc<dyn View>, lock: crate::lock::Lock) {
+    if let Err(e) = lock.release().await {
+        view.lock_not_released(&e);
+    }
+}

@@ -1,0 +1,58 @@
+//! `up`: bring the stack to the file. Plan, refuse data loss without consent, confirm,
+//! take the lock, plan again under it (refusing a changed plan), apply, give the lock back.
+//! Nothing to change: no lock, no write.
+
+use std::sync::Arc;
+
+use super::{give_back, take_lock, unchanged, Error, Outcome, Refusal, RunOptions, Session, View};
+use crate::engine::apply;
+
+pub async fn up(
+    s: &Session,
+    view: &Arc<dyn View>,
+    run: &RunOptions,
+    allow_data_loss: bool,
+) -> Result<Outcome, Error> {
+    let (_, plan) = s.discover().await?;
+    view.proposal(&plan);
+    if !plan.has_changes() {
+        return Ok(Outcome::Applied {
+            command: "up",
+            plan,
+            report: None,
+            remaining: None,
+        });
+    }
+    let destructive: Vec<String> = plan
+        .destructive()
+        .map(|st| format!("{} {}", st.kind, st.name))
+        .collect();
+    if !destructive.is_empty() && !allow_data_loss {
+        return Err(Refusal::DataLoss {
+            resources: destructive,
+        }
+        .into());
+    }
+    view.confirm("Apply these changes?")?;
+    let lock = take_lock(s, view, "up", run).await?;
+    let result = async {
+        // Looked at again under the lock: another operation may have changed the stack
+        // since the plan was shown.
+        let (_, fresh) = s.discover().await?;
+        unchanged(&plan, &fresh, "applied")?;
+        let options = apply::Options {
+            parallelism: run.parallelism,
+            stop: run.stop.clone(),
+        };
+        let report = apply::apply(&fresh, &s.registry, &options, view.progress()).await;
+        Ok(Outcome::Applied {
+            command: "up",
+            plan: fresh,
+            report: Some(report),
+            remaining: None,
+        })
+    }
+    .await;
+    give_back(view, lock).await;
+    result
+}

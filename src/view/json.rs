@@ -1,0 +1,121 @@
+//! The JSON view (`--json`): one document on stdout at the end, nothing before; the same
+//! document shapes as before the views were split out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::aws::StatsReport;
+use crate::engine::apply::{Progress, Quiet};
+use crate::engine::plan::Plan;
+use crate::engine::CloudError;
+use crate::flows::{Error, Outcome, Refusal, View};
+use crate::lock::Holder;
+
+/// Machine-readable output.
+pub struct Json {
+    /// `--yes`: never ask.
+    pub yes: bool,
+}
+
+impl View for Json {
+    fn proposal(&self, _plan: &Plan) {}
+
+    fn sweep(&self, _derived: &[String], _forced: &[String]) {}
+
+    fn confirm(&self, question: &str) -> Result<(), Refusal> {
+        super::human::ask(self.yes, question)
+    }
+
+    fn lock_waiting(&self, _holder: &Holder, _waited: Duration) {}
+
+    fn lock_not_released(&self, error: &CloudError) {
+        tracing::warn!("could not release the stack lock: {error}");
+    }
+
+    fn progress(&self) -> Arc<dyn Progress> {
+        Arc::new(Quiet)
+    }
+}
+
+/// The document for a command's result.
+pub fn outcome(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
+    match o {
+        Outcome::Validated { resources } => {
+            json!({"ok": true, "file": file, "stack": stack, "region": region, "resources": resources})
+        }
+        Outcome::Planned { plan, .. } => {
+            json!({"ok": true, "stack": stack, "summary": plan.summary(), "plan": plan})
+        }
+        Outcome::Drift { plan } => {
+            let drifted: Vec<_> = plan
+                .steps
+                .iter()
+                .filter(|st| st.action.is_change())
+                .collect();
+            json!({"ok": true, "stack": stack, "drift": !drifted.is_empty(), "resources": drifted})
+        }
+        Outcome::Status { observed, lock } => {
+            let items: Vec<_> = observed
+                .iter()
+                .map(|o| {
+                    let state = o
+                        .failed
+                        .as_deref()
+                        .map(|f| format!("failed: {f}"))
+                        .unwrap_or_else(|| "ok".into());
+                    json!({"kind": o.kind, "name": o.name, "id": o.id, "state": state, "outputs": o.outputs})
+                })
+                .collect();
+            json!({"ok": true, "stack": stack, "lock": lock, "resources": items})
+        }
+        Outcome::Applied {
+            command,
+            plan,
+            report,
+            remaining,
+        } => {
+            let mut doc = json!({"ok": report.as_ref().is_none_or(|r| r.ok()), "command": command, "stack": stack, "summary": plan.summary(), "plan": plan});
+            if let Some(r) = report {
+                doc["result"] = json!(r);
+            }
+            if let Some(left) = remaining {
+                let left: Vec<_> = left
+                    .iter()
+                    .map(|o| json!({"kind": o.kind, "name": o.name, "id": o.id}))
+                    .collect();
+                doc["remaining"] = json!(left);
+            }
+            doc
+        }
+        Outcome::Unlocked { broken } => match broken {
+            None => json!({"ok": true, "stack": stack, "locked": false}),
+            Some(h) => json!({"ok": true, "stack": stack, "locked": false, "broken": h}),
+        },
+        Outcome::Kubeconfig {
+            cluster,
+            context,
+            file,
+        } => json!({"ok": true, "cluster": cluster, "context": context, "file": file}),
+    }
+}
+
+/// The document for a failure.
+pub fn failure(e: &Error) -> Value {
+    match e {
+        Error::Invalid(i) => {
+            json!({"ok": false, "error": "invalid stack file", "diagnostics": i.diagnostics})
+        }
+        Error::Refused(r) => json!({"ok": false, "error": r.to_string(), "refusal": r}),
+        other => json!({"ok": false, "error": other.to_string()}),
+    }
+}
+
+/// Print a document, with the call statistics when asked.
+pub fn emit(mut doc: Value, stats: Option<&StatsReport>) {
+    if let Some(s) = stats {
+        doc["stats"] = serde_json::to_value(s).unwrap_or_default();
+    }
+    println!("{doc:#}");
+}
