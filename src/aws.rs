@@ -151,6 +151,7 @@ pub struct Aws {
     pub budgets: aws_sdk_budgets::Client,
     pub cloudfront: aws_sdk_cloudfront::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub ecr: aws_sdk_ecr::Client,
     pub stats: Arc<Stats>,
     pub region: String,
 }
@@ -228,6 +229,7 @@ impl Aws {
             budgets: client!(aws_sdk_budgets),
             cloudfront: client!(aws_sdk_cloudfront),
             ssm: client!(aws_sdk_ssm),
+            ecr: client!(aws_sdk_ecr),
             stats,
             region: region.to_string(),
         }

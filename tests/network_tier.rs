@@ -21,13 +21,14 @@ fn names_in(plan: &serde_json::Value, action: &str) -> Vec<String> {
 }
 
 /// Every resource of the repository's stack.yaml.
-const ALL: [&str; 44] = [
+const ALL: [&str; 45] = [
     "alb",
     "alb-5xx",
     "alb.rules",
     "alerts",
     "api",
     "api-cpu",
+    "api-images",
     "api-logs",
     "api-service",
     "api-targets",

@@ -342,9 +342,9 @@ async fn one_operation_at_a_time_per_stack_with_the_lock_in_the_account() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_bucket_with_objects_is_kept_unless_emptying_is_asked_for() {
+async fn data_is_kept_unless_emptying_is_asked_for() {
     let p = Project::new("keep-data");
-    p.write("stack: keep-data\nbuckets:\n  media: {deny_insecure_transport: false}\nlog_groups:\n  logs: {retention_days: 7}\n");
+    p.write("stack: keep-data\nbuckets:\n  media: {deny_insecure_transport: false}\necr_repositories:\n  images: {}\nlog_groups:\n  logs: {retention_days: 7}\n");
     p.ok(&["up", "--yes"], 0);
     let s3 = common::s3().await;
     let bucket = p.bucket();
@@ -363,6 +363,16 @@ async fn a_bucket_with_objects_is_kept_unless_emptying_is_asked_for() {
         .send()
         .await
         .expect("delete marker");
+    // An image pushed to the repository (by CI, say).
+    let ecr = aws_sdk_ecr::Client::new(&sdk_config().await);
+    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json", "config": {"digest": "sha256:1", "size": 1, "mediaType": "application/vnd.docker.container.image.v1+json"}, "layers": []});
+    ecr.put_image()
+        .repository_name("keep-data/images")
+        .image_manifest(manifest.to_string())
+        .image_tag("v1")
+        .send()
+        .await
+        .expect("push an image");
 
     let down = p.ok(&["down", "--yes", "--json"], 0).json();
     let kept: Vec<&serde_json::Value> = down["result"]["outcomes"]
@@ -371,13 +381,19 @@ async fn a_bucket_with_objects_is_kept_unless_emptying_is_asked_for() {
         .iter()
         .filter(|o| o["result"] == "kept")
         .collect();
-    assert_eq!(kept.len(), 1, "{down:#}");
-    let reason = kept[0]["reason"].as_str().unwrap_or("");
+    assert_eq!(kept.len(), 2, "{down:#}");
+    let reasons: Vec<&str> = kept.iter().filter_map(|k| k["reason"].as_str()).collect();
     assert!(
-        reason.contains(&bucket)
-            && reason.contains("4 object version(s)")
-            && reason.contains("--force-empty-buckets"),
-        "{reason}"
+        reasons.iter().any(|r| r.contains(&bucket)
+            && r.contains("4 object version(s)")
+            && r.contains("--force-empty")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("keep-data/images") && r.contains("1 image(s)")),
+        "{reasons:?}"
     );
     assert_eq!(
         down["remaining"],
@@ -390,16 +406,24 @@ async fn a_bucket_with_objects_is_kept_unless_emptying_is_asked_for() {
     );
     let text = p.ok(&["down", "--yes"], 0);
     assert!(
-        text.stdout.contains("kept: bucket media"),
+        text.stdout.contains("kept: bucket media")
+            && text.stdout.contains("kept: ecr_repository images"),
         "{}",
         text.stdout
     );
 
+    // The flag of old still works for buckets and repositories alike.
     p.ok(&["down", "--yes", "--force-empty-buckets"], 0);
     assert!(
         s3.head_bucket().bucket(&bucket).send().await.is_err(),
         "emptied and deleted"
     );
+    let left = ecr
+        .describe_repositories()
+        .repository_names("keep-data/images")
+        .send()
+        .await;
+    assert!(left.is_err(), "the repository went with its images");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -80,9 +80,10 @@ pub enum Command {
     },
     /// Delete everything the stack owns.
     Down {
-        /// Empty buckets that still hold objects (every version) and delete them.
-        #[arg(long)]
-        force_empty_buckets: bool,
+        /// Empty what still holds data and delete it too: buckets with objects (every
+        /// version), repositories with images.
+        #[arg(long, alias = "force-empty-buckets")]
+        force_empty: bool,
         /// Delete databases without a final snapshot (their data is lost).
         #[arg(long)]
         skip_final_snapshot: bool,

@@ -72,11 +72,11 @@ fn kind_options(g: &Global, command: &Command) -> kinds::Options {
     };
     match command {
         Command::Down {
-            force_empty_buckets,
+            force_empty,
             skip_final_snapshot,
             ..
         } => {
-            options.force_empty_buckets = *force_empty_buckets;
+            options.force_empty = *force_empty;
             options.skip_final_snapshot = *skip_final_snapshot;
         }
         Command::Up { allow_data_loss } => options.allow_data_loss = *allow_data_loss,

@@ -16,6 +16,7 @@ pub mod budgets;
 pub mod cloudfront;
 pub mod cloudwatch;
 pub mod ec2;
+pub mod ecr;
 pub mod ecs;
 pub mod eks;
 pub mod elbv2;
@@ -50,50 +51,18 @@ pub static KINDS: &[Entry] = &[
     kind(&ecs::cluster::Model, ecs::cluster::cloud),
     kind(&ecs::task_definition::Model, ecs::task_definition::cloud),
     kind(&ecs::service::Model, ecs::service::cloud),
-    Entry {
-        model: &ec2::vpc::Model,
-        cloud: ec2::vpc::cloud,
-    },
-    Entry {
-        model: &ec2::subnet::Model,
-        cloud: ec2::subnet::cloud,
-    },
-    Entry {
-        model: &ec2::internet_gateway::Model,
-        cloud: ec2::internet_gateway::cloud,
-    },
-    Entry {
-        model: &ec2::elastic_ip::Model,
-        cloud: ec2::elastic_ip::cloud,
-    },
-    Entry {
-        model: &ec2::nat_gateway::Model,
-        cloud: ec2::nat_gateway::cloud,
-    },
-    Entry {
-        model: &ec2::route_table::Model,
-        cloud: ec2::route_table::cloud,
-    },
-    Entry {
-        model: &ec2::security_group::Model,
-        cloud: ec2::security_group::cloud,
-    },
-    Entry {
-        model: &s3::bucket::Model,
-        cloud: s3::bucket::cloud,
-    },
-    Entry {
-        model: &elbv2::load_balancer::Model,
-        cloud: elbv2::load_balancer::cloud,
-    },
-    Entry {
-        model: &elbv2::target_group::Model,
-        cloud: elbv2::target_group::cloud,
-    },
-    Entry {
-        model: &elbv2::listener::Model,
-        cloud: elbv2::listener::cloud,
-    },
+    kind(&ec2::vpc::Model, ec2::vpc::cloud),
+    kind(&ec2::subnet::Model, ec2::subnet::cloud),
+    kind(&ec2::internet_gateway::Model, ec2::internet_gateway::cloud),
+    kind(&ec2::elastic_ip::Model, ec2::elastic_ip::cloud),
+    kind(&ec2::nat_gateway::Model, ec2::nat_gateway::cloud),
+    kind(&ec2::route_table::Model, ec2::route_table::cloud),
+    kind(&ec2::security_group::Model, ec2::security_group::cloud),
+    kind(&s3::bucket::Model, s3::bucket::cloud),
+    kind(&ecr::repository::Model, ecr::repository::cloud),
+    kind(&elbv2::load_balancer::Model, elbv2::load_balancer::cloud),
+    kind(&elbv2::target_group::Model, elbv2::target_group::cloud),
+    kind(&elbv2::listener::Model, elbv2::listener::cloud),
     kind(&rds::subnet_group::Model, rds::subnet_group::cloud),
     kind(&rds::instance::Model, rds::instance::cloud),
     kind(&eks::cluster::Model, eks::cluster::cloud),

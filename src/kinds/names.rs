@@ -28,3 +28,4 @@ pub const LOG_GROUP: &str = "log_group";
 pub const SNS_TOPIC: &str = "sns_topic";
 pub const ALARM: &str = "alarm";
 pub const BUDGET: &str = "budget";
+pub const ECR_REPOSITORY: &str = "ecr_repository";

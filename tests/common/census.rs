@@ -21,6 +21,7 @@ pub struct Clients {
     cw: aws_sdk_cloudwatch::Client,
     cf: aws_sdk_cloudfront::Client,
     budgets: aws_sdk_budgets::Client,
+    ecr: aws_sdk_ecr::Client,
 }
 
 impl Clients {
@@ -39,6 +40,7 @@ impl Clients {
             cw: aws_sdk_cloudwatch::Client::new(&conf),
             cf: aws_sdk_cloudfront::Client::new(&conf),
             budgets: aws_sdk_budgets::Client::new(&conf),
+            ecr: aws_sdk_ecr::Client::new(&conf),
         }
     }
 }
@@ -91,6 +93,9 @@ pub static ROWS: &[(&str, Count)] = &[
     (names::SNS_TOPIC, |c, s| Box::pin(sns_topics(c, s))),
     (names::ALARM, |c, s| Box::pin(alarms(c, s))),
     (names::BUDGET, |c, s| Box::pin(budgets(c, s))),
+    (names::ECR_REPOSITORY, |c, s| {
+        Box::pin(ecr_repositories(c, s))
+    }),
 ];
 
 /// What the example stack has of each kind.
@@ -122,6 +127,7 @@ pub const FULL: &[(&str, usize)] = &[
     (names::SNS_TOPIC, 1),
     (names::ALARM, 4),
     (names::BUDGET, 1),
+    (names::ECR_REPOSITORY, 1),
 ];
 
 /// How many of each kind of the stack exist, through our own clients.
@@ -506,5 +512,21 @@ async fn budgets(c: &Clients, stack: &str) -> usize {
     out.budgets()
         .iter()
         .filter(|b| b.budget_name().starts_with(&format!("{stack}-")))
+        .count()
+}
+
+async fn ecr_repositories(c: &Clients, stack: &str) -> usize {
+    let out = c
+        .ecr
+        .describe_repositories()
+        .send()
+        .await
+        .expect("repositories");
+    out.repositories()
+        .iter()
+        .filter(|r| {
+            r.repository_name()
+                .is_some_and(|n| n.starts_with(&format!("{stack}/")))
+        })
         .count()
 }

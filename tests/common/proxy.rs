@@ -375,107 +375,29 @@ pub struct Service {
     pub internal: &'static str,
 }
 
+const THROTTLING: &str = "ThrottlingException";
+const SERVER: &str = "ServerException";
+const INTERNAL: &str = "InternalFailure";
+
 /// Every service the tool calls. A test checks that each kind's service is here.
+#[rustfmt::skip]
 pub const SERVICES: &[Service] = &[
-    svc(
-        "ec2",
-        "ec2",
-        Protocol::Ec2,
-        (503, "RequestLimitExceeded"),
-        "InternalError",
-    ),
+    svc("ec2", "ec2", Protocol::Ec2, (503, "RequestLimitExceeded"), "InternalError"),
     svc("s3", "s3", Protocol::S3, (503, "SlowDown"), "InternalError"),
-    svc(
-        "tagging",
-        "tag",
-        Protocol::Json,
-        (400, "ThrottledException"),
-        "ServerException",
-    ),
-    svc(
-        "eks",
-        "eks",
-        Protocol::Json,
-        (429, "TooManyRequestsException"),
-        "ServerException",
-    ),
-    svc(
-        "ecs",
-        "ecs",
-        Protocol::Json,
-        (400, "ThrottlingException"),
-        "ServerException",
-    ),
-    svc(
-        "logs",
-        "logs",
-        Protocol::Json,
-        (400, "ThrottlingException"),
-        "ServerException",
-    ),
-    svc(
-        "budgets",
-        "budgets",
-        Protocol::Json,
-        (400, "ThrottlingException"),
-        "ServerException",
-    ),
-    svc(
-        "ssm",
-        "ssm",
-        Protocol::Json,
-        (400, "ThrottlingException"),
-        "ServerException",
-    ),
-    svc(
-        "iam",
-        "iam",
-        Protocol::Query,
-        (400, "Throttling"),
-        "InternalFailure",
-    ),
-    svc(
-        "sts",
-        "sts",
-        Protocol::Query,
-        (400, "Throttling"),
-        "InternalFailure",
-    ),
-    svc(
-        "rds",
-        "rds",
-        Protocol::Query,
-        (400, "Throttling"),
-        "InternalFailure",
-    ),
-    svc(
-        "elasticloadbalancing",
-        "elasticloadbalancing",
-        Protocol::Query,
-        (400, "Throttling"),
-        "InternalFailure",
-    ),
-    svc(
-        "monitoring",
-        "cloudwatch",
-        Protocol::Query,
-        (400, "Throttling"),
-        "InternalFailure",
-    ),
-    svc(
-        "sns",
-        "sns",
-        Protocol::Query,
-        (400, "Throttling"),
-        "InternalFailure",
-    ),
-    svc(
-        "cloudfront",
-        "cloudfront",
-        Protocol::Query,
-        (400, "Throttling"),
-        "InternalFailure",
-    ),
+    svc("tagging", "tag", Protocol::Json, (400, "ThrottledException"), SERVER),
+    svc("eks", "eks", Protocol::Json, (429, "TooManyRequestsException"), SERVER),
+    svc("ecs", "ecs", Protocol::Json, (400, THROTTLING), SERVER),
+    svc("ecr", "ecr", Protocol::Json, (400, THROTTLING), SERVER),
+    svc("logs", "logs", Protocol::Json, (400, THROTTLING), SERVER),
+    svc("budgets", "budgets", Protocol::Json, (400, THROTTLING), SERVER),
+    svc("ssm", "ssm", Protocol::Json, (400, THROTTLING), SERVER),
+    svc("iam", "iam", Protocol::Query, (400, "Throttling"), INTERNAL),
+    svc("sts", "sts", Protocol::Query, (400, "Throttling"), INTERNAL),
+    svc("rds", "rds", Protocol::Query, (400, "Throttling"), INTERNAL),
+    svc("elasticloadbalancing", "elasticloadbalancing", Protocol::Query, (400, "Throttling"), INTERNAL),
+    svc("monitoring", "cloudwatch", Protocol::Query, (400, "Throttling"), INTERNAL),
+    svc("sns", "sns", Protocol::Query, (400, "Throttling"), INTERNAL),
+    svc("cloudfront", "cloudfront", Protocol::Query, (400, "Throttling"), INTERNAL),
 ];
 
 const fn svc(

@@ -4,7 +4,7 @@
 //!
 //! Bucket names are global: unless given, the name is `<stack>-<name>-<account id>`.
 //! A bucket that still holds objects is kept on delete unless told to empty it
-//! (`--force-empty-buckets`, or `force_empty: true`, recorded as a tag on the bucket).
+//! (`--force-empty`, or `force_empty: true`, recorded as a tag on the bucket).
 //! Settings only per-bucket calls give (versioning, encryption, public access, lifecycle,
 //! policy) are read one bucket at a time, concurrently.
 
@@ -696,7 +696,7 @@ impl Bucket {
     }
 
     fn force_empty(&self, current: &Found<Props>) -> bool {
-        self.0.options.force_empty_buckets
+        self.0.options.force_empty
             || current.props.tags.get(TAG_FORCE_EMPTY).map(String::as_str) == Some("true")
     }
 
@@ -864,7 +864,7 @@ impl Kind for Bucket {
         }
         let all = self.versions(&current.id, None).await?;
         Ok(Some(format!(
-            "bucket {} still holds {} object version(s); kept. Run `provision down --force-empty-buckets` (or set force_empty: true) to delete them with the bucket",
+            "bucket {} still holds {} object version(s); kept. Run `provision down --force-empty` (or set force_empty: true) to delete them with the bucket",
             current.id,
             all.len()
         )))

@@ -43,8 +43,9 @@ impl Context {
 /// Choices made on the command line that change how resources are deleted or waited on.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Empty non-empty buckets (every version and delete marker) so they can be deleted.
-    pub force_empty_buckets: bool,
+    /// Empty what still holds data (a bucket's object versions, a repository's images)
+    /// so that it can be deleted.
+    pub force_empty: bool,
     /// Delete databases without taking a final snapshot.
     pub skip_final_snapshot: bool,
     /// The user agreed to lose the data of what the plan replaces or deletes (a failed
@@ -58,7 +59,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            force_empty_buckets: false,
+            force_empty: false,
             skip_final_snapshot: false,
             allow_data_loss: false,
             dependency_wait: Duration::from_secs(180),
