@@ -10,6 +10,9 @@
 3. A NAT gateway's network interface is a plain, unmanaged interface without description,
    where AWS marks it requester-managed, of type `nat_gateway`, described as
    "Interface for NAT Gateway <id>" (and removes it with the gateway).
+5. Everything scripts/realism.py describes (AWS's refusals, what AWS makes on its own,
+   transitional states with durations, today's catalogs): installed as
+   moto.provision_realism and imported when the server starts.
 4. Budgets: no tags (CreateBudget's ResourceTags are dropped; ListTagsForResource,
    TagResource and UntagResource answer HTTP 500) and no UpdateBudget. AWS has all of them,
    and a budget is the stack's by its tags.
@@ -17,6 +20,7 @@
 Idempotent: running it twice changes nothing.
 """
 import pathlib
+import shutil
 import sys
 
 import moto.budgets.responses as budgets
@@ -181,3 +185,22 @@ def append(module, mark, text):
 
 
 append(budgets, "# provision: budget tags", BUDGETS)
+
+
+# The realism layer: a module of its own, imported by the server at start.
+import moto
+import moto.server as server
+
+target = pathlib.Path(moto.__file__).parent / "provision_realism.py"
+source = pathlib.Path(__file__).parent / "realism.py"
+if not target.exists() or target.read_bytes() != source.read_bytes():
+    shutil.copyfile(source, target)
+patch(
+    server,
+    "# provision: realism",
+    """def main(argv: list[str] | None = None) -> None:
+""",
+    """def main(argv: list[str] | None = None) -> None:
+    import moto.provision_realism  # noqa: F401  # provision: realism
+""",
+)

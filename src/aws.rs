@@ -282,6 +282,7 @@ where
         code,
         message,
         outcome_unknown,
+        in_use: false,
     }
 }
 

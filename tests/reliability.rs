@@ -723,7 +723,7 @@ iam_roles:
     trust: [eks.amazonaws.com]
     managed_policies: [arn:aws:iam::aws:policy/AmazonEKSClusterPolicy]
 eks_clusters:
-  k8s: {version: \"1.31\", role: eks-cluster, subnets: [a, b], security_groups: [app]}
+  k8s: {version: \"1.34\", role: eks-cluster, subnets: [a, b], security_groups: [app]}
 ",
     );
     p.ok(&["up", "--yes"], 0);
@@ -777,6 +777,7 @@ eks_clusters:
     let lb = elb
         .create_load_balancer()
         .name("k8s-default-web-1a2b3c")
+        .scheme(aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::Internal)
         .subnets(&a)
         .subnets(&b)
         .security_groups(&lb_group)
@@ -839,6 +840,7 @@ eks_clusters:
     let other_lb = elb
         .create_load_balancer()
         .name("someone-else")
+        .scheme(aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::Internal)
         .subnets(&other_subnet)
         .subnets(&other_subnet_b)
         .send()

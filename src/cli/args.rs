@@ -49,8 +49,9 @@ pub struct Global {
     /// More logs on stderr (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Seconds a delete keeps retrying while AWS reports the resource as still in use.
-    #[arg(long, default_value_t = 180, global = true, hide = true)]
+    /// Seconds a delete keeps retrying while AWS reports the resource as still in use
+    /// (interfaces AWS removes minutes after their owner).
+    #[arg(long, default_value_t = 1200, global = true, hide = true)]
     pub dependency_wait: u64,
     /// How long `up` and `down` wait for another operation on the same stack to finish
     /// (seconds, or with a unit: 90s, 5m). Default: stop at once, naming the holder.

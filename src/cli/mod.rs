@@ -124,6 +124,7 @@ async fn run(cli: Cli) -> ExitCode {
         parallelism: usize::from(g.parallelism),
         stop: interrupt_flag(),
         lock_timeout: g.lock_timeout,
+        in_use_wait: Duration::from_secs(g.dependency_wait),
     };
     let result = match &cli.command {
         Command::Validate => Ok(Outcome::Validated {

@@ -68,6 +68,9 @@ pub struct Options {
     pub parallelism: usize,
     /// Set (by Ctrl-C) to stop starting new operations.
     pub stop: Arc<AtomicBool>,
+    /// How long a delete refused because the resource is still in use is tried again
+    /// (interfaces AWS removes minutes after their owner).
+    pub in_use_wait: Duration,
 }
 
 impl Default for Options {
@@ -75,6 +78,7 @@ impl Default for Options {
         Options {
             parallelism: 10,
             stop: Arc::new(AtomicBool::new(false)),
+            in_use_wait: Duration::from_secs(20 * 60),
         }
     }
 }
@@ -201,6 +205,7 @@ pub async fn apply(
                     parents,
                     live: live.clone(),
                     progress: progress.clone(),
+                    in_use_wait: options.in_use_wait,
                 };
                 set.spawn(async move { (i, task.run().await) });
             }
@@ -258,9 +263,32 @@ struct Task {
     parents: Vec<Observed>,
     live: Arc<Mutex<BTreeMap<String, Observed>>>,
     progress: Arc<dyn Progress>,
+    in_use_wait: Duration,
 }
 
 impl Task {
+    /// Delete, trying again (with progress) while the cloud says the resource is still in
+    /// use, up to the in-use wait.
+    async fn delete(&self, cur: &Observed) -> Result<Deletion, CloudError> {
+        let started = Instant::now();
+        let mut interval = Duration::from_secs(2);
+        loop {
+            match self.kind.delete(cur).await {
+                Err(e) if e.in_use && started.elapsed() + interval <= self.in_use_wait => {
+                    self.progress.event(Event::Waiting {
+                        kind: self.kind.kind(),
+                        name: self.op.name.clone(),
+                        status: format!("still in use: {}", e.message),
+                        elapsed: started.elapsed(),
+                    });
+                    tokio::time::sleep(interval).await;
+                    interval = (interval * 2).min(Duration::from_secs(30));
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn run(self) -> Result<OpResult, CloudError> {
         let started = Instant::now();
         self.progress.event(Event::Started {
@@ -332,7 +360,7 @@ impl Task {
         };
         let mut found = found
             .into_iter()
-            .filter(|o| o.name == self.op.name && o.failed.is_none());
+            .filter(|o| o.name == self.op.name && o.failed.is_none() && !o.deleting);
         let (Some(current), None) = (found.next(), found.next()) else {
             return Err(error);
         };
@@ -405,7 +433,7 @@ impl Task {
                         reason,
                     });
                 }
-                match self.kind.delete(cur).await? {
+                match self.delete(cur).await? {
                     Deletion::Gone => {}
                     Deletion::Started | Deletion::NextStepWhenSettled => {
                         wait_for(&*self.kind, cur, Want::Missing, &*self.progress).await?

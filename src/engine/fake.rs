@@ -29,6 +29,8 @@ pub struct Knobs {
     pub lost_answer: bool,
     /// The create happens only in part (without its `value`), then fails.
     pub partial_create: bool,
+    /// Delete calls refused as "still in use" before one is accepted.
+    pub in_use_deletes: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +49,8 @@ pub struct State {
     pub log: Vec<(String, String)>,
     pub in_flight: usize,
     pub max_in_flight: usize,
+    /// In-use refusals given so far, by name.
+    pub refused: BTreeMap<String, u32>,
     next_id: u64,
 }
 
@@ -218,8 +222,14 @@ impl ResourceKind for FakeKind {
     }
 
     async fn delete(&self, current: &Observed) -> Result<Deletion, CloudError> {
-        self.cloud.call("delete", &current.name).await;
-        self.cloud.lock().resources.remove(&current.id);
+        let knobs = self.cloud.call("delete", &current.name).await;
+        let mut s = self.cloud.lock();
+        let refused = s.refused.entry(current.name.clone()).or_default();
+        if *refused < knobs.in_use_deletes {
+            *refused += 1;
+            return Err(CloudError::new("fake:Delete", "used by eni-1").in_use());
+        }
+        s.resources.remove(&current.id);
         Ok(Deletion::Started)
     }
 

@@ -79,6 +79,9 @@ pub struct Observed {
     pub outputs: BTreeMap<String, String>,
     /// Set when the cloud reports the resource as failed: the plan replaces it.
     pub failed: Option<String>,
+    /// The cloud is deleting it (an interrupted run's delete): the plan waits for it to go
+    /// before anything that depends on it, and re-creates it if the file still wants it.
+    pub deleting: bool,
 }
 
 impl Observed {
@@ -93,6 +96,7 @@ impl Observed {
             props: Props::new(),
             outputs,
             failed: None,
+            deleting: false,
         }
     }
 
@@ -238,6 +242,9 @@ pub struct CloudError {
     /// The request may have been carried out even though no answer came back (timeout,
     /// connection lost, server error): a create must look before it tries again.
     pub outcome_unknown: bool,
+    /// Refused because something is still using the resource (an interface AWS has not
+    /// removed yet, a dependent going away): a delete is tried again for a while.
+    pub in_use: bool,
 }
 
 impl CloudError {
@@ -247,7 +254,14 @@ impl CloudError {
             code: None,
             message: message.into(),
             outcome_unknown: false,
+            in_use: false,
         }
+    }
+
+    /// Mark the error as "still in use": a delete refused for it is tried again.
+    pub fn in_use(mut self) -> Self {
+        self.in_use = true;
+        self
     }
 
     pub fn with_code(mut self, code: impl Into<String>) -> Self {

@@ -122,7 +122,13 @@ pub fn match_observed<'a>(desired: &[Desired], observed: &'a [Observed]) -> Matc
                 continue;
             }
         }
-        match by_name.get(o.name.as_str()) {
+        match by_name.get(o.name.as_str()).copied() {
+            // The one being deleted gives way to one that is not.
+            Some(first) if first.deleting && !o.deleting => {
+                extra.push((first, "being deleted (an earlier run)".to_string()));
+                by_name.insert(&o.name, o);
+            }
+            Some(_) if o.deleting => extra.push((o, "being deleted (an earlier run)".to_string())),
             Some(first) => extra.push((o, format!("duplicate of {} {}", first.kind, first.id))),
             None => {
                 by_name.insert(&o.name, o);
@@ -185,7 +191,19 @@ pub fn plan(
         };
         let (known, unknown) = resolve_props(&d.props, &lookup);
         let mut resolved = known;
+        // Fields only known after apply stand in with their current values while the
+        // rest is normalized (a kind normalizes whole properties), then go again.
+        if let Some(o) = current {
+            for f in &unknown {
+                if let Some(v) = o.props.get(f) {
+                    resolved.insert(f.clone(), v.clone());
+                }
+            }
+        }
         kind.normalize(&mut resolved);
+        for f in &unknown {
+            resolved.remove(f);
+        }
         if let Some(o) = current {
             kind.settle(&mut resolved, &o.props);
         }
@@ -226,7 +244,14 @@ pub fn plan(
                         });
                     }
                 }
-                let reason = o.failed.as_ref().map(|r| format!("in a failed state: {r}"));
+                let reason = match (&o.failed, o.deleting) {
+                    (_, true) => Some(
+                        "being deleted (an earlier run): waited for, then created again"
+                            .to_string(),
+                    ),
+                    (Some(r), _) => Some(format!("in a failed state: {r}")),
+                    (None, false) => None,
+                };
                 let action = if reason.is_some() || changes.iter().any(|c| c.forces_replacement) {
                     Action::Replace
                 } else if changes.is_empty() {
@@ -245,7 +270,10 @@ pub fn plan(
             id: current.map(|o| o.id.clone()),
             changes,
             reason,
-            destroys_data: d.stateful && action == Action::Replace,
+            // What is being deleted already has no data to keep.
+            destroys_data: d.stateful
+                && action == Action::Replace
+                && !current.is_some_and(|o| o.deleting),
         });
     }
 

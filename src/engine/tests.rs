@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::apply::{apply, OpKind, OpResult, Options, Quiet, Report};
 use super::fake::{desired, FakeCloud, Knobs};
 use super::plan::{plan, teardown, Action};
-use super::{Desired, Registry};
+use super::{Desired, KindInfo, Registry};
 
 const KINDS: &[(&str, &[&str])] = &[("net", &["value"]), ("box", &[]), ("store", &["value"])];
 
@@ -450,4 +450,164 @@ async fn a_create_that_happened_in_part_is_completed_by_an_update() {
     let report = up(&cloud, &reg, &stack(), 10).await;
     assert!(!report.ok());
     assert!(format!("{report:?}").contains("second step failed"));
+}
+
+/// A resource referencing another through an output other than its id (an ARN), in
+/// props and in the file.
+fn desired_by_arn(kind: &'static str, name: &str, target: &str) -> Desired {
+    let mut d = desired(kind, name, name, &[]);
+    d.props
+        .insert("role".into(), super::reference_attr(target, "arn"));
+    d
+}
+
+#[tokio::test(start_paused = true)]
+async fn what_is_referenced_by_an_output_other_than_its_id_is_deleted_after_its_user() {
+    let cloud = FakeCloud::default();
+    let reg = cloud.registry(KINDS);
+    let want = vec![
+        desired("net", "role", "r1", &[]),
+        desired_by_arn("box", "cluster", "role"),
+    ];
+    assert!(up(&cloud, &reg, &want, 10).await.ok());
+    let observed = reg.discover_all().await.expect("discover");
+    // Torn down without the file: only what exists says who uses whom (the ARN).
+    let p = teardown(&observed, &[], &reg).expect("plan");
+    cloud.knobs(
+        "cluster",
+        Knobs {
+            delay: Duration::from_secs(30),
+            ..Knobs::default()
+        },
+    );
+    let report = apply(&p, &reg, &Options::default(), Arc::new(Quiet)).await;
+    assert!(report.ok(), "{report:?}");
+    let deletes = cloud.started("delete");
+    assert!(
+        pos(&deletes, "cluster") < pos(&deletes, "role"),
+        "the role went while its user was being deleted: {deletes:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn orderings_kinds_declare_hold_without_references() {
+    let cloud = FakeCloud::default();
+    let reg = cloud.registry_of(vec![
+        KindInfo::new("gateway", "gateways", "fake"),
+        KindInfo {
+            create_after: &["gateway"],
+            ..KindInfo::new("balancer", "balancers", "fake")
+        },
+        KindInfo {
+            delete_after: &["balancer"],
+            ..KindInfo::new("gw2", "gws", "fake")
+        },
+    ]);
+    cloud.knobs(
+        "igw",
+        Knobs {
+            delay: Duration::from_secs(20),
+            ..Knobs::default()
+        },
+    );
+    let want = vec![
+        desired("gateway", "igw", "g", &[]),
+        desired("balancer", "alb", "b", &[]),
+        desired("gw2", "igw2", "g2", &[]),
+    ];
+    assert!(up(&cloud, &reg, &want, 10).await.ok());
+    let creates = cloud.started("create");
+    assert!(pos(&creates, "igw") < pos(&creates, "alb"), "{creates:?}");
+    let order: Vec<String> = cloud
+        .lock()
+        .log
+        .iter()
+        .map(|(o, n)| format!("{o} {n}"))
+        .collect();
+    let finished_igw = order
+        .iter()
+        .position(|l| l == "status igw")
+        .expect("igw waited for");
+    assert!(finished_igw < pos(&order, "create alb"), "{order:?}");
+
+    cloud.knobs(
+        "alb",
+        Knobs {
+            delay: Duration::from_secs(20),
+            ..Knobs::default()
+        },
+    );
+    let observed = reg.discover_all().await.expect("discover");
+    let p = teardown(&observed, &[], &reg).expect("plan");
+    let report = apply(&p, &reg, &Options::default(), Arc::new(Quiet)).await;
+    assert!(report.ok());
+    let deletes = cloud.started("delete");
+    assert!(pos(&deletes, "alb") < pos(&deletes, "igw2"), "{deletes:?}");
+}
+
+/// Progress events, recorded.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+impl super::apply::Progress for Recorder {
+    fn event(&self, e: super::apply::Event) {
+        if let super::apply::Event::Waiting { name, status, .. } = e {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(format!("{name}: {status}"));
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delete_refused_while_in_use_is_tried_again_with_progress_then_given_up() {
+    let cloud = FakeCloud::default();
+    let reg = cloud.registry(KINDS);
+    assert!(up(&cloud, &reg, &[desired("box", "d", "d1", &[])], 10)
+        .await
+        .ok());
+    cloud.knobs(
+        "d",
+        Knobs {
+            in_use_deletes: 3,
+            ..Knobs::default()
+        },
+    );
+    let observed = reg.discover_all().await.expect("discover");
+    let p = teardown(&observed, &[], &reg).expect("plan");
+    let rec = Arc::new(Recorder::default());
+    let report = apply(&p, &reg, &Options::default(), rec.clone()).await;
+    assert!(report.ok(), "{report:?}");
+    let seen = rec.0.lock().unwrap().clone();
+    assert_eq!(
+        seen.iter()
+            .filter(|l| l.contains("still in use: used by eni-1"))
+            .count(),
+        3,
+        "{seen:?}"
+    );
+    assert!(cloud.names().is_empty());
+
+    // Bounded: past the in-use wait, the refusal is the error.
+    assert!(up(&cloud, &reg, &[desired("box", "e", "e1", &[])], 10)
+        .await
+        .ok());
+    cloud.knobs(
+        "e",
+        Knobs {
+            in_use_deletes: 1000,
+            ..Knobs::default()
+        },
+    );
+    let observed = reg.discover_all().await.expect("discover");
+    let p = teardown(&observed, &[], &reg).expect("plan");
+    let options = Options {
+        in_use_wait: Duration::from_secs(120),
+        ..Options::default()
+    };
+    let started = tokio::time::Instant::now();
+    let report = apply(&p, &reg, &options, Arc::new(Quiet)).await;
+    assert_eq!(report.failed().count(), 1);
+    assert!(started.elapsed() <= Duration::from_secs(120));
 }

@@ -96,6 +96,7 @@ async fn locked(
     let options = apply::Options {
         parallelism: run.parallelism,
         stop: run.stop.clone(),
+        in_use_wait: run.in_use_wait,
     };
     let report = apply::apply(&plan, &s.registry, &options, view.progress()).await;
     // Final check: what of the stack is left, apart from what was kept on purpose.

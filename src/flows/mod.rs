@@ -91,6 +91,8 @@ pub struct RunOptions {
     pub parallelism: usize,
     pub stop: Arc<AtomicBool>,
     pub lock_timeout: Duration,
+    /// How long a delete of something still in use is tried again.
+    pub in_use_wait: Duration,
 }
 
 /// What a command ended with, for the views.

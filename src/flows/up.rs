@@ -43,6 +43,7 @@ pub async fn up(
         let options = apply::Options {
             parallelism: run.parallelism,
             stop: run.stop.clone(),
+            in_use_wait: run.in_use_wait,
         };
         let report = apply::apply(&fresh, &s.registry, &options, view.progress()).await;
         Ok(Outcome::Applied {

@@ -90,6 +90,20 @@ fn tag_map<'a>(
         .collect()
 }
 
+/// The security group EKS makes for one of the stack's clusters: in use by the cluster
+/// while it exists, and deleted by EKS with it.
+fn eks_cluster_group(tags: &BTreeMap<String, String>, clusters: &BTreeSet<String>) -> bool {
+    tags.get("aws:eks:cluster-name")
+        .is_some_and(|c| clusters.contains(c))
+}
+
+/// The interfaces of a cluster's control plane, in use as long as the cluster exists.
+fn control_plane(description: &str, clusters: &BTreeSet<String>) -> bool {
+    description
+        .strip_prefix("Amazon EKS ")
+        .is_some_and(|c| clusters.contains(c))
+}
+
 /// Made by one of the stack's Kubernetes clusters (load balancer controller, cloud
 /// provider) or by EKS for it.
 fn cluster_made(tags: &BTreeMap<String, String>, clusters: &BTreeSet<String>) -> bool {
@@ -238,7 +252,11 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
         for g in &groups {
             let id = g.group_id().unwrap_or_default().to_string();
             let tags = tag_map(g.tags().iter().map(|t| (t.key(), t.value())));
-            if g.group_name() == Some("default") || scope.groups.contains(&id) || ours(&tags, stack)
+            // The cluster's own group goes with the cluster (AWS deletes it): never swept.
+            if g.group_name() == Some("default")
+                || scope.groups.contains(&id)
+                || ours(&tags, stack)
+                || eks_cluster_group(&tags, &scope.clusters)
             {
                 continue;
             }
@@ -277,6 +295,7 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
                 .and_then(|a| a.instance_id())
                 .is_some_and(|i| instances.contains(i));
             let aws_managed = n.requester_managed() == Some(true)
+                || (!detached && control_plane(description, &scope.clusters))
                 || n.interface_type()
                     .is_some_and(|t| t.as_str() != "interface")
                 || n.attachment()
@@ -359,7 +378,11 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
         for (id, g) in referring {
             let tags = tag_map(g.tags().iter().map(|t| (t.key(), t.value())));
             // The stack's own groups' rules go with the stack; a derived group goes whole.
-            if scope.groups.contains(&id) || ours(&tags, stack) || derived_groups.contains(&id) {
+            if scope.groups.contains(&id)
+                || ours(&tags, stack)
+                || derived_groups.contains(&id)
+                || eks_cluster_group(&tags, &scope.clusters)
+            {
                 continue;
             }
             let pick = |perms: &[IpPermission]| -> Vec<IpPerm> {
@@ -431,6 +454,81 @@ fn gone<T>(r: Result<T, CloudError>) -> Result<(), CloudError> {
 
 /// Remove blockers, in the order they have to go (balancers and instances first, then
 /// rules, interfaces, groups, subnets). Waits for load balancers and instances to be gone.
+/// Revoke the rules that refer to group `id` in the stack's groups and in `swept` ones.
+async fn revoke_references(
+    cx: &Context,
+    id: &str,
+    swept: &BTreeSet<&str>,
+) -> Result<(), CloudError> {
+    let ec2 = &cx.aws.ec2;
+    for (filter, egress) in [
+        ("ip-permission.group-id", false),
+        ("egress.ip-permission.group-id", true),
+    ] {
+        let found = ec2
+            .describe_security_groups()
+            .filters(Filter::builder().name(filter).values(id).build())
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| err("ec2:DescribeSecurityGroups", e))?;
+        for g in found {
+            let gid = g.group_id().unwrap_or_default();
+            let tags = tag_map(g.tags().iter().map(|t| (t.key(), t.value())));
+            if gid == id || !(ours(&tags, cx.stack()) || swept.contains(gid)) {
+                continue;
+            }
+            let perms = if egress {
+                g.ip_permissions_egress()
+            } else {
+                g.ip_permissions()
+            };
+            let refs: Vec<IpPermission> = perms
+                .iter()
+                .flat_map(|p| {
+                    p.user_id_group_pairs()
+                        .iter()
+                        .filter(|pair| pair.group_id() == Some(id))
+                        .map(|_| {
+                            permission(&IpPerm {
+                                protocol: p.ip_protocol().unwrap_or("-1").to_string(),
+                                from: p.from_port(),
+                                to: p.to_port(),
+                                group: id.to_string(),
+                            })
+                        })
+                })
+                .collect();
+            if refs.is_empty() {
+                continue;
+            }
+            let codes = ["InvalidPermission.NotFound", "InvalidGroup.NotFound"];
+            if egress {
+                let r = ec2
+                    .revoke_security_group_egress()
+                    .group_id(gid)
+                    .set_ip_permissions(Some(refs))
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:RevokeSecurityGroupEgress", e));
+                already_done(r, &codes)?;
+            } else {
+                let r = ec2
+                    .revoke_security_group_ingress()
+                    .group_id(gid)
+                    .set_ip_permissions(Some(refs))
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:RevokeSecurityGroupIngress", e));
+                already_done(r, &codes)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 pub async fn clear(cx: &Context, blockers: &[Blocker]) -> Result<(), CloudError> {
     let ec2 = &cx.aws.ec2;
     let mut balancers = Vec::new();
@@ -504,9 +602,19 @@ pub async fn clear(cx: &Context, blockers: &[Blocker]) -> Result<(), CloudError>
             _ => {}
         }
     }
+    let swept: BTreeSet<&str> = blockers
+        .iter()
+        .filter_map(|b| match &b.item {
+            Item::Group { id } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
     for b in blockers {
         match &b.item {
             Item::Group { id } => {
+                // AWS refuses to delete a group other groups' rules refer to: those rules
+                // go first, where the group holding them is the stack's or swept too.
+                revoke_references(cx, id, &swept).await?;
                 let r = retry_in_use(cx.options.dependency_wait, || async {
                     ec2.delete_security_group()
                         .group_id(id)

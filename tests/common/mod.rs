@@ -23,6 +23,9 @@ pub const ACCOUNT: &str = "123456789012";
 
 pub struct Emulator {
     pub endpoint: String,
+    /// The realism layer's settings file (durations, failures), when this binary started
+    /// the emulator (see scripts/realism.py).
+    pub realism: Option<PathBuf>,
     /// The watchdog shell that runs the server and stops it once this process is gone
     /// (kept, never waited for: it outlives every test of the binary).
     _watchdog: Option<std::process::Child>,
@@ -41,6 +44,7 @@ pub fn emulator() -> &'static Emulator {
         if let Ok(e) = std::env::var("PROVISION_TEST_ENDPOINT") {
             return Emulator {
                 endpoint: e,
+                realism: None,
                 _watchdog: None,
             };
         }
@@ -56,6 +60,8 @@ pub fn emulator() -> &'static Emulator {
             .map(|a| a.port())
             .expect("free port");
         let log = std::env::temp_dir().join(format!("provision-moto-{port}.log"));
+        let realism = std::env::temp_dir().join(format!("provision-realism-{port}.json"));
+        std::fs::write(&realism, "{}").expect("realism settings");
         // The watchdog loop stops the server once this test process is gone.
         let script = format!(
             "{} -H 127.0.0.1 -p {port} > {} 2>&1 & m=$!; while kill -0 {} 2>/dev/null; do sleep 1; done; kill $m",
@@ -68,6 +74,7 @@ pub fn emulator() -> &'static Emulator {
             .arg(script)
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .env("MOTO_ECS_SERVICE_RUNNING", "10")
+            .env("PROVISION_REALISM_FILE", &realism)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -81,9 +88,23 @@ pub fn emulator() -> &'static Emulator {
         }
         Emulator {
             endpoint,
+            realism: Some(realism),
             _watchdog: Some(watchdog),
         }
     })
+}
+
+/// Set the realism layer's settings for this binary's emulator: durations in seconds of
+/// AWS's transitional states, resources to fail (`{"durations": {"rds_create": 2}, "fail":
+/// {"rds": ["app-db"]}}`). Panics when the emulator is not this binary's own.
+pub fn realism(settings: serde_json::Value) {
+    let path = emulator()
+        .realism
+        .clone()
+        .expect("the realism layer needs the emulator this test binary starts");
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, settings.to_string()).expect("write realism settings");
+    std::fs::rename(&tmp, &path).expect("realism settings");
 }
 
 pub struct Run {

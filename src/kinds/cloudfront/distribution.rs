@@ -26,7 +26,7 @@ use crate::engine::{
     WaitPolicy,
 };
 use crate::kinds::names;
-use crate::kinds::support::retry::{client_token, create_once, no_retries, retry_when};
+use crate::kinds::support::retry::{client_token, create_once, in_use, no_retries};
 use crate::kinds::support::tags::{identity, Tags};
 use crate::kinds::support::{adapt, desired, props_of, Context, Found, Kind};
 use crate::model::{Cx, KindModel, TAG_NAME, TAG_STACK};
@@ -654,27 +654,26 @@ impl Kind for AccessControl {
 
     async fn delete(&self, current: &Found<OacProps>) -> Result<Deletion, CloudError> {
         // In use until the distribution that reads through it is gone.
-        let res = retry_when(
-            self.0.options.dependency_wait,
-            |e| e.has_code("OriginAccessControlInUse"),
-            || async {
-                let got = self
-                    .cf()
-                    .get_origin_access_control()
-                    .id(&current.id)
-                    .send()
-                    .await
-                    .map_err(|e| err("cloudfront:GetOriginAccessControl", e))?;
+        let got = self
+            .cf()
+            .get_origin_access_control()
+            .id(&current.id)
+            .send()
+            .await
+            .map_err(|e| err("cloudfront:GetOriginAccessControl", e));
+        let res = match got {
+            Err(e) => Err(e),
+            Ok(got) => in_use(
                 self.cf()
                     .delete_origin_access_control()
                     .id(&current.id)
                     .set_if_match(got.e_tag().map(str::to_string))
                     .send()
                     .await
-                    .map_err(|e| err("cloudfront:DeleteOriginAccessControl", e))
-            },
-        )
-        .await;
+                    .map_err(|e| err("cloudfront:DeleteOriginAccessControl", e)),
+                &["OriginAccessControlInUse"],
+            ),
+        };
         match res {
             Err(e) if e.has_code("NoSuchOriginAccessControl") => Ok(Deletion::Gone),
             other => other.map(|_| Deletion::Gone),

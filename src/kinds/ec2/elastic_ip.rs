@@ -10,7 +10,7 @@ use super::{identity_filters, stack_filter, tag_spec, tags_of, Ec2Tags};
 use crate::aws::{err, is_not_found};
 use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
-use crate::kinds::support::retry::{create_once, no_retries, retry_in_use};
+use crate::kinds::support::retry::{create_once, in_use, no_retries};
 use crate::kinds::support::tags::{identity, sync_tags, Tags};
 use crate::kinds::support::{adapt, desired, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
@@ -136,8 +136,9 @@ impl Kind for ElasticIp {
     }
 
     async fn delete(&self, current: &Found<Props>) -> Result<Deletion, CloudError> {
-        // A NAT gateway being deleted keeps its address for a while.
-        let res = retry_in_use(self.0.options.dependency_wait, || async {
+        // A NAT gateway being deleted keeps its address for a while (AWS then answers
+        // AuthFailure for the release).
+        let res = in_use(
             self.0
                 .aws
                 .ec2
@@ -145,9 +146,9 @@ impl Kind for ElasticIp {
                 .allocation_id(&current.id)
                 .send()
                 .await
-                .map_err(|e| err("ec2:ReleaseAddress", e))
-        })
-        .await;
+                .map_err(|e| err("ec2:ReleaseAddress", e)),
+            &["AuthFailure"],
+        );
         match res {
             Err(e) if is_not_found(&e) => Ok(Deletion::Gone),
             other => other.map(|_| Deletion::Gone),

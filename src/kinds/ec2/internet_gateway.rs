@@ -10,7 +10,7 @@ use super::{identity_filters, stack_filter, tag_spec, tags_of, Ec2Tags};
 use crate::aws::{err, is_not_found};
 use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
-use crate::kinds::support::retry::{already_done, create_once, no_retries, retry_in_use};
+use crate::kinds::support::retry::{already_done, create_once, in_use, no_retries};
 use crate::kinds::support::tags::{identity, sync_tags, Tags};
 use crate::kinds::support::{adapt, desired, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
@@ -76,8 +76,9 @@ impl InternetGateway {
     }
 
     async fn detach(&self, id: &str, vpc: &str) -> Result<(), CloudError> {
-        // Fails while addresses are still mapped in the VPC (a NAT gateway going away).
-        let res = retry_in_use(self.0.options.dependency_wait, || async {
+        // Refused while addresses are still mapped in the VPC (a NAT gateway or a load
+        // balancer going away, their interfaces).
+        let res = in_use(
             self.0
                 .aws
                 .ec2
@@ -86,9 +87,9 @@ impl InternetGateway {
                 .vpc_id(vpc)
                 .send()
                 .await
-                .map_err(|e| err("ec2:DetachInternetGateway", e))
-        })
-        .await;
+                .map_err(|e| err("ec2:DetachInternetGateway", e)),
+            &[],
+        );
         match res {
             Err(e) if is_not_found(&e) || e.has_code("Gateway.NotAttached") => Ok(()),
             other => other.map(|_| ()),

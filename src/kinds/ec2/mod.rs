@@ -184,7 +184,10 @@ pub async fn gone_or_explained<T>(
     match res {
         Ok(_) => Ok(()),
         Err(e) if crate::aws::is_not_found(&e) => Ok(()),
-        Err(e) if e.has_code(DEPENDENCY_VIOLATION) => Err(explain(cx, filter, id, e).await),
+        // Still used (an interface AWS removes later): explained, and tried again.
+        Err(e) if e.has_code(DEPENDENCY_VIOLATION) => {
+            Err(explain(cx, filter, id, e).await.in_use())
+        }
         Err(e) => Err(e),
     }
 }

@@ -88,6 +88,7 @@ impl Kind for NatGateway {
             .values("pending")
             .values("available")
             .values("failed")
+            .values("deleting")
             .build();
         self.0
             .aws
@@ -121,6 +122,7 @@ impl Kind for NatGateway {
         if n.state() == Some(&NatGatewayState::Failed) {
             f.failed = Some(n.failure_message().unwrap_or("failed").to_string());
         }
+        f.deleting = n.state() == Some(&NatGatewayState::Deleting);
         Some(f)
     }
 
@@ -227,6 +229,9 @@ impl Kind for NatGateway {
     }
 
     async fn delete(&self, current: &Found<Props>) -> Result<Deletion, CloudError> {
+        if current.deleting {
+            return Ok(Deletion::Started);
+        }
         match self
             .0
             .aws

@@ -17,7 +17,7 @@ use super::{gone_or_explained, stack_filter, tag_spec, tags_of, Ec2Tags};
 use crate::aws::{err, is_not_found};
 use crate::engine::{reference, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
-use crate::kinds::support::retry::{already_done, retry_in_use};
+use crate::kinds::support::retry::already_done;
 use crate::kinds::support::tags::{identity, owned, sync_tags, Tags};
 use crate::kinds::support::{adapt, desired, Context, Found, Kind};
 use crate::model::net::Cidr;
@@ -447,17 +447,15 @@ impl Kind for Groups {
 
     async fn delete(&self, current: &Found<Props>) -> Result<Deletion, CloudError> {
         // Network interfaces of deleted load balancers or tasks linger for a while.
-        let res = retry_in_use(self.0.options.dependency_wait, || async {
-            self.0
-                .aws
-                .ec2
-                .delete_security_group()
-                .group_id(&current.id)
-                .send()
-                .await
-                .map_err(|e| err("ec2:DeleteSecurityGroup", e))
-        })
-        .await;
+        let res = self
+            .0
+            .aws
+            .ec2
+            .delete_security_group()
+            .group_id(&current.id)
+            .send()
+            .await
+            .map_err(|e| err("ec2:DeleteSecurityGroup", e));
         gone_or_explained(&self.0, "group-id", &current.id, res).await?;
         Ok(Deletion::Gone)
     }

@@ -12,7 +12,7 @@ use super::{gone_or_explained, identity_filters, stack_filter, tag_spec, tags_of
 use crate::aws::err;
 use crate::engine::{as_ref, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
-use crate::kinds::support::retry::{create_once, no_retries, retry_in_use};
+use crate::kinds::support::retry::{create_once, no_retries};
 use crate::kinds::support::tags::{identity, sync_tags, Tags};
 use crate::kinds::support::{adapt, desired, props_of, Context, Found, Kind};
 use crate::model::net::{check_zone, Cidr};
@@ -236,17 +236,15 @@ impl Kind for Subnet {
     }
 
     async fn delete(&self, current: &Found<Props>) -> Result<Deletion, CloudError> {
-        let res = retry_in_use(self.0.options.dependency_wait, || async {
-            self.0
-                .aws
-                .ec2
-                .delete_subnet()
-                .subnet_id(&current.id)
-                .send()
-                .await
-                .map_err(|e| err("ec2:DeleteSubnet", e))
-        })
-        .await;
+        let res = self
+            .0
+            .aws
+            .ec2
+            .delete_subnet()
+            .subnet_id(&current.id)
+            .send()
+            .await
+            .map_err(|e| err("ec2:DeleteSubnet", e));
         gone_or_explained(&self.0, "subnet-id", &current.id, res).await?;
         Ok(Deletion::Gone)
     }

@@ -11,7 +11,7 @@ use super::{sdk_tags, tags_of, EcsTags};
 use crate::aws::err;
 use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
-use crate::kinds::support::retry::retry_in_use;
+use crate::kinds::support::retry::in_use;
 use crate::kinds::support::tags::{identity, sync_tags, Tags};
 use crate::kinds::support::{adapt, desired, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
@@ -163,7 +163,7 @@ impl Kind for EcsCluster {
 
     async fn delete(&self, current: &Found<Props>) -> Result<Deletion, CloudError> {
         // Tasks of a service just deleted may still be stopping for a while.
-        let res = retry_in_use(self.0.options.dependency_wait, || async {
+        let res = in_use(
             self.0
                 .aws
                 .ecs
@@ -171,9 +171,9 @@ impl Kind for EcsCluster {
                 .cluster(&current.id)
                 .send()
                 .await
-                .map_err(|e| err("ecs:DeleteCluster", e))
-        })
-        .await;
+                .map_err(|e| err("ecs:DeleteCluster", e)),
+            &[],
+        );
         match res {
             Err(e) if e.has_code("ClusterNotFoundException") => Ok(Deletion::Gone),
             other => other.map(|_| Deletion::Gone),

@@ -267,6 +267,7 @@ impl Kind for EcsService {
         }
         let tags = tags_of(s.tags());
         let name = identity(&tags, self.0.stack())?;
+        let draining = s.status() == Some("DRAINING");
         let cluster = s.cluster_arn()?.rsplit('/').next()?.to_string();
         let vpc = s
             .network_configuration()
@@ -285,10 +286,12 @@ impl Kind for EcsService {
                 .map(str::to_string),
             tags,
         };
-        Some(
-            Found::new(name, s.service_name()?, props)
-                .output("arn", s.service_arn().unwrap_or_default()),
-        )
+        {
+            let mut f = Found::new(name, s.service_name()?, props)
+                .output("arn", s.service_arn().unwrap_or_default());
+            f.deleting = draining;
+            Some(f)
+        }
     }
 
     async fn find(&self, current: &Found<Props>) -> Result<Option<Service>, CloudError> {
@@ -398,6 +401,9 @@ impl Kind for EcsService {
     }
 
     async fn delete(&self, current: &Found<Props>) -> Result<Deletion, CloudError> {
+        if current.deleting {
+            return Ok(Deletion::Started);
+        }
         match self
             .0
             .aws

@@ -392,9 +392,6 @@ impl Kind for EksCluster {
     }
 
     fn observe(&self, c: &Cluster) -> Option<Found<Props>> {
-        if c.status() == Some(&ClusterStatus::Deleting) {
-            return None;
-        }
         let tags = tags_of(c.tags());
         let name = identity(&tags, self.0.stack())?;
         let cluster = c.name()?;
@@ -444,6 +441,7 @@ impl Kind for EksCluster {
         if c.status() == Some(&ClusterStatus::Failed) {
             f.failed = Some("cluster status FAILED".into());
         }
+        f.deleting = c.status() == Some(&ClusterStatus::Deleting);
         Some(f)
     }
 
@@ -583,6 +581,9 @@ impl Kind for EksCluster {
     }
 
     async fn delete(&self, current: &Found<Props>) -> Result<Deletion, CloudError> {
+        if current.deleting {
+            return Ok(Deletion::Started);
+        }
         match self
             .0
             .aws
@@ -639,7 +640,7 @@ mod tests {
         );
         assert!(k
             .observe(&cluster(ClusterStatus::Deleting, "1.34"))
-            .is_none());
+            .is_some_and(|f| f.deleting));
     }
 
     #[test]

@@ -263,9 +263,6 @@ impl Kind for NodeGroup {
     }
 
     fn observe(&self, n: &Nodegroup) -> Option<Found<Props>> {
-        if n.status() == Some(&NodegroupStatus::Deleting) {
-            return None;
-        }
         let tags = tags_of(n.tags());
         let name = identity(&tags, self.0.stack())?;
         let mut subnets = n.subnets().to_vec();
@@ -296,6 +293,7 @@ impl Kind for NodeGroup {
         ) {
             f.failed = n.status().map(|s| s.as_str().to_string());
         }
+        f.deleting = n.status() == Some(&NodegroupStatus::Deleting);
         Some(f)
     }
 
@@ -391,6 +389,9 @@ impl Kind for NodeGroup {
     }
 
     async fn delete(&self, current: &Found<Props>) -> Result<Deletion, CloudError> {
+        if current.deleting {
+            return Ok(Deletion::Started);
+        }
         match self
             .0
             .aws

@@ -11,7 +11,7 @@ use super::{arn_suffix, check_name, sdk_tags, tags_by_arn, ElbTags};
 use crate::aws::err;
 use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
-use crate::kinds::support::retry::retry_in_use;
+use crate::kinds::support::retry::in_use;
 use crate::kinds::support::tags::{identity, sync_tags, Tags};
 use crate::kinds::support::{adapt, desired, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
@@ -194,7 +194,7 @@ impl Kind for TargetGroupKind {
 
     async fn delete(&self, current: &Found<Props>) -> Result<Deletion, CloudError> {
         // Still in use while the listener that forwards to it is being deleted.
-        let res = retry_in_use(self.0.options.dependency_wait, || async {
+        let res = in_use(
             self.0
                 .aws
                 .elb
@@ -202,9 +202,9 @@ impl Kind for TargetGroupKind {
                 .target_group_arn(&current.id)
                 .send()
                 .await
-                .map_err(|e| err("elasticloadbalancing:DeleteTargetGroup", e))
-        })
-        .await;
+                .map_err(|e| err("elasticloadbalancing:DeleteTargetGroup", e)),
+            &[],
+        );
         match res {
             Err(e) if e.has_code("TargetGroupNotFound") => Ok(Deletion::Gone),
             other => other.map(|_| Deletion::Gone),

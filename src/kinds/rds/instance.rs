@@ -438,9 +438,6 @@ impl Kind for Database {
     }
 
     fn observe(&self, db: &DbInstance) -> Option<Found<Props>> {
-        if db.db_instance_status() == Some("deleting") {
-            return None;
-        }
         let tags = tags_of(db.tag_list());
         let name = identity(&tags, self.0.stack())?;
         let id = db.db_instance_identifier()?;
@@ -495,6 +492,7 @@ impl Kind for Database {
         if let Some(s) = db.db_instance_status().filter(|s| FAILED.contains(s)) {
             f.failed = Some(s.to_string());
         }
+        f.deleting = db.db_instance_status() == Some("deleting");
         Some(f)
     }
 
@@ -668,6 +666,9 @@ impl Kind for Database {
     }
 
     async fn delete(&self, current: &Found<Props>) -> Result<Deletion, CloudError> {
+        if current.deleting {
+            return Ok(Deletion::Started);
+        }
         if let Some(m) = self.delete_guard(current) {
             return Err(CloudError::new("rds:DeleteDBInstance", m).with_code("DeletionProtection"));
         }

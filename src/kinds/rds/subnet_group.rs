@@ -10,7 +10,7 @@ use super::{sdk_tags, tags_of, RdsTags};
 use crate::aws::err;
 use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
-use crate::kinds::support::retry::retry_when;
+use crate::kinds::support::retry::in_use;
 use crate::kinds::support::tags::{identity, sync_tags, Tags};
 use crate::kinds::support::{adapt, desired, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
@@ -177,21 +177,17 @@ impl Kind for SubnetGroup {
 
     async fn delete(&self, current: &Found<Props>) -> Result<Deletion, CloudError> {
         // Still in use while the instance in it is being deleted.
-        let res = retry_when(
-            self.0.options.dependency_wait,
-            |e| e.has_code("InvalidDBSubnetGroupStateFault"),
-            || async {
-                self.0
-                    .aws
-                    .rds
-                    .delete_db_subnet_group()
-                    .db_subnet_group_name(&current.id)
-                    .send()
-                    .await
-                    .map_err(|e| err("rds:DeleteDBSubnetGroup", e))
-            },
-        )
-        .await;
+        let res = in_use(
+            self.0
+                .aws
+                .rds
+                .delete_db_subnet_group()
+                .db_subnet_group_name(&current.id)
+                .send()
+                .await
+                .map_err(|e| err("rds:DeleteDBSubnetGroup", e)),
+            &["InvalidDBSubnetGroupStateFault"],
+        );
         match res {
             Err(e) if e.has_code("DBSubnetGroupNotFoundFault") => Ok(Deletion::Gone),
             other => other.map(|_| Deletion::Gone),

@@ -36,6 +36,8 @@ pub struct Found<P> {
     pub outputs: BTreeMap<String, String>,
     /// Set when AWS reports it failed: the plan replaces it.
     pub failed: Option<String>,
+    /// AWS is deleting it (an interrupted run's delete).
+    pub deleting: bool,
 }
 
 impl<P> Found<P> {
@@ -46,6 +48,7 @@ impl<P> Found<P> {
             props,
             outputs: BTreeMap::new(),
             failed: None,
+            deleting: false,
         }
     }
 
@@ -62,6 +65,7 @@ impl<P> Found<P> {
             props,
             outputs: self.outputs.clone(),
             failed: None,
+            deleting: false,
         }
     }
 }
@@ -172,6 +176,7 @@ impl<K: Kind> Typed<K> {
         o.props = to_props(&f.props);
         o.outputs.extend(f.outputs);
         o.failed = f.failed;
+        o.deleting = f.deleting;
         o
     }
 
@@ -182,6 +187,7 @@ impl<K: Kind> Typed<K> {
             props: from_props(self.0.info().kind, &o.props)?,
             outputs: o.outputs.clone(),
             failed: o.failed.clone(),
+            deleting: o.deleting,
         })
     }
 

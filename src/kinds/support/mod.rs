@@ -62,7 +62,7 @@ impl Default for Options {
             force_empty: false,
             skip_final_snapshot: false,
             allow_data_loss: false,
-            dependency_wait: Duration::from_secs(180),
+            dependency_wait: Duration::from_secs(20 * 60),
         }
     }
 }

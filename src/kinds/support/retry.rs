@@ -25,11 +25,22 @@ pub fn already_done<T>(res: Result<T, CloudError>, codes: &[&str]) -> Result<(),
 const IN_USE: &[&str] = &[
     "DependencyViolation",
     "InvalidIPAddress.InUse",
-    "AuthFailure", // ReleaseAddress on an address a deleting NAT still holds
     "ResourceInUse",
     "ClusterContainsTasksException", // ECS: tasks of a deleted service still stopping
     "ClusterContainsServicesException",
 ];
+
+/// Mark a refusal because the resource is still in use (the common codes, and `also`), so
+/// that the engine tries the delete again, with progress, for a while.
+pub fn in_use<T>(res: Result<T, CloudError>, also: &[&str]) -> Result<T, CloudError> {
+    res.map_err(|e| {
+        if IN_USE.iter().chain(also).any(|c| e.has_code(c)) {
+            e.in_use()
+        } else {
+            e
+        }
+    })
+}
 
 /// Retry `f` while AWS says the resource is still in use, up to `limit`.
 pub async fn retry_in_use<T, F, Fut>(limit: Duration, f: F) -> Result<T, CloudError>

@@ -1,0 +1,770 @@
+"""AWS behaviour the emulator lacks, for the test bed only.
+
+Installed into the test venv's moto as `moto.provision_realism` and imported when the
+server starts (scripts/patch_emulator.py). It wraps moto's backends so that, like AWS:
+
+Rules (always on):
+- a security group, subnet or VPC still used by a network interface, or a group still
+  referenced by another group's rules, is not deleted (DependencyViolation);
+- an internet gateway is not detached while its VPC maps public addresses (an
+  internet-facing load balancer, a NAT gateway, an associated Elastic IP);
+- an internet-facing load balancer is not created in a VPC without an attached gateway;
+- EKS makes a cluster security group (tagged with the cluster's name) and control-plane
+  network interfaces that live as long as the cluster, and the `/aws/eks/<cluster>/cluster`
+  log group (never expiring) when control-plane logging is on and the group is missing;
+- EKS takes one update at a time; clusters remember their access mode, and a managed node
+  group whose role has a path fails in the `CONFIG_MAP` mode (its nodes never join);
+- a load balancer has one interface per subnet, which stays a while after the balancer;
+- a role cannot be assumed for a while after it is created;
+- a NAT gateway's client token, used again, answers with the gateway it first made;
+- a failed database cannot be deleted with a final snapshot;
+- the catalogs: EKS versions with their support status, RDS PostgreSQL versions and
+  orderable classes; creating a version they do not offer is refused.
+
+Durations (from the JSON file named by PROVISION_REALISM_FILE, re-read when it changes):
+`{"durations": {"eks_cluster_create": 3, ...}, "scale": 1, "fail": {"rds": ["app-db"]}}`.
+A missing duration is 0 (immediate), except the few AWS-side lingers that tests of the
+rules need and set themselves. `scale` multiplies every duration (a benchmark runs the
+real AWS durations scaled down).
+"""
+
+import json
+import os
+import threading
+import time
+
+from moto.core.exceptions import JsonRESTError
+
+LOCK = threading.RLock()
+_conf = {"mtime": None, "data": {}}
+
+
+def conf():
+    path = os.environ.get("PROVISION_REALISM_FILE")
+    if not path:
+        return {}
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except OSError:
+        return {}
+    if mtime != _conf["mtime"]:
+        try:
+            with open(path) as f:
+                _conf["data"] = json.load(f)
+        except (OSError, ValueError):
+            _conf["data"] = {}
+        _conf["mtime"] = mtime
+    return _conf["data"]
+
+
+def dur(key):
+    c = conf()
+    return float(c.get("durations", {}).get(key, 0)) * float(c.get("scale", 1))
+
+
+def failing(kind, ident):
+    return ident in conf().get("fail", {}).get(kind, [])
+
+
+# Things that go later: (deadline, action).
+_later = []
+
+
+def later(seconds, action):
+    if seconds <= 0:
+        action()
+        return
+    with LOCK:
+        _later.append((time.time() + seconds, action))
+
+
+def tick():
+    """Carry out what is due. Called at the start of every wrapped call."""
+    now = time.time()
+    with LOCK:
+        due = [a for (t, a) in _later if t <= now]
+        _later[:] = [(t, a) for (t, a) in _later if t > now]
+    for a in due:
+        try:
+            a()
+        except Exception:  # noqa: BLE001 - a vanished resource is fine
+            pass
+
+
+def timed(cls, attr):
+    """Make `cls.attr` follow phases set with `phase`."""
+    private = "_pr_" + attr
+    phases = "_pr_phases_" + attr
+
+    def get(self):
+        ps = self.__dict__.get(phases)
+        now = time.time()
+        while ps:
+            deadline, during, after = ps[0]
+            if now < deadline:
+                return during
+            ps.pop(0)
+            self.__dict__[private] = after
+        return self.__dict__.get(private)
+
+    def set_(self, value):
+        self.__dict__[private] = value
+
+    setattr(cls, attr, property(get, set_))
+
+
+def phase(obj, attr, during, seconds, after=None):
+    """`obj.attr` reads `during` for `seconds`, then `after` (default: its value now)."""
+    if seconds <= 0:
+        if after is not None:
+            setattr(obj, attr, after)
+        return
+    if after is None:
+        after = getattr(obj, attr)
+    ps = obj.__dict__.setdefault("_pr_phases_" + attr, [])
+    start = ps[-1][0] if ps else time.time()
+    ps.append((start + seconds, during, after))
+
+
+def in_phase(obj, attr):
+    ps = obj.__dict__.get("_pr_phases_" + attr)
+    return bool(ps) and time.time() < ps[-1][0]
+
+
+def wrap(cls, name, make):
+    original = getattr(cls, name)
+
+    def wrapped(self, *args, **kwargs):
+        tick()
+        return make(self, original, *args, **kwargs)
+
+    setattr(cls, name, wrapped)
+
+
+# ---------------------------------------------------------------------------------------
+# EC2: dependency rules, NAT gateways.
+
+from moto.ec2.exceptions import DependencyViolationError  # noqa: E402
+from moto.ec2.models import EC2Backend, ec2_backends  # noqa: E402
+import moto.ec2.models.nat_gateways as nat_models  # noqa: E402
+
+
+def _enis(ec2, pred):
+    return [e for e in list(ec2.enis.values()) if pred(e)]
+
+
+def _group_users(ec2, group_id):
+    users = _enis(ec2, lambda e: any(g.id == group_id for g in e._group_set))
+    refs = []
+    for groups in ec2.groups.values():
+        for g in groups.values():
+            if g.id == group_id:
+                continue
+            for rule in list(g.ingress_rules) + list(g.egress_rules):
+                peer = getattr(rule, "source_group", None) or {}
+                peers = [peer] + list(getattr(rule, "source_groups", []) or [])
+                if any(p.get("GroupId") == group_id for p in peers):
+                    refs.append(g.id)
+    return users, refs
+
+
+def _delete_security_group(self, original, name=None, group_id=None):
+    gid = group_id
+    if gid is None and name:
+        g = self.get_security_group_by_name_or_id(name)
+        gid = g.id if g else None
+    if gid:
+        users, refs = _group_users(self, gid)
+        if users or refs:
+            raise DependencyViolationError(f"resource {gid} has a dependent object")
+    return original(self, name=name, group_id=group_id)
+
+
+def _delete_subnet(self, original, subnet_id):
+    users = _enis(self, lambda e: e.subnet.id == subnet_id)
+    nats = [
+        n for n in self.nat_gateways.values() if n.subnet_id == subnet_id and n.state != "deleted"
+    ]
+    if users or nats:
+        raise DependencyViolationError(
+            f"The subnet '{subnet_id}' has dependencies and cannot be deleted."
+        )
+    return original(self, subnet_id)
+
+
+def _delete_vpc(self, original, vpc_id):
+    if _enis(self, lambda e: e.subnet.vpc_id == vpc_id):
+        raise DependencyViolationError(f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
+    return original(self, vpc_id)
+
+
+def _public_addresses(ec2, vpc_id):
+    """What maps public addresses in a VPC: NAT gateways, internet-facing balancers,
+    associated Elastic IPs."""
+    found = [
+        n.id for n in ec2.nat_gateways.values() if n.vpc_id == vpc_id and n.state != "deleted"
+    ]
+    try:
+        from moto.elbv2.models import elbv2_backends
+
+        elb = elbv2_backends[ec2.account_id][ec2.region_name]
+        found += [
+            lb.name
+            for lb in elb.load_balancers.values()
+            if lb.vpc_id == vpc_id and lb.scheme == "internet-facing"
+        ]
+    except Exception:  # noqa: BLE001
+        pass
+    found += [
+        e.id
+        for e in _enis(ec2, lambda e: e.subnet.vpc_id == vpc_id)
+        if getattr(e, "_pr_public", False)
+    ]
+    return found
+
+
+def _detach_internet_gateway(self, original, internet_gateway_id, vpc_id):
+    if _public_addresses(self, vpc_id):
+        raise DependencyViolationError(
+            f"Network {vpc_id} has some mapped public address(es). Please unmap those public address(es) before detaching the gateway."
+        )
+    return original(self, internet_gateway_id, vpc_id)
+
+
+wrap(EC2Backend, "delete_security_group", _delete_security_group)
+wrap(EC2Backend, "delete_subnet", _delete_subnet)
+wrap(EC2Backend, "delete_vpc", _delete_vpc)
+wrap(EC2Backend, "detach_internet_gateway", _detach_internet_gateway)
+
+timed(nat_models.NatGateway, "state")
+
+# Client tokens of NAT gateway creates: token -> gateway id, kept after the gateway goes.
+_nat_tokens = {}
+
+import moto.ec2.responses.nat_gateways as nat_responses  # noqa: E402
+
+_create_nat_response = nat_responses.NatGateways.create_nat_gateway
+
+
+def _create_nat_gateway_response(self):
+    tick()
+    token = self._get_param("ClientToken")
+    if token and token in _nat_tokens:
+        from moto.core.responses import ActionResult
+
+        nat = self.ec2_backend.nat_gateways.get(_nat_tokens[token])
+        if nat is not None:
+            return ActionResult({"NatGateway": nat})
+    result = _create_nat_response(self)
+    nat = list(self.ec2_backend.nat_gateways.values())[-1]
+    if token:
+        _nat_tokens[token] = nat.id
+    phase(nat, "state", "pending", dur("nat_create"))
+    return result
+
+
+nat_responses.NatGateways.create_nat_gateway = _create_nat_gateway_response
+
+
+def _delete_nat_gateway(self, original, nat_gateway_id):
+    nat = self.nat_gateways.get(nat_gateway_id)
+    if nat is not None and nat.state == "deleted":
+        return nat
+    result = original(self, nat_gateway_id)
+    seconds = dur("nat_delete")
+    phase(nat, "state", "deleting", seconds, "deleted")
+    eni = getattr(nat, "_eni", None)
+    if eni is not None:
+        # AWS removes the gateway's interface with it.
+        later(seconds, lambda: self.enis.pop(eni.id, None))
+    return result
+
+
+wrap(EC2Backend, "delete_nat_gateway", _delete_nat_gateway)
+
+
+# ---------------------------------------------------------------------------------------
+# ELBv2: states, interfaces, the internet gateway rule.
+
+from moto.elbv2.exceptions import ELBClientError  # noqa: E402
+from moto.elbv2.models import ELBv2Backend, FakeLoadBalancer  # noqa: E402
+
+timed(FakeLoadBalancer, "state")
+
+
+def _create_load_balancer(self, original, *args, **kwargs):
+    subnet_ids = kwargs.get("subnet_ids") or (args[2] if len(args) > 2 else [])
+    scheme = kwargs.get("scheme", "internet-facing")
+    ec2 = self.ec2_backend
+    subnets = [ec2.get_subnet(s) for s in subnet_ids or []]
+    if subnets and scheme == "internet-facing":
+        vpc_id = subnets[0].vpc_id
+        attached = [g for g in ec2.internet_gateways.values() if g.vpc and g.vpc.id == vpc_id]
+        if not attached:
+            raise ELBClientError("InvalidSubnet", f"VPC {vpc_id} has no internet gateway")
+    lb = original(self, *args, **kwargs)
+    lb.state = "active"
+    phase(lb, "state", "provisioning", dur("lb_create"))
+    lb_id = lb.arn.rsplit("/", 1)[-1]
+    lb._pr_enis = []
+    for s in subnets:
+        eni = ec2.create_network_interface(
+            s,
+            None,
+            group_ids=list(lb.security_groups or []),
+            description=f"ELB app/{lb.name}/{lb_id}",
+        )
+        eni.requester_managed = True
+        eni.status = "in-use"
+        eni._pr_public = scheme == "internet-facing"
+        lb._pr_enis.append(eni.id)
+    return lb
+
+
+def _delete_load_balancer(self, original, arn):
+    lb = self.load_balancers.get(arn)
+    result = original(self, arn)
+    if lb is not None:
+        ec2 = self.ec2_backend
+        for eni_id in getattr(lb, "_pr_enis", []):
+            # The interfaces stay a while after the balancer (AWS cleans them up later).
+            later(dur("lb_eni_linger"), lambda i=eni_id: ec2.enis.pop(i, None))
+    return result
+
+
+wrap(ELBv2Backend, "create_load_balancer", _create_load_balancer)
+wrap(ELBv2Backend, "delete_load_balancer", _delete_load_balancer)
+
+
+# ---------------------------------------------------------------------------------------
+# IAM: a new role cannot be assumed at once.
+
+from moto.iam.models import IAMBackend  # noqa: E402
+
+_role_created = {}
+
+
+def _create_role(self, original, *args, **kwargs):
+    role = original(self, *args, **kwargs)
+    _role_created[role.arn] = time.time()
+    return role
+
+
+wrap(IAMBackend, "create_role", _create_role)
+
+
+def assumable(role_arn):
+    return time.time() - _role_created.get(role_arn, 0) >= dur("iam_propagation")
+
+
+# ---------------------------------------------------------------------------------------
+# EKS: states, one update at a time, the cluster's own group, interfaces and log group,
+# access mode, catalog of versions.
+
+import moto.eks.models as eks_models  # noqa: E402
+import moto.eks.responses as eks_responses  # noqa: E402
+import moto.eks.urls as eks_urls  # noqa: E402
+from moto.core.responses import ActionResult  # noqa: E402
+from moto.eks.exceptions import (  # noqa: E402
+    InvalidParameterException,
+    ResourceInUseException,
+)
+
+timed(eks_models.Cluster, "status")
+timed(eks_models.Nodegroup, "status")
+
+# Kubernetes versions as EKS serves them on 2026-11-28.
+EKS_VERSIONS = [
+    ("1.35", "STANDARD_SUPPORT", "2026-01-27", "2027-03-27", "2028-03-27"),
+    ("1.34", "STANDARD_SUPPORT", "2025-10-02", "2026-12-02", "2027-12-02"),
+    ("1.33", "EXTENDED_SUPPORT", "2025-05-29", "2026-07-29", "2027-07-29"),
+    ("1.32", "EXTENDED_SUPPORT", "2025-01-23", "2026-03-23", "2027-03-23"),
+]
+
+
+def _eks_error(cls, message):
+    return cls(clusterName=None, nodegroupName=None, addonName=None, message=message)
+
+
+def _create_cluster_response(self):
+    tick()
+    version = self._get_param("version")
+    offered = [v[0] for v in EKS_VERSIONS]
+    if version and version not in offered:
+        raise InvalidParameterException(
+            message=f"unsupported Kubernetes version {version}", clusterName=None, nodegroupName=None, addonName=None
+        )
+    role = self._get_param("roleArn")
+    if role and not assumable(role):
+        raise InvalidParameterException(
+            message=f"Role with arn: {role}, could not be assumed because it does not exist or the trusted entity is not correct",
+            clusterName=None, nodegroupName=None, addonName=None,
+        )
+    result = _create_cluster_original(self)
+    name = self._get_param("name")
+    cluster = self.eks_backend.clusters[name]
+    access = self._get_param("accessConfig") or {}
+    cluster._pr_auth_mode = access.get("authenticationMode", "CONFIG_MAP")
+    cluster.status = "ACTIVE"
+    phase(cluster, "status", "CREATING", dur("eks_cluster_create"))
+    _cluster_side_resources(self.eks_backend, cluster)
+    _control_plane_logs(self.eks_backend, cluster)
+    return result
+
+
+_create_cluster_original = eks_responses.EKSResponse.create_cluster
+eks_responses.EKSResponse.create_cluster = _create_cluster_response
+
+
+def _cluster_side_resources(eks, cluster):
+    ec2 = ec2_backends[eks.account_id][eks.region_name]
+    vpc_cfg = cluster.resources_vpc_config or {}
+    subnet_ids = vpc_cfg.get("subnetIds") or []
+    subnets = [ec2.get_subnet(s) for s in subnet_ids]
+    if not subnets:
+        return
+    vpc_id = subnets[0].vpc_id
+    sg = ec2.create_security_group(
+        f"eks-cluster-sg-{cluster.name}-{abs(hash(cluster.arn)) % 10**10}",
+        "EKS created security group applied to ENI that is attached to EKS Control Plane master nodes, as well as any managed workloads.",
+        vpc_id,
+        tags={"aws:eks:cluster-name": cluster.name, f"kubernetes.io/cluster/{cluster.name}": "owned"},
+    )
+    vpc_cfg["clusterSecurityGroupId"] = sg.id
+    groups = [sg.id] + list(vpc_cfg.get("securityGroupIds") or [])
+    enis = []
+    for s in subnets[:2]:
+        eni = ec2.create_network_interface(s, None, group_ids=groups, description=f"Amazon EKS {cluster.name}")
+        eni.status = "in-use"
+        enis.append(eni.id)
+    cluster._pr_side = (sg.id, vpc_id, enis)
+
+
+def _control_plane_logs(eks, cluster):
+    on = any(
+        s.get("enabled") and s.get("types")
+        for s in (cluster.logging or {}).get("clusterLogging", [])
+    )
+    if not on:
+        return
+    from moto.logs.models import logs_backends
+
+    logs = logs_backends[eks.account_id][eks.region_name]
+    name = f"/aws/eks/{cluster.name}/cluster"
+    if name not in logs.groups:
+        logs.create_log_group(name, {})
+
+
+def _remove_side_resources(eks, cluster):
+    side = getattr(cluster, "_pr_side", None)
+    if not side:
+        return
+    sg_id, vpc_id, enis = side
+    ec2 = ec2_backends[eks.account_id][eks.region_name]
+    for e in enis:
+        ec2.enis.pop(e, None)
+    ec2.groups.get(vpc_id, {}).pop(sg_id, None)
+
+
+def _delete_cluster(self, original, name):
+    cluster = self.clusters.get(name)
+    if cluster is not None and in_phase(cluster, "status") and cluster.status == "DELETING":
+        return cluster
+    result = original(self, name)
+    seconds = dur("eks_cluster_delete")
+
+    def gone():
+        self.clusters.pop(name, None)
+        _remove_side_resources(self, cluster)
+
+    if seconds > 0 and cluster is not None:
+        self.clusters[name] = cluster
+        phase(cluster, "status", "DELETING", seconds, "DELETING")
+        later(seconds, gone)
+    else:
+        _remove_side_resources(self, cluster)
+    return result
+
+
+wrap(eks_models.EKSBackend, "delete_cluster", _delete_cluster)
+
+
+def _updating(cluster):
+    if cluster.status in ("UPDATING", "CREATING"):
+        raise _eks_error(
+            ResourceInUseException,
+            f"Cluster {cluster.name} has an update in progress: only one update at a time",
+        )
+
+
+def _update_cluster_config(self, original, name, *args, **kwargs):
+    cluster = self.clusters.get(name)
+    if cluster is not None:
+        _updating(cluster)
+    result = original(self, name, *args, **kwargs)
+    if cluster is not None:
+        phase(cluster, "status", "UPDATING", dur("eks_update"), "ACTIVE")
+        _control_plane_logs(self, cluster)
+    return result
+
+
+wrap(eks_models.EKSBackend, "update_cluster_config", _update_cluster_config)
+
+
+def _update_cluster_version(self):
+    tick()
+    name = self._get_param("name")
+    version = self._get_param("version")
+    cluster = self.eks_backend.describe_cluster(name=name)
+    _updating(cluster)
+    cluster.version = version
+    phase(cluster, "status", "UPDATING", dur("eks_update"), "ACTIVE")
+    return ActionResult(
+        {"update": {"id": f"update-{int(time.time() * 1000)}", "status": "InProgress", "type": "VersionUpdate"}}
+    )
+
+
+def _describe_cluster_versions(self):
+    tick()
+    versions = [
+        {
+            "clusterVersion": v,
+            "clusterType": "eks",
+            "defaultPlatformVersion": "eks.1",
+            "defaultVersion": v == "1.34",
+            "status": s,
+            "versionStatus": s,
+            "releaseDate": r,
+            "endOfStandardSupportDate": e1,
+            "endOfExtendedSupportDate": e2,
+        }
+        for (v, s, r, e1, e2) in EKS_VERSIONS
+    ]
+    return ActionResult({"clusterVersions": versions})
+
+
+eks_responses.EKSResponse.update_cluster_version = _update_cluster_version
+eks_responses.EKSResponse.describe_cluster_versions = _describe_cluster_versions
+eks_urls.url_paths["{0}/clusters/(?P<name>[^/]+)/updates$"] = eks_urls.response.dispatch
+eks_urls.url_paths["{0}/cluster-versions$"] = eks_urls.response.dispatch
+
+
+def _create_nodegroup(self, original, *args, **kwargs):
+    cluster_name = kwargs.get("cluster_name", args[0] if args else None)
+    role = kwargs.get("node_role", args[1] if len(args) > 1 else "")
+    if role and not assumable(role):
+        raise InvalidParameterException(
+            message=f"Role with arn: {role}, could not be assumed", clusterName=None, nodegroupName=None, addonName=None
+        )
+    ng = original(self, *args, **kwargs)
+    cluster = self.clusters.get(cluster_name)
+    mode = getattr(cluster, "_pr_auth_mode", "CONFIG_MAP")
+    path = role.split(":role", 1)[-1]
+    pathful = path.count("/") > 1
+    seconds = dur("eks_nodegroup_create")
+    if mode == "CONFIG_MAP" and pathful:
+        # The aws-auth entry carries the path; the authenticator does not match it.
+        ng.health = {
+            "issues": [
+                {
+                    "code": "NodeCreationFailure",
+                    "message": "Instances failed to join the kubernetes cluster",
+                    "resourceIds": [],
+                }
+            ]
+        }
+        phase(ng, "status", "CREATING", seconds, "CREATE_FAILED")
+    else:
+        phase(ng, "status", "CREATING", seconds)
+    return ng
+
+
+wrap(eks_models.EKSBackend, "create_nodegroup", _create_nodegroup)
+
+
+def _delete_nodegroup(self, original, cluster_name, nodegroup_name):
+    cluster = self.clusters.get(cluster_name)
+    ng = cluster.nodegroups.get(nodegroup_name) if cluster else None
+    if ng is not None and in_phase(ng, "status") and ng.status == "DELETING":
+        return ng
+    result = original(self, cluster_name, nodegroup_name)
+    seconds = dur("eks_nodegroup_delete")
+    if seconds > 0 and ng is not None:
+        cluster.nodegroups[nodegroup_name] = ng
+        phase(ng, "status", "DELETING", seconds, "DELETING")
+        later(seconds, lambda: cluster.nodegroups.pop(nodegroup_name, None))
+    return result
+
+
+wrap(eks_models.EKSBackend, "delete_nodegroup", _delete_nodegroup)
+
+
+# ---------------------------------------------------------------------------------------
+# RDS: states, catalog, failed instances.
+
+import moto.rds.models as rds_models  # noqa: E402
+import moto.rds.responses as rds_responses  # noqa: E402
+from moto.rds.exceptions import (  # noqa: E402
+    InvalidDBInstanceStateFault,
+    InvalidParameterCombination,
+)
+
+timed(rds_models.DBInstance, "status")
+
+# PostgreSQL as RDS offers it on 2026-11-28 (the default minor of each major first).
+RDS_POSTGRES = {
+    "14": ["14.20", "14.19"],
+    "15": ["15.15", "15.14"],
+    "16": ["16.11", "16.10"],
+    "17": ["17.7", "17.6"],
+    "18": ["18.1"],
+}
+RDS_CLASSES = [
+    "db.t3.micro", "db.t3.small", "db.t3.medium", "db.t4g.micro", "db.t4g.small",
+    "db.t4g.medium", "db.m6g.large", "db.m7g.large", "db.r6g.large", "db.r7g.large",
+]
+
+
+def _offered(version):
+    major = version.split(".")[0]
+    minors = RDS_POSTGRES.get(major, [])
+    if version == major:
+        return minors[0] if minors else None
+    return version if version in minors else None
+
+
+def _create_db_instance(self, original, db_kwargs):
+    if db_kwargs.get("engine") == "postgres":
+        asked = db_kwargs.get("engine_version") or "17"
+        exact = _offered(asked)
+        if exact is None:
+            raise InvalidParameterCombination(f"Cannot find version {asked} for postgres")
+        cls = db_kwargs.get("db_instance_class")
+        if cls and cls not in RDS_CLASSES:
+            raise InvalidParameterCombination(
+                f"RDS does not support creating a DB instance with the following combination: DBInstanceClass={cls}, Engine=postgres, EngineVersion={exact}"
+            )
+        db_kwargs["engine_version"] = exact
+    db = original(self, db_kwargs)
+    db.status = "available"
+    phase(db, "status", "creating", dur("rds_create"))
+    phase(db, "status", "backing-up", dur("rds_backup"))
+    return db
+
+
+def _modify_db_instance(self, original, db_instance_identifier, db_kwargs):
+    db = self.databases.get(db_instance_identifier)
+    before = (db.allocated_storage, db.storage_type) if db else None
+    result = original(self, db_instance_identifier, db_kwargs)
+    if db is not None:
+        phase(db, "status", "modifying", dur("rds_modify"), "available")
+        if before != (db.allocated_storage, db.storage_type):
+            phase(db, "status", "storage-optimization", dur("rds_storage_optimization"), "available")
+    return result
+
+
+def _delete_db_instance(self, original, db_instance_identifier, final_db_snapshot_identifier=None, skip_final_snapshot=False, delete_automated_backups=True):
+    db = self.databases.get(db_instance_identifier)
+    if db is not None and failing("rds", db_instance_identifier) and not skip_final_snapshot:
+        raise InvalidDBInstanceStateFault(
+            f"Cannot create a final snapshot of instance {db_instance_identifier} in state failed: set SkipFinalSnapshot"
+        )
+    result = original(self, db_instance_identifier, final_db_snapshot_identifier, skip_final_snapshot, delete_automated_backups)
+    seconds = dur("rds_delete")
+    if seconds > 0 and db is not None:
+        self.databases[db_instance_identifier] = db
+        phase(db, "status", "deleting", seconds, "deleting")
+        later(seconds, lambda: self.databases.pop(db_instance_identifier, None))
+    return result
+
+
+wrap(rds_models.RDSBackend, "create_db_instance", _create_db_instance)
+wrap(rds_models.RDSBackend, "modify_db_instance", _modify_db_instance)
+wrap(rds_models.RDSBackend, "delete_db_instance", _delete_db_instance)
+
+_status_get = rds_models.DBInstance.status.fget
+
+
+def _db_status(self):
+    if failing("rds", getattr(self, "db_instance_identifier", "")):
+        return "failed"
+    return _status_get(self)
+
+
+rds_models.DBInstance.status = property(_db_status, rds_models.DBInstance.status.fset)
+
+
+def _describe_db_engine_versions(self):
+    tick()
+    engine = self._get_param("Engine") or "postgres"
+    version = self._get_param("EngineVersion")
+    default_only = self._get_param("DefaultOnly") in (True, "true")
+    out = []
+    if engine == "postgres":
+        for major, minors in RDS_POSTGRES.items():
+            for i, v in enumerate(minors):
+                if version and not (v == version or v.split(".")[0] == version):
+                    continue
+                if default_only and i > 0:
+                    continue
+                out.append({
+                    "Engine": "postgres",
+                    "EngineVersion": v,
+                    "DBParameterGroupFamily": f"postgres{major}",
+                    "Status": "available",
+                })
+    return ActionResult({"DBEngineVersions": out})
+
+
+def _describe_orderable(self, original, engine, engine_version):
+    if engine != "postgres":
+        return original(self, engine, engine_version)
+    versions = [v for minors in RDS_POSTGRES.values() for v in minors]
+    if engine_version:
+        exact = _offered(engine_version)
+        versions = [exact] if exact else []
+    return [
+        {"Engine": "postgres", "EngineVersion": v, "DBInstanceClass": c, "StorageType": "gp3"}
+        for v in versions
+        for c in RDS_CLASSES
+    ]
+
+
+rds_responses.RDSResponse.describe_db_engine_versions = _describe_db_engine_versions
+wrap(rds_models.RDSBackend, "describe_orderable_db_instance_options", _describe_orderable)
+
+
+# ---------------------------------------------------------------------------------------
+# ECS: draining on delete; roles not yet assumable.
+
+import moto.ecs.models as ecs_models  # noqa: E402
+from moto.ecs.exceptions import InvalidParameterException as EcsInvalid  # noqa: E402
+
+
+def _delete_service(self, original, cluster_name, service_name, force):
+    result = original(self, cluster_name, service_name, force)
+    phase(result, "status", "DRAINING", dur("ecs_drain"), "INACTIVE")
+    return result
+
+
+wrap(ecs_models.EC2ContainerServiceBackend, "delete_service", _delete_service)
+
+
+timed(ecs_models.Service, "status")
+
+
+def _create_service(self, original, *args, **kwargs):
+    td_arn = kwargs.get("task_definition_str") or (args[3] if len(args) > 3 else None)
+    try:
+        td = self.describe_task_definition(td_arn) if td_arn else None
+    except Exception:  # noqa: BLE001
+        td = None
+    role = getattr(td, "execution_role_arn", None) if td else None
+    if role and not assumable(role):
+        raise EcsInvalid(
+            f"ECS was unable to assume the role '{role}' that was provided for this task."
+        )
+    return original(self, *args, **kwargs)
+
+
+wrap(ecs_models.EC2ContainerServiceBackend, "create_service", _create_service)
