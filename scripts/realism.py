@@ -275,8 +275,15 @@ def _delete_nat_gateway(self, original, nat_gateway_id):
     phase(nat, "state", "deleting", seconds, "deleted")
     eni = getattr(nat, "_eni", None)
     if eni is not None:
-        # AWS removes the gateway's interface with it.
-        later(seconds, lambda: self.enis.pop(eni.id, None))
+        # AWS removes the gateway's interface with it, and releases its address.
+        def gone():
+            for eip in self.addresses:
+                if eip.eni is eni:
+                    eip.eni = None
+                    eip.association_id = None
+            self.enis.pop(eni.id, None)
+
+        later(seconds, gone)
     return result
 
 
@@ -499,9 +506,15 @@ def _updating(cluster):
 
 def _update_cluster_config(self, original, name, *args, **kwargs):
     cluster = self.clusters.get(name)
+    before = None
     if cluster is not None:
         _updating(cluster)
+        before = dict(cluster.resources_vpc_config or {})
     result = original(self, name, *args, **kwargs)
+    if before is not None:
+        # AWS changes only the fields the call names, not the whole VPC configuration.
+        before.update(cluster.resources_vpc_config or {})
+        cluster.resources_vpc_config = before
     if cluster is not None:
         phase(cluster, "status", "UPDATING", dur("eks_update"), "ACTIVE")
         _control_plane_logs(self, cluster)
@@ -730,7 +743,19 @@ def _describe_orderable(self, original, engine, engine_version):
     ]
 
 
+def _describe_orderable_response(self):
+    tick()
+    options = self.backend.describe_orderable_db_instance_options(
+        self.params.get("Engine"), self.params.get("EngineVersion")
+    )
+    wanted = self.params.get("DBInstanceClass")
+    if wanted:
+        options = [o for o in options if o.get("DBInstanceClass") == wanted]
+    return ActionResult({"OrderableDBInstanceOptions": options})
+
+
 rds_responses.RDSResponse.describe_db_engine_versions = _describe_db_engine_versions
+rds_responses.RDSResponse.describe_orderable_db_instance_options = _describe_orderable_response
 wrap(rds_models.RDSBackend, "describe_orderable_db_instance_options", _describe_orderable)
 
 

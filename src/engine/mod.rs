@@ -218,6 +218,18 @@ impl KindInfo {
     }
 }
 
+/// A value of the file the cloud does not offer (a version, a class, a zone), found by
+/// a kind's availability check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unavailable {
+    /// The resource's name in the stack file.
+    pub name: String,
+    /// The field, relative to the resource (`engine_version`, `instance_types[0]`).
+    pub field: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
 /// What a delete call left to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deletion {
@@ -323,6 +335,18 @@ pub trait ResourceKind: Send + Sync {
         _current: &Observed,
     ) -> Result<Option<String>, CloudError> {
         Ok(None)
+    }
+
+    /// Whether the cloud offers what the file asks of this kind (versions, classes,
+    /// zones), from its own catalog: read-only calls, once per run, before any write.
+    /// `wanted` are the desired resources of this kind; `observed` what exists of it (a
+    /// value AWS moved an existing resource to is not questioned).
+    async fn availability(
+        &self,
+        _wanted: &[&Desired],
+        _observed: &[Observed],
+    ) -> Result<Vec<Unavailable>, CloudError> {
+        Ok(Vec::new())
     }
 
     /// Checked before a teardown starts: a reason the resource cannot be deleted at all

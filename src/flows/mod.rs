@@ -72,6 +72,47 @@ impl Session {
         Ok((observed, plan))
     }
 
+    /// Whether AWS offers what the file asks (versions, classes, zones), from its own
+    /// catalogs: each kind's read-only check, concurrently, before any write. What it does
+    /// not offer is reported like the validator's findings, with file, line and field.
+    pub async fn available(&self, observed: &[Observed]) -> Result<(), Error> {
+        let checks = self.registry.all().map(|k| {
+            let wanted: Vec<&Desired> =
+                self.desired.iter().filter(|d| d.kind == k.kind()).collect();
+            let existing: Vec<Observed> = observed
+                .iter()
+                .filter(|o| o.kind == k.kind())
+                .cloned()
+                .collect();
+            async move {
+                if wanted.is_empty() {
+                    return Ok((k.info().section, Vec::new()));
+                }
+                k.availability(&wanted, &existing)
+                    .await
+                    .map(|u| (k.info().section, u))
+            }
+        });
+        let found = futures::future::try_join_all(checks).await?;
+        let mut diagnostics: Vec<crate::model::Diagnostic> = found
+            .into_iter()
+            .flat_map(|(section, us)| {
+                us.into_iter().map(move |u| {
+                    self.stack
+                        .diagnostic(section, &u.name, &u.field, u.message, u.hint)
+                })
+            })
+            .collect();
+        if diagnostics.is_empty() {
+            return Ok(());
+        }
+        diagnostics.sort_by_key(|d| (d.line.unwrap_or(0), d.column.unwrap_or(0)));
+        Err(Error::Invalid(Invalid {
+            diagnostics,
+            from_aws: true,
+        }))
+    }
+
     pub fn lock_store(&self) -> Arc<dyn LockStore> {
         Arc::new(crate::lock::Ssm::new(
             self.aws.ssm.clone(),

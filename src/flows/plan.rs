@@ -4,7 +4,8 @@ use super::{Error, Outcome, Session};
 
 /// What `up` would do.
 pub async fn plan(s: &Session, detailed: bool) -> Result<Outcome, Error> {
-    let (_, plan) = s.discover().await?;
+    let (observed, plan) = s.discover().await?;
+    s.available(&observed).await?;
     Ok(Outcome::Planned { plan, detailed })
 }
 

@@ -13,7 +13,10 @@ pub async fn up(
     run: &RunOptions,
     allow_data_loss: bool,
 ) -> Result<Outcome, Error> {
-    let (_, plan) = s.discover().await?;
+    let (observed, plan) = s.discover().await?;
+    if plan.has_changes() {
+        s.available(&observed).await?;
+    }
     view.proposal(&plan);
     if !plan.has_changes() {
         return Ok(Outcome::Applied {

@@ -64,6 +64,9 @@ impl fmt::Display for Diagnostic {
 #[derive(Debug, Clone, Serialize)]
 pub struct Invalid {
     pub diagnostics: Vec<Diagnostic>,
+    /// Found by reading AWS's catalogs (no write was made), not from the file alone.
+    #[serde(skip)]
+    pub from_aws: bool,
 }
 
 impl fmt::Display for Invalid {
@@ -343,6 +346,7 @@ pub fn load(
 ) -> Result<Stack, Invalid> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| Invalid {
+        from_aws: false,
         diagnostics: vec![Diagnostic {
             file: file.clone(),
             line: None,
@@ -378,6 +382,7 @@ pub fn parse(
     };
     if !sources.duplicates.is_empty() {
         return Err(Invalid {
+            from_aws: false,
             diagnostics: sources
                 .duplicates
                 .iter()
@@ -403,6 +408,7 @@ pub fn parse(
             .or(sources.root.map(|p| (p.line, p.col)))
             .unwrap_or((1, 1));
         Invalid {
+            from_aws: false,
             diagnostics: vec![diag(
                 Some(loc.0),
                 Some(loc.1),
@@ -415,6 +421,7 @@ pub fn parse(
     let serde_yaml::Value::Mapping(root) = root else {
         let pos = sources.root;
         return Err(Invalid {
+        from_aws: false,
             diagnostics: vec![diag(
                 Some(pos.map(|p| p.line).unwrap_or(1)),
                 Some(pos.map(|p| p.col).unwrap_or(1)),
@@ -480,7 +487,12 @@ pub fn parse(
         diags.append(&mut cx.diags);
         match h {
             Some(h) => h,
-            None => return Err(Invalid { diagnostics: diags }),
+            None => {
+                return Err(Invalid {
+                    diagnostics: diags,
+                    from_aws: false,
+                })
+            }
         }
     };
 
@@ -514,11 +526,39 @@ pub fn parse(
         let mut diagnostics = cx.diags;
         diagnostics.sort_by_key(|d| (d.line.unwrap_or(0), d.column.unwrap_or(0)));
         diagnostics.dedup();
-        Err(Invalid { diagnostics })
+        Err(Invalid {
+            diagnostics,
+            from_aws: false,
+        })
     }
 }
 
 impl Stack {
+    /// A diagnostic about `field` of resource `name` in `section`, found after the file
+    /// was read (a value AWS does not offer): with its line, like the validator's.
+    pub fn diagnostic(
+        &self,
+        section: &str,
+        name: &str,
+        field: &str,
+        message: String,
+        hint: Option<String>,
+    ) -> Diagnostic {
+        let path = format!("{section}.{name}.{field}");
+        let sources = SourceMap::index(&self.text);
+        let pos = sources
+            .find(&path)
+            .or_else(|| sources.find(&format!("{section}.{name}")));
+        Diagnostic {
+            file: self.file.clone(),
+            line: pos.map(|p| p.line),
+            column: pos.map(|p| p.col),
+            field: path,
+            message,
+            hint,
+        }
+    }
+
     /// The desired resources, with names derived for `account`.
     pub fn desired(&self, kinds: &[&dyn KindModel], account: &str) -> Vec<Desired> {
         let sources = SourceMap::index(&self.text);

@@ -302,8 +302,13 @@ pub fn invalid_text(i: &Invalid) -> String {
         out.push_str(&format!("{} {d}\n", paint("error:", "31;1")));
     }
     out.push_str(&format!(
-        "{} problem(s) found; nothing was sent to AWS.\n",
-        i.diagnostics.len()
+        "{} problem(s) found; {}.\n",
+        i.diagnostics.len(),
+        if i.from_aws {
+            "nothing was changed"
+        } else {
+            "nothing was sent to AWS"
+        }
     ));
     out
 }

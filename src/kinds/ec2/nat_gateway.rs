@@ -72,6 +72,82 @@ pub fn cloud(cx: &Arc<Context>) -> Vec<Arc<dyn ResourceKind>> {
 
 pub struct NatGateway(pub Arc<Context>);
 
+impl NatGateway {
+    async fn create_gateway(&self, name: &str, want: &Props) -> Result<Found<Props>, CloudError> {
+        let ec2 = &self.0.aws.ec2;
+        let stack = self.0.stack();
+        // A duplicate NAT gateway bills by the hour: the client token guards on AWS, and
+        // the create is sent once and looked up by its tags when the answer is lost.
+        let token = client_token(stack, name);
+        let id = create_once(
+            || async {
+                let out = ec2
+                    .create_nat_gateway()
+                    .subnet_id(&want.subnet)
+                    .allocation_id(&want.eip)
+                    .client_token(&token)
+                    .tag_specifications(tag_spec(ResourceType::Natgateway, &want.tags))
+                    .customize()
+                    .config_override(no_retries!(aws_sdk_ec2))
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:CreateNatGateway", e))?;
+                out.nat_gateway
+                    .and_then(|n| n.nat_gateway_id)
+                    .ok_or_else(|| {
+                        CloudError::new("ec2:CreateNatGateway", "no gateway id in the answer")
+                    })
+            },
+            || async {
+                let out = ec2
+                    .describe_nat_gateways()
+                    .set_filter(Some(identity_filters(stack, name)))
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:DescribeNatGateways", e))?;
+                // Checked here too: some services ignore the tag filters of this listing.
+                Ok(out
+                    .nat_gateways()
+                    .iter()
+                    .filter(|n| {
+                        !matches!(
+                            n.state().map(|s| s.as_str()),
+                            Some("deleted" | "deleting" | "failed")
+                        )
+                    })
+                    .find(|n| identity(&tags_of(n.tags()), stack).as_deref() == Some(name))
+                    .and_then(|n| n.nat_gateway_id())
+                    .map(str::to_string))
+            },
+        )
+        .await?;
+        Ok(Found::new(name, id, want.clone()))
+    }
+
+    /// Whether Elastic IP `allocation` belongs to a NAT gateway on its way out.
+    async fn held_by_a_deleting_gateway(&self, allocation: &str) -> Result<bool, CloudError> {
+        let out = self
+            .0
+            .aws
+            .ec2
+            .describe_nat_gateways()
+            .filter(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("state")
+                    .values("deleting")
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| err("ec2:DescribeNatGateways", e))?;
+        Ok(out.nat_gateways().iter().any(|n| {
+            n.nat_gateway_addresses()
+                .iter()
+                .any(|a| a.allocation_id() == Some(allocation))
+        }))
+    }
+}
+
 #[async_trait]
 impl Kind for NatGateway {
     type Props = Props;
@@ -163,54 +239,22 @@ impl Kind for NatGateway {
     }
 
     async fn create(&self, name: &str, want: &Props) -> Result<Found<Props>, CloudError> {
-        let ec2 = &self.0.aws.ec2;
-        let stack = self.0.stack();
-        // A duplicate NAT gateway bills by the hour: the client token guards on AWS, and
-        // the create is sent once and looked up by its tags when the answer is lost.
-        let token = client_token(stack, name);
-        let id = create_once(
-            || async {
-                let out = ec2
-                    .create_nat_gateway()
-                    .subnet_id(&want.subnet)
-                    .allocation_id(&want.eip)
-                    .client_token(&token)
-                    .tag_specifications(tag_spec(ResourceType::Natgateway, &want.tags))
-                    .customize()
-                    .config_override(no_retries!(aws_sdk_ec2))
-                    .send()
-                    .await
-                    .map_err(|e| err("ec2:CreateNatGateway", e))?;
-                out.nat_gateway
-                    .and_then(|n| n.nat_gateway_id)
-                    .ok_or_else(|| {
-                        CloudError::new("ec2:CreateNatGateway", "no gateway id in the answer")
-                    })
-            },
-            || async {
-                let out = ec2
-                    .describe_nat_gateways()
-                    .set_filter(Some(identity_filters(stack, name)))
-                    .send()
-                    .await
-                    .map_err(|e| err("ec2:DescribeNatGateways", e))?;
-                // Checked here too: some services ignore the tag filters of this listing.
-                Ok(out
-                    .nat_gateways()
-                    .iter()
-                    .filter(|n| {
-                        !matches!(
-                            n.state().map(|s| s.as_str()),
-                            Some("deleted" | "deleting" | "failed")
-                        )
-                    })
-                    .find(|n| identity(&tags_of(n.tags()), stack).as_deref() == Some(name))
-                    .and_then(|n| n.nat_gateway_id())
-                    .map(str::to_string))
-            },
-        )
-        .await?;
-        Ok(Found::new(name, id, want.clone()))
+        // The address of a gateway being deleted (replaced, or deleted outside) is
+        // released only once that gateway is gone: wait for it, not for anything else.
+        let started = tokio::time::Instant::now();
+        loop {
+            match self.create_gateway(name, want).await {
+                Err(e)
+                    if e.has_code("Resource.AlreadyAssociated")
+                        && started.elapsed() < self.0.options.dependency_wait
+                        && self.held_by_a_deleting_gateway(&want.eip).await? =>
+                {
+                    tracing::info!("{} is still held by a NAT gateway being deleted", want.eip);
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn update(

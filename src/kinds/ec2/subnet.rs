@@ -4,13 +4,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
+use aws_sdk_ec2::types::{AttributeBooleanValue, AvailabilityZoneState, ResourceType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{gone_or_explained, identity_filters, stack_filter, tag_spec, tags_of, Ec2Tags};
 use crate::aws::err;
-use crate::engine::{as_ref, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
+use crate::engine::{
+    as_ref, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Unavailable,
+};
 use crate::kinds::names;
 use crate::kinds::support::retry::{create_once, no_retries};
 use crate::kinds::support::tags::{identity, sync_tags, Tags};
@@ -42,6 +44,19 @@ pub struct Props<R = String> {
     pub zone: String,
     pub public: bool,
     pub tags: Tags,
+}
+
+/// The subnets (name, zone) whose zone is not among the account's `open` zones.
+pub fn check_zones(new: &[(String, String)], open: &[String]) -> Vec<Unavailable> {
+    new.iter()
+        .filter(|(_, zone)| !open.contains(zone))
+        .map(|(name, zone)| Unavailable {
+            name: name.clone(),
+            field: "zone".into(),
+            message: format!("zone {zone} is not available to this account"),
+            hint: Some(format!("zones available: {}", open.join(", "))),
+        })
+        .collect()
 }
 
 pub struct Model;
@@ -177,6 +192,38 @@ impl Kind for Subnet {
         Some(Found::new(name, s.subnet_id()?, props))
     }
 
+    /// The zones of the subnets to create, against `DescribeAvailabilityZones` (one call):
+    /// accounts see different zones, and some are closed to new subnets.
+    async fn availability(
+        &self,
+        wanted: &[&Desired],
+        observed: &[Observed],
+    ) -> Result<Vec<Unavailable>, CloudError> {
+        let new: Vec<(String, String)> = wanted
+            .iter()
+            .filter(|d| !observed.iter().any(|o| o.name == d.name))
+            .filter_map(|d| props_of::<Props<Value>>(d).map(|p| (d.name.clone(), p.zone)))
+            .collect();
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        let zones = self
+            .0
+            .aws
+            .ec2
+            .describe_availability_zones()
+            .send()
+            .await
+            .map_err(|e| err("ec2:DescribeAvailabilityZones", e))?;
+        let open: Vec<String> = zones
+            .availability_zones()
+            .iter()
+            .filter(|z| z.state() == Some(&AvailabilityZoneState::Available))
+            .filter_map(|z| z.zone_name().map(str::to_string))
+            .collect();
+        Ok(check_zones(&new, &open))
+    }
+
     async fn create(&self, name: &str, want: &Props) -> Result<Found<Props>, CloudError> {
         let ec2 = &self.0.aws.ec2;
         let id = create_once(
@@ -266,6 +313,22 @@ mod tests {
             .map_public_ip_on_launch(true)
             .set_tags(Some(super::super::sdk_tags(tags)))
             .build()
+    }
+
+    #[test]
+    fn a_zone_the_account_cannot_use_is_named() {
+        let open = vec!["eu-west-3a".to_string(), "eu-west-3b".to_string()];
+        let new = [
+            ("pub-a".to_string(), "eu-west-3a".to_string()),
+            ("pub-c".to_string(), "eu-west-3c".to_string()),
+        ];
+        let found = check_zones(&new, &open);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].name, "pub-c");
+        assert!(found[0]
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.contains("eu-west-3a, eu-west-3b")));
     }
 
     #[test]

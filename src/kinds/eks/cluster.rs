@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_eks::types::{
-    AuthenticationMode, Cluster, ClusterStatus, CreateAccessConfigRequest, LogSetup, LogType,
-    Logging, SupportType, UpgradePolicyRequest, VpcConfigRequest,
+    AuthenticationMode, Cluster, ClusterStatus, ClusterVersionStatus, CreateAccessConfigRequest,
+    LogSetup, LogType, Logging, SupportType, UpgradePolicyRequest, VersionStatus, VpcConfigRequest,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -27,7 +27,8 @@ use serde_json::Value;
 use super::{tags_of, EksTags, NOT_FOUND};
 use crate::aws::err;
 use crate::engine::{
-    as_ref, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Status, WaitPolicy,
+    as_ref, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Status, Unavailable,
+    WaitPolicy,
 };
 use crate::kinds::names;
 use crate::kinds::support::retry::{client_token, retry_iam_propagation};
@@ -114,6 +115,66 @@ pub fn parse_version(v: &str) -> Option<u32> {
 /// The log group EKS writes a cluster's control-plane logs to.
 pub fn log_group_name(cluster: &str) -> String {
     format!("/aws/eks/{cluster}/cluster")
+}
+
+/// A Kubernetes version EKS offers, as `DescribeClusterVersions` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offered {
+    pub version: String,
+    /// In standard support (priced $0.10/h) rather than extended support ($0.60/h).
+    pub standard: bool,
+    /// End of standard support, `YYYY-MM-DD`.
+    pub standard_until: Option<String>,
+}
+
+/// The versions the file asks for that EKS would refuse or bill as extended support.
+/// `asks` holds (name, version, extended_support) of the clusters to create or upgrade.
+pub fn check_versions(asks: &[(String, String, bool)], offered: &[Offered]) -> Vec<Unavailable> {
+    let current: Vec<&Offered> = offered.iter().filter(|o| o.standard).collect();
+    let mut out = Vec::new();
+    for (name, version, extended) in asks {
+        match offered.iter().find(|o| &o.version == version) {
+            None => out.push(Unavailable {
+                name: name.clone(),
+                field: "version".into(),
+                message: format!("EKS does not offer Kubernetes {version}"),
+                hint: Some(format!(
+                    "versions offered now: {}",
+                    offered
+                        .iter()
+                        .map(|o| if o.standard {
+                            format!("{} (standard support)", o.version)
+                        } else {
+                            format!("{} (extended support, paid)", o.version)
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            }),
+            Some(o) if !o.standard && !extended => out.push(Unavailable {
+                name: name.clone(),
+                field: "version".into(),
+                message: format!(
+                    "Kubernetes {version} is past its standard support: EKS bills it as extended \
+                     support ($0.60 an hour instead of $0.10)"
+                ),
+                hint: Some(format!(
+                    "use a version in standard support ({}), or set `extended_support: true` to \
+                     pay for it",
+                    current
+                        .iter()
+                        .map(|o| match &o.standard_until {
+                            Some(d) => format!("{} until {d}", o.version),
+                            None => o.version.clone(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            }),
+            Some(_) => {}
+        }
+    }
+    out
 }
 
 pub struct Model;
@@ -473,6 +534,65 @@ impl Kind for EksCluster {
         }
     }
 
+    /// Checked against `DescribeClusterVersions` for the clusters to create or upgrade: a
+    /// version EKS no longer offers, or one it would bill as extended support unasked.
+    async fn availability(
+        &self,
+        wanted: &[&Desired],
+        observed: &[Observed],
+    ) -> Result<Vec<Unavailable>, CloudError> {
+        let asks: Vec<(String, String, bool)> = wanted
+            .iter()
+            .filter_map(|d| {
+                let p: Props<Value> = props_of(d)?;
+                let have = observed
+                    .iter()
+                    .find(|o| o.name == d.name)
+                    .and_then(|o| o.props.get("version"))
+                    .and_then(Value::as_str)
+                    .and_then(parse_version);
+                let upgrade = match (have, parse_version(&p.version)) {
+                    (Some(h), Some(w)) => w > h,
+                    _ => true,
+                };
+                upgrade.then(|| (d.name.clone(), p.version, p.extended_support))
+            })
+            .collect();
+        if asks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut offered = Vec::new();
+        let mut pages = self
+            .0
+            .aws
+            .eks
+            .describe_cluster_versions()
+            .cluster_type("eks")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("eks:DescribeClusterVersions", e))?;
+            for v in page.cluster_versions() {
+                let Some(version) = v.cluster_version() else {
+                    continue;
+                };
+                let standard = match v.version_status() {
+                    Some(s) => *s == VersionStatus::StandardSupport,
+                    None => v.status() == Some(&ClusterVersionStatus::StandardSupport),
+                };
+                offered.push(Offered {
+                    version: version.to_string(),
+                    standard,
+                    standard_until: v
+                        .end_of_standard_support_date()
+                        .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+                        .map(|d| d.chars().take(10).collect()),
+                });
+            }
+        }
+        Ok(check_versions(&asks, &offered))
+    }
+
     async fn create(&self, name: &str, want: &Props) -> Result<Found<Props>, CloudError> {
         let vpc = VpcConfigRequest::builder()
             .set_subnet_ids(Some(want.subnets.clone()))
@@ -641,6 +761,38 @@ mod tests {
         assert!(k
             .observe(&cluster(ClusterStatus::Deleting, "1.34"))
             .is_some_and(|f| f.deleting));
+    }
+
+    #[test]
+    fn versions_are_checked_against_what_eks_offers() {
+        let offered = |v: &str, standard: bool| Offered {
+            version: v.into(),
+            standard,
+            standard_until: standard.then(|| "2026-12-02".to_string()),
+        };
+        let catalog = [
+            offered("1.35", true),
+            offered("1.34", true),
+            offered("1.33", false),
+        ];
+        let ask = |v: &str, extended: bool| ("web".to_string(), v.to_string(), extended);
+        assert!(check_versions(&[ask("1.34", false)], &catalog).is_empty());
+        assert!(check_versions(&[ask("1.33", true)], &catalog).is_empty());
+        let gone = check_versions(&[ask("1.31", false)], &catalog);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].field, "version");
+        assert!(gone[0].message.contains("does not offer Kubernetes 1.31"));
+        assert!(gone[0]
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.contains("1.34 (standard support), 1.33 (extended support")));
+        let paid = check_versions(&[ask("1.33", false)], &catalog);
+        assert!(paid[0].message.contains("extended support"));
+        assert!(
+            paid[0].hint.as_deref().is_some_and(
+                |h| h.contains("1.34 until 2026-12-02") && h.contains("extended_support")
+            )
+        );
     }
 
     #[test]

@@ -12,21 +12,24 @@
 //! upgrades of minors past their end of support): a newer minor of the same major than the
 //! file's is not a change to undo. Paid RDS Extended Support is off unless the file asks.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_rds::types::DbInstance;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{sdk_tags, tags_of, RdsTags};
 use crate::aws::err;
 use crate::engine::{
-    CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Status, WaitPolicy,
+    CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Status, Unavailable,
+    WaitPolicy,
 };
 use crate::kinds::names;
 use crate::kinds::support::tags::{identity, sync_tags, Tags};
-use crate::kinds::support::{adapt, desired, Context, Found, Kind};
+use crate::kinds::support::{adapt, desired, props_of, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
 
 pub static INFO: KindInfo = KindInfo {
@@ -178,6 +181,97 @@ pub fn parse_version(v: &str) -> Option<(u32, Option<u32>)> {
         return None;
     }
     Some((major.parse().ok()?, minor.and_then(|m| m.parse().ok())))
+}
+
+/// Whether an instance at version `have` meets the file's `want`: any minor of its major
+/// (`16`), or its minor and any later one of the same major (`16.4` by `16.11`).
+fn version_met(want: &str, have: &str) -> bool {
+    let (Some(w), Some(h)) = (parse_version(want), parse_version(have)) else {
+        return false;
+    };
+    w.0 == h.0
+        && match (w.1, h.1) {
+            (None, _) => true,
+            (Some(wm), Some(hm)) => hm >= wm,
+            (Some(_), None) => false,
+        }
+}
+
+/// An instance to create, upgrade or resize, as the catalogs are asked about it.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    pub name: String,
+    pub engine: String,
+    pub version: String,
+    pub class: String,
+}
+
+/// Whether `offered` (an exact version RDS lists) is what `asked` (`16` or `16.11`) names.
+fn names_version(asked: &str, offered: &str) -> bool {
+    offered == asked || offered.split('.').next() == Some(asked)
+}
+
+/// What RDS would refuse: a version it does not offer, a class it does not offer with it.
+/// `versions` is the engine's catalog; `classes` the versions each asked class is offered
+/// with.
+pub fn check_catalog(
+    asks: &[Ask],
+    versions: &[String],
+    classes: &BTreeMap<String, Vec<String>>,
+) -> Vec<Unavailable> {
+    let mut out = Vec::new();
+    for a in asks {
+        if !versions.iter().any(|v| names_version(&a.version, v)) {
+            let major = a.version.split('.').next().unwrap_or_default();
+            let same_major: Vec<&str> = versions
+                .iter()
+                .filter(|v| v.split('.').next() == Some(major))
+                .map(String::as_str)
+                .collect();
+            let hint = if same_major.is_empty() {
+                let majors: BTreeSet<u32> = versions
+                    .iter()
+                    .filter_map(|v| parse_version(v).map(|p| p.0))
+                    .collect();
+                let majors: Vec<String> = majors.iter().map(u32::to_string).collect();
+                format!("majors offered: {}", majors.join(", "))
+            } else {
+                format!(
+                    "`{major}` lets RDS pick its current minor; minors offered: {}",
+                    same_major.join(", ")
+                )
+            };
+            out.push(Unavailable {
+                name: a.name.clone(),
+                field: "engine_version".into(),
+                message: format!("RDS does not offer {} {}", a.engine, a.version),
+                hint: Some(hint),
+            });
+            continue;
+        }
+        let with = classes.get(&a.class).map(Vec::as_slice).unwrap_or_default();
+        if !with.iter().any(|v| names_version(&a.version, v)) {
+            out.push(Unavailable {
+                name: a.name.clone(),
+                field: "instance_class".into(),
+                message: format!(
+                    "RDS does not offer {} with {} {} in this region",
+                    a.class, a.engine, a.version
+                ),
+                hint: Some(if with.is_empty() {
+                    "db.t4g.micro and db.t3.micro are the smallest classes".to_string()
+                } else {
+                    let majors: BTreeSet<u32> = with
+                        .iter()
+                        .filter_map(|v| parse_version(v).map(|p| p.0))
+                        .collect();
+                    let majors: Vec<String> = majors.iter().map(u32::to_string).collect();
+                    format!("{} is offered with majors {}", a.class, majors.join(", "))
+                }),
+            });
+        }
+    }
+    out
 }
 
 /// An RDS instance class as a form: `db.<family><generation><attributes>.<size>`.
@@ -407,21 +501,83 @@ impl Kind for Database {
     /// The file's version is met by any minor of its major (`16`), or by its minor and
     /// any later one of the same major (`16.4` by `16.11`): RDS moved it forward.
     fn settle(want: &mut Props, have: &Props) {
-        let (Some(w), Some(h)) = (
-            parse_version(&want.engine_version),
-            parse_version(&have.engine_version),
-        ) else {
-            return;
-        };
-        let met = w.0 == h.0
-            && match (w.1, h.1) {
-                (None, _) => true,
-                (Some(wm), Some(hm)) => hm >= wm,
-                (Some(_), None) => false,
-            };
-        if met {
+        if version_met(&want.engine_version, &have.engine_version) {
             want.engine_version = have.engine_version.clone();
         }
+    }
+
+    /// Checked against RDS's catalogs for the instances to create, upgrade or resize:
+    /// `DescribeDBEngineVersions` once, `DescribeOrderableDBInstanceOptions` once per class.
+    async fn availability(
+        &self,
+        wanted: &[&Desired],
+        observed: &[Observed],
+    ) -> Result<Vec<Unavailable>, CloudError> {
+        let asks: Vec<Ask> = wanted
+            .iter()
+            .filter_map(|d| {
+                let p: Props<Value> = props_of(d)?;
+                let have = observed.iter().find(|o| o.name == d.name);
+                let text = |k: &str| {
+                    have.and_then(|o| o.props.get(k))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                let unchanged = have.is_some()
+                    && version_met(&p.engine_version, &text("engine_version"))
+                    && p.instance_class == text("instance_class");
+                (!unchanged).then(|| Ask {
+                    name: d.name.clone(),
+                    engine: p.engine,
+                    version: p.engine_version,
+                    class: p.instance_class,
+                })
+            })
+            .collect();
+        let Some(engine) = asks.first().map(|a| a.engine.clone()) else {
+            return Ok(Vec::new());
+        };
+        let rds = &self.0.aws.rds;
+        let mut versions = Vec::new();
+        let mut pages = rds
+            .describe_db_engine_versions()
+            .engine(&engine)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("rds:DescribeDBEngineVersions", e))?;
+            versions.extend(
+                page.db_engine_versions()
+                    .iter()
+                    .filter_map(|v| v.engine_version().map(str::to_string)),
+            );
+        }
+        let mut classes = BTreeMap::new();
+        for class in asks
+            .iter()
+            .map(|a| a.class.clone())
+            .collect::<BTreeSet<_>>()
+        {
+            let mut offered = Vec::new();
+            let mut pages = rds
+                .describe_orderable_db_instance_options()
+                .engine(&engine)
+                .db_instance_class(&class)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| err("rds:DescribeOrderableDBInstanceOptions", e))?;
+                offered.extend(
+                    page.orderable_db_instance_options()
+                        .iter()
+                        .filter(|o| o.db_instance_class() == Some(class.as_str()))
+                        .filter_map(|o| o.engine_version().map(str::to_string)),
+                );
+            }
+            classes.insert(class, offered);
+        }
+        Ok(check_catalog(&asks, &versions, &classes))
     }
 
     async fn list(&self, _parents: &[Observed]) -> Result<Vec<DbInstance>, CloudError> {
@@ -820,6 +976,47 @@ mod tests {
         assert!(k
             .observe(&instance("failed", "16.4"))
             .is_some_and(|f| f.failed.is_some()));
+    }
+
+    #[test]
+    fn versions_and_classes_are_checked_against_the_catalogs() {
+        let versions: Vec<String> = ["15.15", "16.10", "16.11", "17.7"]
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        let classes: BTreeMap<String, Vec<String>> = [
+            ("db.t4g.micro".to_string(), versions.clone()),
+            ("db.m5.large".to_string(), vec!["15.15".to_string()]),
+        ]
+        .into();
+        let ask = |version: &str, class: &str| Ask {
+            name: "postgres".into(),
+            engine: "postgres".into(),
+            version: version.into(),
+            class: class.into(),
+        };
+        for ok in ["16", "16.11", "17"] {
+            assert!(check_catalog(&[ask(ok, "db.t4g.micro")], &versions, &classes).is_empty());
+        }
+        let old = check_catalog(&[ask("16.4", "db.t4g.micro")], &versions, &classes);
+        assert_eq!(old[0].field, "engine_version");
+        assert!(old[0]
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.contains("16.10, 16.11") && h.contains("`16`")));
+        let gone = check_catalog(&[ask("12", "db.t4g.micro")], &versions, &classes);
+        assert!(gone[0]
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.contains("15, 16, 17")));
+        let class = check_catalog(&[ask("16", "db.m5.large")], &versions, &classes);
+        assert_eq!(class[0].field, "instance_class");
+        assert!(class[0]
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.contains("majors 15")));
+        let unknown = check_catalog(&[ask("16", "db.x9.large")], &versions, &classes);
+        assert_eq!(unknown[0].field, "instance_class");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::engine::{
-    CloudError, Deletion, Desired, KindInfo, Observed, Props, ResourceKind, Status,
+    CloudError, Deletion, Desired, KindInfo, Observed, Props, ResourceKind, Status, Unavailable,
 };
 
 /// A resource of the stack as it exists, with typed properties.
@@ -131,6 +131,15 @@ pub trait Kind: Send + Sync + 'static {
     /// A reason the resource cannot be deleted as it is (deletion protection).
     fn delete_guard(&self, _current: &Found<Self::Props>) -> Option<String> {
         None
+    }
+
+    /// What the file asks that AWS does not offer (see [`ResourceKind::availability`]).
+    async fn availability(
+        &self,
+        _wanted: &[&Desired],
+        _observed: &[Observed],
+    ) -> Result<Vec<Unavailable>, CloudError> {
+        Ok(Vec::new())
     }
 }
 
@@ -259,6 +268,14 @@ impl<K: Kind> ResourceKind for Typed<K> {
         self.found(current)
             .ok()
             .and_then(|f| self.0.delete_guard(&f))
+    }
+
+    async fn availability(
+        &self,
+        wanted: &[&Desired],
+        observed: &[Observed],
+    ) -> Result<Vec<Unavailable>, CloudError> {
+        self.0.availability(wanted, observed).await
     }
 
     async fn status(&self, current: &Observed) -> Result<Status, CloudError> {

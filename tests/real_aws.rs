@@ -1,0 +1,246 @@
+//! The stack against the realism layer of the test bed (scripts/realism.py): AWS's
+//! catalogs, its transitional states with durations, what it makes on its own side and
+//! what it refuses while in use. Each test names the AWS behaviour it stands for.
+//!
+//! The layer's settings are the emulator's, shared by the binary: the tests take turns.
+
+mod common;
+
+use common::{census, realism, sdk_config, Project, FULL};
+use serde_json::json;
+
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn nothing_left(left: &[(&str, usize)]) -> bool {
+    left.iter().all(|(_, n)| *n == 0)
+}
+
+/// The line of the first `needle` in the project's stack file (1-based).
+fn line_of(p: &Project, needle: &str) -> usize {
+    p.text()
+        .lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("no {needle:?} in the stack file"))
+}
+
+/// EKS lists the versions it offers with their support status; RDS its PostgreSQL minors
+/// and the classes orderable with them. A version left behind (EKS 1.31, PostgreSQL
+/// 16.4), one billed as extended support, or a class RDS does not offer is refused by
+/// `plan` and `up` with the file's line, before any write.
+#[tokio::test(flavor = "multi_thread")]
+async fn what_aws_no_longer_offers_is_refused_with_its_line_before_any_write() {
+    let _turn = TURN.lock().await;
+    realism(json!({}));
+    let p = Project::new("catalogs");
+    p.edit("engine_version: \"16\"", "engine_version: \"16.4\"");
+    p.edit("version: \"1.34\"", "version: \"1.31\"");
+    p.edit("instance_class: db.t3.micro", "instance_class: db.m5.large");
+    for cmd in [&["plan"][..], &["up", "--yes"][..]] {
+        let r = p.ok(cmd, 1);
+        let out = r.all();
+        let db = line_of(&p, "engine_version:");
+        let eks = line_of(&p, "version: \"1.31\"");
+        assert!(
+            out.contains(&format!("stack.yaml:{db}"))
+                && out.contains("databases.postgres.engine_version")
+                && out.contains("RDS does not offer postgres 16.4")
+                && out.contains("16.11, 16.10"),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("stack.yaml:{eks}"))
+                && out.contains("eks_clusters.frontend.version")
+                && out.contains("EKS does not offer Kubernetes 1.31")
+                && out.contains("1.34 (standard support)"),
+            "{out}"
+        );
+        assert!(out.contains("nothing was changed"), "{out}");
+    }
+    // The version now offered, but a class RDS does not sell with it.
+    p.edit("engine_version: \"16.4\"", "engine_version: \"16\"");
+    p.edit("version: \"1.31\"", "version: \"1.33\"");
+    let out = p.ok(&["up", "--yes"], 1).all();
+    assert!(
+        out.contains("databases.postgres.instance_class")
+            && out.contains("RDS does not offer db.m5.large"),
+        "{out}"
+    );
+    assert!(
+        out.contains("past its standard support") && out.contains("extended_support: true"),
+        "{out}"
+    );
+    assert!(!out.contains("engine_version"), "16 is offered: {out}");
+    assert!(nothing_left(&census(&p.stack).await), "no write was made");
+}
+
+/// EKS makes a cluster security group, control-plane interfaces and (with logging) a
+/// log group on its own side; a load balancer's interfaces outlive it for a while, and the
+/// internet gateway cannot be detached while they map public addresses; a service drains
+/// before it goes. The whole stack still comes up and goes down in one run each, the
+/// waits shown as they happen, nothing left behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stack_comes_up_and_goes_down_against_aws_side_resources_and_lingers() {
+    let _turn = TURN.lock().await;
+    realism(json!({"durations": {
+        "eks_cluster_create": 3, "eks_cluster_delete": 3,
+        "eks_nodegroup_create": 2, "eks_nodegroup_delete": 2,
+        "rds_create": 2, "rds_backup": 1, "rds_delete": 2,
+        "nat_create": 1, "nat_delete": 2,
+        "lb_create": 1, "lb_eni_linger": 4,
+        "ecs_drain": 2, "iam_propagation": 1,
+    }}));
+    let p = Project::new("realistic");
+    let up = p.ok(&["up", "--yes"], 0);
+    assert_eq!(census(&p.stack).await, FULL.to_vec(), "{}", up.all());
+    let again = p.ok(&["up", "--yes"], 0);
+    assert!(again.stdout.contains("No changes"), "{}", again.all());
+
+    let conf = sdk_config().await;
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let cluster_groups = || async {
+        ec2.describe_security_groups()
+            .filters(common::tag_filter(
+                "aws:eks:cluster-name",
+                &format!("{}-frontend", p.stack),
+            ))
+            .send()
+            .await
+            .expect("groups")
+            .security_groups()
+            .len()
+    };
+    assert_eq!(cluster_groups().await, 1, "EKS made its cluster group");
+
+    let down = p.ok(&["down", "--yes"], 0);
+    let out = down.all();
+    assert!(out.contains("still in use"), "the lingers are shown: {out}");
+    assert!(nothing_left(&census(&p.stack).await), "{out}");
+    assert_eq!(
+        cluster_groups().await,
+        0,
+        "EKS's group went with its cluster"
+    );
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
+    let groups = logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/aws/eks/{}-", p.stack))
+        .send()
+        .await
+        .expect("log groups");
+    assert!(groups.log_groups().is_empty(), "{:?}", groups.log_groups());
+}
+
+/// EKS takes one update at a time. Changing the endpoint access and the logging of a
+/// running cluster makes two updates, the second sent once the first is done.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_changes_to_a_cluster_are_made_one_after_the_other() {
+    let _turn = TURN.lock().await;
+    realism(json!({"durations": {"eks_update": 2}}));
+    let p = Project::new("eks-updates");
+    p.ok(&["up", "--yes"], 0);
+    p.edit(
+        "endpoint_public_access: true",
+        "endpoint_public_access: false",
+    );
+    p.edit(
+        "logging: [api, authenticator]",
+        "logging: [api, audit, authenticator]",
+    );
+    let up = p.ok(&["up", "--yes"], 0);
+    assert!(up.all().contains("update"), "{}", up.all());
+    let eks = aws_sdk_eks::Client::new(&sdk_config().await);
+    let c = eks
+        .describe_cluster()
+        .name(format!("{}-frontend", p.stack))
+        .send()
+        .await
+        .expect("cluster");
+    let c = c.cluster().expect("cluster");
+    assert_eq!(
+        c.resources_vpc_config().map(|v| v.endpoint_public_access()),
+        Some(false)
+    );
+    let on: Vec<String> = c
+        .logging()
+        .map(|l| l.cluster_logging())
+        .unwrap_or_default()
+        .iter()
+        .filter(|s| s.enabled() == Some(true))
+        .flat_map(|s| s.types().iter().map(|t| t.as_str().to_string()))
+        .collect();
+    assert!(on.contains(&"audit".to_string()), "{on:?}");
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+    p.ok(&["down", "--yes"], 0);
+}
+
+/// A database in `failed` can only be deleted without a final snapshot: its replacement
+/// is refused until the user consents to losing it, then goes through.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_database_is_replaced_only_with_consent() {
+    let _turn = TURN.lock().await;
+    realism(json!({}));
+    let p = Project::new("failed-db");
+    p.ok(&["up", "--yes"], 0);
+    let id = format!("{}-postgres", p.stack);
+    realism(json!({"fail": {"rds": [id]}}));
+    let plan = p.ok(&["plan"], 0);
+    assert!(plan.all().contains("failed"), "{}", plan.all());
+    let refused = p.ok(&["up", "--yes"], 1);
+    assert!(
+        refused.all().contains("--skip-final-snapshot")
+            || refused.all().contains("--allow-data-loss"),
+        "{}",
+        refused.all()
+    );
+    let rds = aws_sdk_rds::Client::new(&sdk_config().await);
+    let still = rds
+        .describe_db_instances()
+        .db_instance_identifier(&id)
+        .send()
+        .await;
+    assert!(still.is_ok(), "the failed database is kept without consent");
+    realism(json!({}));
+    p.ok(&["down", "--yes", "--skip-final-snapshot"], 0);
+}
+
+/// EC2 answers a reused client token with what it first made, even once deleted. A NAT
+/// gateway deleted behind the tool's back is made again, as a new gateway.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nat_gateway_deleted_outside_is_made_again_with_a_fresh_token() {
+    let _turn = TURN.lock().await;
+    realism(json!({}));
+    let p = Project::new("nat-again");
+    p.ok(&["up", "--yes"], 0);
+    let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
+    let ours = || async {
+        ec2.describe_nat_gateways()
+            .filter(common::stack_filter(&p.stack))
+            .send()
+            .await
+            .expect("nat")
+            .nat_gateways()
+            .iter()
+            .filter(|n| {
+                n.state() == Some(&aws_sdk_ec2::types::NatGatewayState::Available)
+                    && n.tags()
+                        .iter()
+                        .any(|t| t.key() == Some("provision:stack") && t.value() == Some(&p.stack))
+            })
+            .filter_map(|n| n.nat_gateway_id().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    let first = ours().await;
+    assert_eq!(first.len(), 1);
+    ec2.delete_nat_gateway()
+        .nat_gateway_id(&first[0])
+        .send()
+        .await
+        .expect("delete");
+    p.ok(&["up", "--yes"], 0);
+    let second = ours().await;
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(second, first, "a new gateway, not the deleted one");
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+    p.ok(&["down", "--yes"], 0);
+}
