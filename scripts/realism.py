@@ -760,16 +760,71 @@ wrap(rds_models.RDSBackend, "describe_orderable_db_instance_options", _describe_
 
 
 # ---------------------------------------------------------------------------------------
-# ECS: draining on delete; roles not yet assumable.
+# ECS: draining on delete for the target group's deregistration delay; roles not yet
+# assumable; the deployment settings kept; tasks that never become healthy.
 
 import moto.ecs.models as ecs_models  # noqa: E402
+import moto.ecs.responses as ecs_responses  # noqa: E402
 from moto.ecs.exceptions import InvalidParameterException as EcsInvalid  # noqa: E402
+from moto.elbv2.models import elbv2_backends  # noqa: E402
+
+
+def _deregistration_delay(service):
+    """The longest deregistration delay of the service's target groups (AWS: 300 s)."""
+    longest = 0
+    backend = elbv2_backends[service._account_id][service.region_name]
+    for lb in service.load_balancers or []:
+        group = backend.target_groups.get(lb.get("targetGroupArn"))
+        if group is None:
+            continue
+        value = group.attributes.get("deregistration_delay.timeout_seconds", 300)
+        longest = max(longest, int(value))
+    return longest
 
 
 def _delete_service(self, original, cluster_name, service_name, force):
     result = original(self, cluster_name, service_name, force)
-    phase(result, "status", "DRAINING", dur("ecs_drain"), "INACTIVE")
+    # Tasks leave their target groups after the deregistration delay: `drain_scale`
+    # turns its seconds into the test's (0 unless set).
+    seconds = dur("ecs_drain") + _deregistration_delay(result) * float(conf().get("drain_scale", 0))
+    phase(result, "status", "DRAINING", seconds, "INACTIVE")
     return result
+
+
+_create_service_original = ecs_responses.EC2ContainerServiceResponse.create_service
+
+
+def _create_service_response(self):
+    result = _create_service_original(self)
+    name = self._get_param("serviceName")
+    service = self.ecs_backend._get_service(self._get_param("cluster", "default"), name)
+    # Kept and described, as AWS does (moto drops them).
+    service.deployment_configuration = self._get_param("deploymentConfiguration")
+    service.health_check_grace_period_seconds = self._get_param("healthCheckGracePeriodSeconds")
+    if failing("ecs", name):
+        # The tasks stop as soon as they start: nothing ever runs. Without a circuit
+        # breaker ECS relaunches them for ever; with one, the deployment fails.
+        service.running_count = 0
+        deployment = service.deployments[0]
+        deployment.update(runningCount=0, rolloutState="IN_PROGRESS", failedTasks=3)
+        breaker = (service.deployment_configuration or {}).get("deploymentCircuitBreaker") or {}
+        if breaker.get("enable"):
+            later(
+                dur("ecs_circuit_breaker"),
+                lambda: deployment.update(
+                    rolloutState="FAILED",
+                    rolloutStateReason="ECS deployment circuit breaker: tasks failed to start.",
+                ),
+            )
+    return result
+
+
+ecs_responses.EC2ContainerServiceResponse.create_service = _create_service_response
+wrap(
+    ecs_models.EC2ContainerServiceBackend,
+    "describe_services",
+    lambda self, original, *args, **kwargs: original(self, *args, **kwargs),
+)
 
 
 wrap(ecs_models.EC2ContainerServiceBackend, "delete_service", _delete_service)

@@ -244,3 +244,57 @@ async fn a_nat_gateway_deleted_outside_is_made_again_with_a_fresh_token() {
     p.ok(&["plan", "--detailed-exitcode"], 0);
     p.ok(&["down", "--yes"], 0);
 }
+
+/// A service whose tasks stop as soon as they start (an image that exits) never becomes
+/// healthy. With the deployment circuit breaker ECS fails the deployment, and `up` stops
+/// there with ECS's reason instead of waiting twenty minutes while tasks relaunch and
+/// bill. The service is made with a health-check grace and its target group with a
+/// short deregistration delay, so that `down` does not drain for AWS's 300 seconds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_that_never_becomes_healthy_stops_at_the_circuit_breaker() {
+    let _turn = TURN.lock().await;
+    let p = Project::new("breaker");
+    let service = format!("{}-api-service", p.stack);
+    realism(json!({"durations": {"ecs_circuit_breaker": 2}, "fail": {"ecs": [service]}}));
+    let up = p.ok(&["up", "--yes"], 1);
+    assert!(
+        up.all().contains("circuit breaker"),
+        "ECS's reason is shown: {}",
+        up.all()
+    );
+    let conf = sdk_config().await;
+    let ecs = aws_sdk_ecs::Client::new(&conf);
+    let described = ecs
+        .describe_services()
+        .cluster(format!("{}-app", p.stack))
+        .services(&service)
+        .send()
+        .await
+        .expect("service");
+    let s = &described.services()[0];
+    let breaker = s
+        .deployment_configuration()
+        .and_then(|d| d.deployment_circuit_breaker())
+        .expect("a circuit breaker");
+    assert!(breaker.enable() && breaker.rollback());
+    assert_eq!(s.health_check_grace_period_seconds(), Some(60));
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
+    let tg = s.load_balancers()[0]
+        .target_group_arn()
+        .expect("target group");
+    let attrs = elb
+        .describe_target_group_attributes()
+        .target_group_arn(tg)
+        .send()
+        .await
+        .expect("attributes");
+    let delay = attrs
+        .attributes()
+        .iter()
+        .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+        .and_then(|a| a.value());
+    assert_eq!(delay, Some("30"));
+    realism(json!({"drain_scale": 0.1}));
+    p.ok(&["down", "--yes"], 0);
+    assert!(nothing_left(&census(&p.stack).await));
+}

@@ -475,7 +475,19 @@ async fn deletion_protection_stops_down_with_directions_and_a_final_snapshot_is_
         "    deletion_protection: false",
     );
     p.ok(&["up", "--yes"], 0);
-    p.ok(&["down", "--yes"], 0);
+    let first = p.ok(&["down", "--yes"], 0);
+    let db = format!("{}-postgres", p.stack);
+    assert!(
+        first
+            .stdout
+            .contains("Kept on purpose, billed until deleted")
+            && first
+                .stdout
+                .contains(&format!("final snapshot {db}-final-"))
+            && first.stdout.contains("20 GiB"),
+        "down names the snapshot it kept: {}",
+        first.stdout
+    );
     let rds = aws_sdk_rds::Client::new(&sdk_config().await);
     let snaps = rds
         .describe_db_snapshots()
@@ -491,6 +503,58 @@ async fn deletion_protection_stops_down_with_directions_and_a_final_snapshot_is_
             .count(),
         1,
         "one final snapshot"
+    );
+
+    // A second cycle keeps a second one; `snapshots --prune` keeps the newest.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    p.ok(&["up", "--yes"], 0);
+    // Someone's own snapshot, named like ours but without the stack's tags.
+    let foreign = format!("{db}-final-someone");
+    rds.create_db_snapshot()
+        .db_instance_identifier(&db)
+        .db_snapshot_identifier(&foreign)
+        .tags(
+            aws_sdk_rds::types::Tag::builder()
+                .key("owner")
+                .value("someone")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("a foreign snapshot");
+    p.ok(&["down", "--yes"], 0);
+    let listed = p.ok(&["--json", "snapshots"], 0).json();
+    let ids: Vec<String> = listed["snapshots"]
+        .as_array()
+        .expect("snapshots")
+        .iter()
+        .filter_map(|a| a["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(ids.len(), 2, "{listed}");
+    let pruned = p.ok(&["--yes", "snapshots", "--prune"], 0);
+    assert!(
+        pruned.stdout.contains(&ids[0]),
+        "the older one: {}",
+        pruned.stdout
+    );
+    let left = rds
+        .describe_db_snapshots()
+        .db_instance_identifier(&db)
+        .snapshot_type("manual")
+        .send()
+        .await
+        .expect("snapshots");
+    let mut left: Vec<&str> = left
+        .db_snapshots()
+        .iter()
+        .filter_map(|s| s.db_snapshot_identifier())
+        .collect();
+    left.sort();
+    let mut expected = vec![ids[1].as_str(), foreign.as_str()];
+    expected.sort();
+    assert_eq!(
+        left, expected,
+        "the newest is kept, and a snapshot without the stack's tags is never the stack's"
     );
 }
 

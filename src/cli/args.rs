@@ -97,6 +97,15 @@ pub enum Command {
     Drift,
     /// List what exists of the stack, with ids and states.
     Status,
+    /// List the final snapshots `down` kept (billed until deleted); prune older ones.
+    Snapshots {
+        /// Delete all but the newest `--keep` of each database (after asking).
+        #[arg(long)]
+        prune: bool,
+        /// How many of each database's final snapshots `--prune` keeps.
+        #[arg(long, default_value_t = 1, requires = "prune")]
+        keep: usize,
+    },
     /// Break the stack's lock, left by an operation that died or hangs (after asking).
     Unlock,
     /// Add an entry for an EKS cluster of the stack to a kubeconfig file.

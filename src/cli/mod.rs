@@ -136,6 +136,9 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Up { allow_data_loss } => flows::up::up(&s, &view, &run, *allow_data_loss).await,
         Command::Down { force, .. } => flows::down::down(&s, &view, &run, *force).await,
         Command::Unlock => flows::unlock::unlock(&s, &view).await,
+        Command::Snapshots { prune, keep } => {
+            flows::snapshots::snapshots(&s, &view, *prune, *keep).await
+        }
         Command::Kubeconfig { cluster, output } => {
             flows::kubeconfig::kubeconfig(
                 &s,

@@ -230,6 +230,22 @@ pub struct Unavailable {
     pub hint: Option<String>,
 }
 
+/// What the deletion of a resource leaves on purpose and AWS bills until it is deleted
+/// (a database's final snapshot): named by `down`, listed and pruned by `snapshots`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Artifact {
+    /// What it is, for people (`final snapshot`).
+    pub what: &'static str,
+    pub kind: &'static str,
+    /// Its id in AWS.
+    pub id: String,
+    /// The physical id of the resource it was taken from.
+    pub of: String,
+    /// When it was made, RFC 3339.
+    pub created: String,
+    pub size_gib: Option<i64>,
+}
+
 /// What a delete call left to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deletion {
@@ -349,6 +365,22 @@ pub trait ResourceKind: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// What deletions of this kind left on purpose and still exists (see [`Artifact`]).
+    async fn artifacts(&self) -> Result<Vec<Artifact>, CloudError> {
+        Ok(Vec::new())
+    }
+
+    /// Delete one of [`ResourceKind::artifacts`].
+    async fn delete_artifact(&self, artifact: &Artifact) -> Result<(), CloudError> {
+        Err(CloudError::new(
+            "delete",
+            format!(
+                "{} {} cannot be deleted by this tool",
+                artifact.what, artifact.id
+            ),
+        ))
+    }
+
     /// Checked before a teardown starts: a reason the resource cannot be deleted at all
     /// as it is (deletion protection), with what to do about it.
     fn delete_guard(&self, _current: &Observed) -> Option<String> {
@@ -433,6 +465,37 @@ impl Registry {
         out.sort_by(|a, b| (a.kind, &a.name, &a.id).cmp(&(b.kind, &b.name, &b.id)));
         Ok(out)
     }
+
+    /// Every kind's artifacts, oldest first.
+    pub async fn artifacts(&self) -> Result<Vec<Artifact>, CloudError> {
+        let found =
+            futures::future::try_join_all(self.kinds.values().map(|k| k.artifacts())).await?;
+        let mut out: Vec<Artifact> = found.into_iter().flatten().collect();
+        out.sort_by(|a, b| (&a.of, &a.created, &a.id).cmp(&(&b.of, &b.created, &b.id)));
+        Ok(out)
+    }
+
+    pub async fn delete_artifact(&self, a: &Artifact) -> Result<(), CloudError> {
+        match self.kinds.get(a.kind) {
+            Some(k) => k.delete_artifact(a).await,
+            None => Err(CloudError::new("delete", format!("no kind {}", a.kind))),
+        }
+    }
+}
+
+/// The artifacts to prune: all but the newest `keep` of each resource they were taken
+/// from (`artifacts` oldest first, as [`Registry::artifacts`] gives them).
+pub fn prunable(artifacts: &[Artifact], keep: usize) -> Vec<Artifact> {
+    let mut out = Vec::new();
+    let mut by_source: BTreeMap<&str, Vec<&Artifact>> = BTreeMap::new();
+    for a in artifacts {
+        by_source.entry(a.of.as_str()).or_default().push(a);
+    }
+    for (_, list) in by_source {
+        let drop = list.len().saturating_sub(keep);
+        out.extend(list.into_iter().take(drop).cloned());
+    }
+    out
 }
 
 /// A `{"$ref": name}` reference value.

@@ -611,3 +611,28 @@ async fn a_delete_refused_while_in_use_is_tried_again_with_progress_then_given_u
     assert_eq!(report.failed().count(), 1);
     assert!(started.elapsed() <= Duration::from_secs(120));
 }
+
+#[test]
+fn pruning_keeps_the_newest_artifacts_of_each_source() {
+    use crate::engine::{prunable, Artifact};
+    let a = |id: &str, of: &str, created: &str| Artifact {
+        what: "final snapshot",
+        kind: "database",
+        id: id.into(),
+        of: of.into(),
+        created: created.into(),
+        size_gib: Some(20),
+    };
+    // Oldest first, as the registry lists them.
+    let all = vec![
+        a("db-1", "db", "2026-11-01T00:00:00Z"),
+        a("db-2", "db", "2026-11-02T00:00:00Z"),
+        a("db-3", "db", "2026-11-03T00:00:00Z"),
+        a("other-1", "other", "2026-11-01T00:00:00Z"),
+    ];
+    let ids = |v: Vec<Artifact>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(ids(prunable(&all, 1)), vec!["db-1", "db-2"]);
+    assert_eq!(ids(prunable(&all, 2)), vec!["db-1"]);
+    assert!(prunable(&all, 3).is_empty());
+    assert_eq!(ids(prunable(&all, 0)).len(), 4);
+}

@@ -43,6 +43,7 @@ pub async fn down(
             plan,
             report: None,
             remaining: Some(Vec::new()),
+            artifacts: Vec::new(),
         });
     }
     let protected: Vec<String> = observed
@@ -108,10 +109,16 @@ async fn locked(
         .into_iter()
         .filter(|o| !kept.contains(&o.name.as_str()))
         .collect();
+    // Named so that nobody pays for them unknowingly; not a failure when unreadable.
+    let artifacts = s.registry.artifacts().await.unwrap_or_else(|e| {
+        tracing::warn!("could not list the final snapshots: {e}");
+        Vec::new()
+    });
     Ok(Outcome::Applied {
         command: "down",
         plan,
         report: Some(report),
         remaining: Some(remaining),
+        artifacts,
     })
 }

@@ -6,6 +6,7 @@
 pub mod down;
 pub mod kubeconfig;
 pub mod plan;
+pub mod snapshots;
 pub mod unlock;
 pub mod up;
 
@@ -19,7 +20,7 @@ use crate::aws::{Aws, Settings, StatsReport};
 use crate::engine::apply::{Progress, Report};
 use crate::engine::plan::Plan;
 use crate::engine::schedule::ScheduleError;
-use crate::engine::{CloudError, Desired, Observed, Registry};
+use crate::engine::{Artifact, CloudError, Desired, Observed, Registry};
 use crate::kinds::{self, Context, Scope};
 use crate::lock::{Holder, LockError, LockStore};
 use crate::model::{Invalid, Stack};
@@ -161,6 +162,13 @@ pub enum Outcome {
         report: Option<Report>,
         /// `down`: what of the stack remains that was not kept on purpose.
         remaining: Option<Vec<Observed>>,
+        /// `down`: what deletions left on purpose and AWS bills (final snapshots).
+        artifacts: Vec<Artifact>,
+    },
+    /// `snapshots`: what deletions left on purpose, and what was pruned of it.
+    Artifacts {
+        artifacts: Vec<Artifact>,
+        pruned: Vec<Artifact>,
     },
     Unlocked {
         /// The holder whose lock was broken; `None`: there was no lock.

@@ -24,6 +24,7 @@ pub async fn up(
             plan,
             report: None,
             remaining: None,
+            artifacts: Vec::new(),
         });
     }
     let destructive: Vec<String> = plan
@@ -54,6 +55,7 @@ pub async fn up(
             plan: fresh,
             report: Some(report),
             remaining: None,
+            artifacts: Vec::new(),
         })
     }
     .await;

@@ -490,6 +490,7 @@ pub fn outcome(stack: &str, region: &str, file: &str, o: &Outcome) {
             plan,
             report,
             remaining,
+            artifacts,
         } => {
             let Some(report) = report else {
                 if *command == "down" && !plan.has_changes() {
@@ -515,6 +516,28 @@ pub fn outcome(stack: &str, region: &str, file: &str, o: &Outcome) {
                     }
                 );
             }
+            if !artifacts.is_empty() {
+                print!(
+                    "{}",
+                    artifacts_text(stack, artifacts, "Kept on purpose, billed until deleted")
+                );
+                println!(
+                    "`provision snapshots --prune` deletes all but the newest of each database."
+                );
+            }
+        }
+        Outcome::Artifacts { artifacts, pruned } => {
+            if !pruned.is_empty() {
+                print!("{}", artifacts_text(stack, pruned, "Deleted"));
+            }
+            if artifacts.is_empty() {
+                println!("Stack {stack} has no final snapshots.");
+            } else {
+                print!(
+                    "{}",
+                    artifacts_text(stack, artifacts, "Final snapshots, billed until deleted")
+                );
+            }
         }
         Outcome::Unlocked { broken: None } => println!("Stack {stack} is not locked."),
         Outcome::Unlocked {
@@ -526,6 +549,19 @@ pub fn outcome(stack: &str, region: &str, file: &str, o: &Outcome) {
             file,
         } => println!("Added context {context} for cluster {cluster} to {file}."),
     }
+}
+
+/// A list of artifacts under a title: id, what it was taken from, size, date.
+pub fn artifacts_text(stack: &str, artifacts: &[crate::engine::Artifact], title: &str) -> String {
+    let mut out = format!("{title} (stack {stack}):\n");
+    for a in artifacts {
+        let size = a.size_gib.map(|g| format!(", {g} GiB")).unwrap_or_default();
+        out.push_str(&format!(
+            "  {} {} of {}{size}, taken {}\n",
+            a.what, a.id, a.of, a.created
+        ));
+    }
+    out
 }
 
 /// The one report of a failure, on stderr.

@@ -75,6 +75,7 @@ pub fn outcome(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
             plan,
             report,
             remaining,
+            artifacts,
         } => {
             let mut doc = json!({"ok": report.as_ref().is_none_or(|r| r.ok()), "command": command, "stack": stack, "summary": plan.summary(), "plan": plan});
             if let Some(r) = report {
@@ -87,7 +88,13 @@ pub fn outcome(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
                     .collect();
                 doc["remaining"] = json!(left);
             }
+            if *command == "down" {
+                doc["kept"] = json!(artifacts);
+            }
             doc
+        }
+        Outcome::Artifacts { artifacts, pruned } => {
+            json!({"ok": true, "stack": stack, "snapshots": artifacts, "pruned": pruned})
         }
         Outcome::Unlocked { broken } => match broken {
             None => json!({"ok": true, "stack": stack, "locked": false}),

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, LaunchType, LoadBalancer, NetworkConfiguration,
-    PropagateTags, Service, ServiceField,
+    AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
+    LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags, Service, ServiceField,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -49,7 +49,18 @@ struct Spec {
     /// Register the tasks with this target group (the container's port).
     #[serde(default)]
     target_group: Option<String>,
+    /// Give each task a public IP: needed to pull the image from a public subnet without
+    /// a NAT gateway.
+    #[serde(default)]
+    assign_public_ip: bool,
+    /// Seconds the load balancer's failing health checks are ignored after a task starts.
+    #[serde(default)]
+    health_check_grace_seconds: Option<i32>,
 }
+
+/// Grace after a task starts before the load balancer's health checks count, unless the
+/// file says otherwise: long enough for an application server to start.
+const GRACE_SECONDS: i32 = 60;
 
 /// What is compared; `R` names other resources (references, then ids and ARNs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +72,12 @@ pub struct Props<R = String> {
     pub subnets: Vec<R>,
     pub security_groups: Vec<R>,
     pub target_group: Option<R>,
+    pub assign_public_ip: bool,
+    /// With a target group only.
+    pub health_check_grace_seconds: Option<i32>,
+    /// The deployment circuit breaker, with rollback: a deployment whose tasks keep
+    /// failing stops (and `up` reports why) instead of relaunching billed tasks forever.
+    pub circuit_breaker: bool,
     pub tags: Tags,
 }
 
@@ -83,6 +100,19 @@ impl KindModel for Model {
         }
         if spec.security_groups.is_empty() || spec.security_groups.len() > 5 {
             cx.error("security_groups", "a service needs 1 to 5 security groups");
+        }
+        if let Some(g) = spec.health_check_grace_seconds {
+            if spec.target_group.is_none() {
+                cx.error(
+                    "health_check_grace_seconds",
+                    "only a service with a `target_group` has health checks to wait for",
+                );
+            } else if !(0..=2_147_483_647).contains(&g) {
+                cx.error(
+                    "health_check_grace_seconds",
+                    "a number of seconds, 0 or more",
+                );
+            }
         }
         let subnets = spec
             .subnets
@@ -118,6 +148,12 @@ impl KindModel for Model {
                 .target_group
                 .as_ref()
                 .map(|t| cx.reference_attr("target_group", t, "arn", &[names::TARGET_GROUP])),
+            assign_public_ip: spec.assign_public_ip,
+            health_check_grace_seconds: spec
+                .target_group
+                .as_ref()
+                .map(|_| spec.health_check_grace_seconds.unwrap_or(GRACE_SECONDS)),
+            circuit_breaker: true,
             tags: cx.tags(),
         };
         vec![desired(&INFO, name, &props)]
@@ -139,6 +175,26 @@ impl KindModel for Model {
                 );
             }
         }
+        // In public subnets, a task pulls its image through the internet gateway, which
+        // needs a public IP.
+        let Some(p) = props_of::<Props<Value>>(d) else {
+            return;
+        };
+        let public = |r: &Value| {
+            as_ref(r)
+                .and_then(|(n, _)| all.get(n))
+                .and_then(|s| s.props.get("public"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        };
+        if !p.assign_public_ip && !p.subnets.is_empty() && p.subnets.iter().all(public) {
+            cx.error_hint(
+                "assign_public_ip",
+                "tasks in public subnets without a public IP cannot pull their image",
+                "set `assign_public_ip: true`, or run the service in private subnets behind a \
+                 NAT gateway",
+            );
+        }
     }
 }
 
@@ -153,12 +209,27 @@ impl EcsService {
         let vpc = AwsVpcConfiguration::builder()
             .set_subnets(Some(p.subnets.clone()))
             .set_security_groups(Some(p.security_groups.clone()))
-            .assign_public_ip(AssignPublicIp::Disabled)
+            .assign_public_ip(if p.assign_public_ip {
+                AssignPublicIp::Enabled
+            } else {
+                AssignPublicIp::Disabled
+            })
             .build()
             .map_err(|e| CloudError::new("ecs:CreateService", e.to_string()))?;
         Ok(NetworkConfiguration::builder()
             .awsvpc_configuration(vpc)
             .build())
+    }
+
+    fn deployment(p: &Props) -> DeploymentConfiguration {
+        DeploymentConfiguration::builder()
+            .deployment_circuit_breaker(
+                DeploymentCircuitBreaker::builder()
+                    .enable(p.circuit_breaker)
+                    .rollback(p.circuit_breaker)
+                    .build(),
+            )
+            .build()
     }
 
     /// The container name and port for the load balancer, from the task definition.
@@ -279,6 +350,17 @@ impl Kind for EcsService {
             desired_count: s.desired_count(),
             subnets: sorted(vpc.map(|v| v.subnets()).unwrap_or_default()),
             security_groups: sorted(vpc.map(|v| v.security_groups()).unwrap_or_default()),
+            assign_public_ip: vpc.and_then(|v| v.assign_public_ip())
+                == Some(&AssignPublicIp::Enabled),
+            health_check_grace_seconds: if s.load_balancers().is_empty() {
+                None
+            } else {
+                Some(s.health_check_grace_period_seconds().unwrap_or(0))
+            },
+            circuit_breaker: s
+                .deployment_configuration()
+                .and_then(|d| d.deployment_circuit_breaker())
+                .is_some_and(|b| b.enable() && b.rollback()),
             target_group: s
                 .load_balancers()
                 .first()
@@ -351,6 +433,8 @@ impl Kind for EcsService {
                 .launch_type(LaunchType::Fargate)
                 .network_configuration(network.clone())
                 .set_load_balancers(lb.clone().map(|l| vec![l]))
+                .set_health_check_grace_period_seconds(want.health_check_grace_seconds)
+                .deployment_configuration(Self::deployment(want))
                 .propagate_tags(PropagateTags::Service)
                 .enable_ecs_managed_tags(true)
                 .client_token(&token)
@@ -384,12 +468,23 @@ impl Kind for EcsService {
             req = req.desired_count(want.desired_count);
             any = true;
         }
-        if (&have.subnets, &have.security_groups) != (&want.subnets, &want.security_groups) {
+        if (&have.subnets, &have.security_groups, have.assign_public_ip)
+            != (&want.subnets, &want.security_groups, want.assign_public_ip)
+        {
             req = req.network_configuration(Self::network(want)?);
             any = true;
         }
         if have.target_group != want.target_group {
             req = req.set_load_balancers(Some(self.target(want).await?.into_iter().collect()));
+            any = true;
+        }
+        if have.health_check_grace_seconds != want.health_check_grace_seconds {
+            req =
+                req.health_check_grace_period_seconds(want.health_check_grace_seconds.unwrap_or(0));
+            any = true;
+        }
+        if have.circuit_breaker != want.circuit_breaker {
+            req = req.deployment_configuration(Self::deployment(want));
             any = true;
         }
         if any {

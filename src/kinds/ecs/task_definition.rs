@@ -53,6 +53,9 @@ struct Spec {
 struct ContainerSpec {
     image: String,
     port: u16,
+    /// What the container runs, instead of the image's own command.
+    #[serde(default)]
+    command: Vec<String>,
     #[serde(default)]
     environment: BTreeMap<String, EnvSpec>,
     #[serde(default)]
@@ -92,6 +95,8 @@ pub struct Container<R = String> {
     pub name: String,
     pub image: String,
     pub port: u16,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
     pub environment: BTreeMap<String, R>,
     pub secrets: BTreeMap<String, R>,
     pub log_group: R,
@@ -224,6 +229,7 @@ impl KindModel for Model {
                 name: name.to_string(),
                 image: spec.container.image,
                 port: spec.container.port,
+                command: spec.container.command,
                 environment,
                 secrets,
                 log_group: cx.reference("log_group", &spec.log_group, &[names::LOG_GROUP]),
@@ -267,6 +273,7 @@ impl TaskDefinitionKind {
         let container = ContainerDefinition::builder()
             .name(&c.name)
             .image(&c.image)
+            .set_command((!c.command.is_empty()).then(|| c.command.clone()))
             .essential(true)
             .port_mappings(
                 PortMapping::builder()
@@ -358,6 +365,7 @@ impl Kind for TaskDefinitionKind {
         let container = Container {
             name: c.name()?.to_string(),
             image: c.image().unwrap_or_default().to_string(),
+            command: c.command().to_vec(),
             port: c
                 .port_mappings()
                 .first()

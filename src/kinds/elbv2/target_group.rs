@@ -1,10 +1,16 @@
 //! ELBv2 target group for IP targets (Fargate tasks): name, port, protocol, VPC
-//! (replacement); health check path (in place), tags.
+//! (replacement); health check path, deregistration delay (in place), tags.
+//!
+//! The deregistration delay is how long a target leaving the group keeps its
+//! connections: an ECS service being deleted drains that long before it goes. AWS's
+//! default is 300 seconds; the stack's is 30, enough for an API's requests to finish.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetGroup, TargetTypeEnum};
+use aws_sdk_elasticloadbalancingv2::types::{
+    ProtocolEnum, TargetGroup, TargetGroupAttribute, TargetTypeEnum,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{arn_suffix, check_name, sdk_tags, tags_by_arn, ElbTags};
@@ -29,7 +35,15 @@ struct Spec {
     port: u16,
     #[serde(default = "default_path")]
     health_check_path: String,
+    #[serde(default = "default_delay")]
+    deregistration_delay_seconds: i32,
 }
+
+fn default_delay() -> i32 {
+    30
+}
+
+const DELAY: &str = "deregistration_delay.timeout_seconds";
 
 fn default_path() -> String {
     "/".into()
@@ -42,6 +56,7 @@ pub struct Props<R = String> {
     pub vpc: R,
     pub port: u16,
     pub health_check_path: String,
+    pub deregistration_delay_seconds: i32,
     pub tags: Tags,
 }
 
@@ -66,11 +81,18 @@ impl KindModel for Model {
                 "a health check path starts with / and is at most 1024 characters",
             );
         }
+        if !(0..=3600).contains(&spec.deregistration_delay_seconds) {
+            cx.error(
+                "deregistration_delay_seconds",
+                "a deregistration delay is 0 to 3600 seconds",
+            );
+        }
         let props = Props {
             tg_name,
             vpc: cx.reference("vpc", &spec.vpc, &[names::VPC]),
             port: spec.port,
             health_check_path: spec.health_check_path,
+            deregistration_delay_seconds: spec.deregistration_delay_seconds,
             tags: cx.tags(),
         };
         vec![desired(&INFO, name, &props)]
@@ -83,10 +105,51 @@ pub fn cloud(cx: &Arc<Context>) -> Vec<Arc<dyn ResourceKind>> {
 
 pub struct TargetGroupKind(pub Arc<Context>);
 
+impl TargetGroupKind {
+    /// The deregistration delay AWS holds for a group (its default when unread).
+    async fn delay(&self, arn: &str) -> Result<i32, CloudError> {
+        let out = self
+            .0
+            .aws
+            .elb
+            .describe_target_group_attributes()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .map_err(|e| err("elasticloadbalancing:DescribeTargetGroupAttributes", e))?;
+        Ok(out
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some(DELAY))
+            .and_then(|a| a.value())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300))
+    }
+
+    async fn set_delay(&self, arn: &str, seconds: i32) -> Result<(), CloudError> {
+        self.0
+            .aws
+            .elb
+            .modify_target_group_attributes()
+            .target_group_arn(arn)
+            .attributes(
+                TargetGroupAttribute::builder()
+                    .key(DELAY)
+                    .value(seconds.to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| err("elasticloadbalancing:ModifyTargetGroupAttributes", e))?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Kind for TargetGroupKind {
     type Props = Props;
-    type Remote = (TargetGroup, Tags);
+    /// The group, its tags and its deregistration delay.
+    type Remote = (TargetGroup, Tags, i32);
 
     fn info(&self) -> &'static KindInfo {
         &INFO
@@ -117,16 +180,21 @@ impl Kind for TargetGroupKind {
             .filter_map(|g| g.target_group_arn().map(str::to_string))
             .collect();
         let mut tags = tags_by_arn(&self.0, &arns).await?;
-        Ok(ours
-            .into_iter()
-            .filter_map(|g| {
-                let t = tags.remove(g.target_group_arn()?)?;
-                Some((g, t))
-            })
-            .collect())
+        let mut out = Vec::new();
+        for g in ours {
+            let Some(t) = g.target_group_arn().and_then(|a| tags.remove(a)) else {
+                continue;
+            };
+            let delay = match g.target_group_arn() {
+                Some(arn) if identity(&t, self.0.stack()).is_some() => self.delay(arn).await?,
+                _ => continue,
+            };
+            out.push((g, t, delay));
+        }
+        Ok(out)
     }
 
-    fn observe(&self, (g, tags): &Self::Remote) -> Option<Found<Props>> {
+    fn observe(&self, (g, tags, delay): &Self::Remote) -> Option<Found<Props>> {
         let name = identity(tags, self.0.stack())?;
         let arn = g.target_group_arn()?;
         let props = Props {
@@ -134,6 +202,7 @@ impl Kind for TargetGroupKind {
             vpc: g.vpc_id().unwrap_or_default().to_string(),
             port: g.port().and_then(|p| u16::try_from(p).ok()).unwrap_or(0),
             health_check_path: g.health_check_path().unwrap_or("/").to_string(),
+            deregistration_delay_seconds: *delay,
             tags: tags.clone(),
         };
         Some(
@@ -169,6 +238,8 @@ impl Kind for TargetGroupKind {
                     "no target group in the answer",
                 )
             })?;
+        self.set_delay(arn, want.deregistration_delay_seconds)
+            .await?;
         Ok(Found::new(name, arn, want.clone())
             .output("arn", arn)
             .output("arn_suffix", arn_suffix(arn)))
@@ -187,6 +258,10 @@ impl Kind for TargetGroupKind {
                 .send()
                 .await
                 .map_err(|e| err("elasticloadbalancing:ModifyTargetGroup", e))?;
+        }
+        if current.props.deregistration_delay_seconds != want.deregistration_delay_seconds {
+            self.set_delay(&current.id, want.deregistration_delay_seconds)
+                .await?;
         }
         sync_tags(&ElbTags(elb), &current.id, &current.props.tags, &want.tags).await?;
         Ok(current.with_props(want.clone()))
@@ -230,7 +305,7 @@ mod tests {
             .build();
         assert_observes(
             TargetGroupKind(context()),
-            &(g, testing::identity_tags("api")),
+            &(g, testing::identity_tags("api"), 30),
             file,
             "api",
         );

@@ -17,18 +17,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_rds::types::DbInstance;
+use aws_sdk_rds::types::{DbInstance, DbSnapshot};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{sdk_tags, tags_of, RdsTags};
 use crate::aws::err;
 use crate::engine::{
-    CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Status, Unavailable,
+    Artifact, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Status, Unavailable,
     WaitPolicy,
 };
 use crate::kinds::names;
-use crate::kinds::support::tags::{identity, sync_tags, Tags};
+use crate::kinds::support::tags::{identity, owned, sync_tags, Tags};
 use crate::kinds::support::{adapt, desired, props_of, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
 
@@ -311,6 +311,9 @@ fn check_name(cx: &mut Cx, field: &str, v: &str, what: &str) {
         );
     }
 }
+
+/// The mark of the final snapshots `down` takes: `<instance>-final-<UTC stamp>`.
+const FINAL: &str = "-final-";
 
 pub struct Model;
 
@@ -812,6 +815,59 @@ impl Kind for Database {
         Ok(current.with_props(want.clone()))
     }
 
+    /// The final snapshots `down` took: manual snapshots carrying the stack's tags (copied
+    /// from the instance) and the `-final-` mark, whatever instance they came from.
+    async fn artifacts(&self) -> Result<Vec<Artifact>, CloudError> {
+        let snapshots: Vec<DbSnapshot> = self
+            .0
+            .aws
+            .rds
+            .describe_db_snapshots()
+            .snapshot_type("manual")
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| err("rds:DescribeDBSnapshots", e))?;
+        Ok(snapshots
+            .iter()
+            .filter(|s| owned(&tags_of(s.tag_list()), self.0.stack()))
+            .filter_map(|s| {
+                let id = s.db_snapshot_identifier()?;
+                id.contains(FINAL).then(|| Artifact {
+                    what: "final snapshot",
+                    kind: INFO.kind,
+                    id: id.to_string(),
+                    of: s.db_instance_identifier().unwrap_or_default().to_string(),
+                    created: s
+                        .snapshot_create_time()
+                        .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+                        .unwrap_or_default(),
+                    size_gib: s.allocated_storage().map(i64::from),
+                })
+            })
+            .collect())
+    }
+
+    async fn delete_artifact(&self, a: &Artifact) -> Result<(), CloudError> {
+        match self
+            .0
+            .aws
+            .rds
+            .delete_db_snapshot()
+            .db_snapshot_identifier(&a.id)
+            .send()
+            .await
+            .map_err(|e| err("rds:DeleteDBSnapshot", e))
+        {
+            Err(e) if e.has_code("DBSnapshotNotFound") || e.has_code("DBSnapshotNotFoundFault") => {
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
     fn delete_guard(&self, current: &Found<Props>) -> Option<String> {
         current.props.deletion_protection.then(|| {
             format!(
@@ -853,7 +909,7 @@ impl Kind for Database {
         } else if options.skip_final_snapshot {
             req = req.skip_final_snapshot(true);
         } else {
-            let snap = format!("{}-final-{}", current.id, crate::clock::utc_stamp());
+            let snap = format!("{}{FINAL}{}", current.id, crate::clock::utc_stamp());
             tracing::info!("taking final snapshot {snap} of {}", current.id);
             req = req
                 .skip_final_snapshot(false)

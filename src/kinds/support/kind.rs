@@ -21,7 +21,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::engine::{
-    CloudError, Deletion, Desired, KindInfo, Observed, Props, ResourceKind, Status, Unavailable,
+    Artifact, CloudError, Deletion, Desired, KindInfo, Observed, Props, ResourceKind, Status,
+    Unavailable,
 };
 
 /// A resource of the stack as it exists, with typed properties.
@@ -131,6 +132,22 @@ pub trait Kind: Send + Sync + 'static {
     /// A reason the resource cannot be deleted as it is (deletion protection).
     fn delete_guard(&self, _current: &Found<Self::Props>) -> Option<String> {
         None
+    }
+
+    /// See [`ResourceKind::artifacts`].
+    async fn artifacts(&self) -> Result<Vec<Artifact>, CloudError> {
+        Ok(Vec::new())
+    }
+
+    /// See [`ResourceKind::delete_artifact`].
+    async fn delete_artifact(&self, artifact: &Artifact) -> Result<(), CloudError> {
+        Err(CloudError::new(
+            "delete",
+            format!(
+                "{} {} cannot be deleted by this tool",
+                artifact.what, artifact.id
+            ),
+        ))
     }
 
     /// What the file asks that AWS does not offer (see [`ResourceKind::availability`]).
@@ -276,6 +293,14 @@ impl<K: Kind> ResourceKind for Typed<K> {
         observed: &[Observed],
     ) -> Result<Vec<Unavailable>, CloudError> {
         self.0.availability(wanted, observed).await
+    }
+
+    async fn artifacts(&self) -> Result<Vec<Artifact>, CloudError> {
+        self.0.artifacts().await
+    }
+
+    async fn delete_artifact(&self, artifact: &Artifact) -> Result<(), CloudError> {
+        self.0.delete_artifact(artifact).await
     }
 
     async fn status(&self, current: &Observed) -> Result<Status, CloudError> {
