@@ -17,6 +17,7 @@ Rules (always on):
 - a load balancer has one interface per subnet, which stays a while after the balancer;
 - a role cannot be assumed for a while after it is created;
 - a NAT gateway's client token, used again, answers with the gateway it first made;
+- a new security group is unknown by id to other calls for a while (eventual consistency);
 - a failed database cannot be deleted with a final snapshot;
 - the catalogs: EKS versions with their support status, RDS PostgreSQL versions and
   orderable classes; creating a version they do not offer is refused.
@@ -178,6 +179,42 @@ def _delete_security_group(self, original, name=None, group_id=None):
         if users or refs:
             raise DependencyViolationError(f"resource {gid} has a dependent object")
     return original(self, name=name, group_id=group_id)
+
+
+# Eventual consistency: a new group is not yet known by id to the other operations for
+# `sg_visible` seconds (0 unless a test sets it).
+from moto.ec2.exceptions import InvalidSecurityGroupNotFoundError  # noqa: E402
+
+
+def _create_security_group(self, original, *args, **kwargs):
+    group = original(self, *args, **kwargs)
+    group._pr_visible_at = time.time() + dur("sg_visible")
+    return group
+
+
+def _not_yet_visible(ec2, ids):
+    now = time.time()
+    for groups in ec2.groups.values():
+        for g in groups.values():
+            if g.id in ids and getattr(g, "_pr_visible_at", 0) > now:
+                raise InvalidSecurityGroupNotFoundError(g.id)
+
+
+def _describe_security_groups(self, original, group_ids=None, groupnames=None, filters=None):
+    if group_ids:
+        _not_yet_visible(self, group_ids)
+    return original(self, group_ids=group_ids, groupnames=groupnames, filters=filters)
+
+
+def _authorize(self, original, group_name_or_id, *args, **kwargs):
+    _not_yet_visible(self, [group_name_or_id])
+    return original(self, group_name_or_id, *args, **kwargs)
+
+
+wrap(EC2Backend, "create_security_group", _create_security_group)
+wrap(EC2Backend, "describe_security_groups", _describe_security_groups)
+wrap(EC2Backend, "authorize_security_group_ingress", _authorize)
+wrap(EC2Backend, "authorize_security_group_egress", _authorize)
 
 
 def _delete_subnet(self, original, subnet_id):

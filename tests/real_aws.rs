@@ -25,7 +25,7 @@ fn line_of(p: &Project, needle: &str) -> usize {
 }
 
 /// EKS lists the versions it offers with their support status; RDS its PostgreSQL minors
-/// and the classes orderable with them. A version left behind (EKS 1.31, PostgreSQL
+/// and the classes orderable with them; EC2 the account's zones. A version left behind (EKS 1.31, PostgreSQL
 /// 16.4), one billed as extended support, or a class RDS does not offer is refused by
 /// `plan` and `up` with the file's line, before any write.
 #[tokio::test(flavor = "multi_thread")]
@@ -60,7 +60,18 @@ async fn what_aws_no_longer_offers_is_refused_with_its_line_before_any_write() {
     // The version now offered, but a class RDS does not sell with it.
     p.edit("engine_version: \"16.4\"", "engine_version: \"16\"");
     p.edit("version: \"1.31\"", "version: \"1.33\"");
+    // A zone of the region's form that the account does not have.
+    p.edit(
+        "zone: eu-west-3b, public: true",
+        "zone: eu-west-3d, public: true",
+    );
     let out = p.ok(&["up", "--yes"], 1).all();
+    assert!(
+        out.contains("subnets.public-b.zone")
+            && out.contains("zone eu-west-3d is not available")
+            && out.contains("eu-west-3a, eu-west-3b, eu-west-3c"),
+        "{out}"
+    );
     assert!(
         out.contains("databases.postgres.instance_class")
             && out.contains("RDS does not offer db.m5.large"),
@@ -297,4 +308,19 @@ async fn a_service_that_never_becomes_healthy_stops_at_the_circuit_breaker() {
     realism(json!({"drain_scale": 0.1}));
     p.ok(&["down", "--yes"], 0);
     assert!(nothing_left(&census(&p.stack).await));
+}
+
+/// EC2 is eventually consistent: a security group made a moment ago is unknown by id to
+/// the next calls for a few seconds. Its rules, and rules naming it, are still made in
+/// the same run.
+#[tokio::test(flavor = "multi_thread")]
+async fn rules_of_a_group_just_made_wait_until_ec2_knows_it() {
+    let _turn = TURN.lock().await;
+    realism(json!({"durations": {"sg_visible": 3}}));
+    let p = Project::new("sg-visible");
+    let up = p.ok(&["up", "--yes"], 0);
+    assert_eq!(census(&p.stack).await, FULL.to_vec(), "{}", up.all());
+    realism(json!({}));
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+    p.ok(&["down", "--yes"], 0);
 }

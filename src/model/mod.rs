@@ -581,17 +581,17 @@ impl Stack {
                 format!("`{n}` is not a valid stack name: use 1-24 lowercase letters, digits and hyphens, starting with a letter"),
             );
         }
-        if net::region_zones(&self.region).is_none() {
-            let known: Vec<&str> = net::REGIONS.iter().map(|(r, _)| *r).collect();
-            let hint = net::closest(&self.region, known.iter().copied())
+        if let Err(message) = net::check_region(&self.region) {
+            let known = net::KNOWN_REGIONS.iter().copied();
+            let hint = net::closest(&self.region, known)
                 .map(|c| format!("did you mean `{c}`?"))
-                .unwrap_or_else(|| format!("known regions: {}", known.join(", ")));
+                .unwrap_or_else(|| "regions are named like eu-west-3 or us-east-1".into());
             let field = if region_from_cli {
                 "--region"
             } else {
                 "region"
             };
-            cx.error_hint(field, format!("unknown region `{}`", self.region), hint);
+            cx.error_hint(field, message, hint);
         }
         check_tags(cx, "tags", &self.header.tags);
     }

@@ -64,49 +64,90 @@ impl std::fmt::Display for Cidr {
     }
 }
 
-/// Regions and their availability-zone letters.
-pub const REGIONS: &[(&str, &str)] = &[
-    ("us-east-1", "abcdef"),
-    ("us-east-2", "abc"),
-    ("us-west-1", "ac"),
-    ("us-west-2", "abcd"),
-    ("ca-central-1", "abd"),
-    ("eu-west-1", "abc"),
-    ("eu-west-2", "abc"),
-    ("eu-west-3", "abc"),
-    ("eu-central-1", "abc"),
-    ("eu-central-2", "abc"),
-    ("eu-north-1", "abc"),
-    ("eu-south-1", "abc"),
-    ("eu-south-2", "abc"),
-    ("ap-northeast-1", "acd"),
-    ("ap-northeast-2", "abcd"),
-    ("ap-northeast-3", "abc"),
-    ("ap-southeast-1", "abc"),
-    ("ap-southeast-2", "abc"),
-    ("ap-south-1", "abc"),
-    ("sa-east-1", "abc"),
-    ("me-south-1", "abc"),
-    ("af-south-1", "abc"),
+/// Regions known when this was written: for hints only. A well-formed region missing here
+/// (a newer one) is not refused; AWS's own answer decides.
+pub const KNOWN_REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "ca-west-1",
+    "mx-central-1",
+    "sa-east-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "il-central-1",
+    "me-south-1",
+    "me-central-1",
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "us-gov-west-1",
+    "us-gov-east-1",
+    "cn-north-1",
+    "cn-northwest-1",
 ];
 
-pub fn region_zones(region: &str) -> Option<&'static str> {
-    REGIONS.iter().find(|(r, _)| *r == region).map(|(_, z)| *z)
+/// The form of a region name: `<area>-<direction>-<number>`, like `eu-west-3` or
+/// `us-gov-west-1`.
+pub fn check_region(region: &str) -> Result<(), String> {
+    let parts: Vec<&str> = region.split('-').collect();
+    let word = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase());
+    let ok = (3..=4).contains(&parts.len())
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1].iter().all(|p| word(p))
+        && parts[parts.len() - 1]
+            .parse::<u8>()
+            .is_ok_and(|n| n > 0 && !parts[parts.len() - 1].starts_with('0'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{region}` is not an AWS region name"))
+    }
 }
 
-/// Check a zone name against the region: `eu-west-3a` in `eu-west-3`.
+/// Check a zone name against the region's form: `eu-west-3a` in `eu-west-3` (a letter),
+/// or a Local Zone such as `us-west-2-lax-1a`. Which zones exist is AWS's answer, checked
+/// before any write.
 pub fn check_zone(region: &str, zone: &str) -> Result<(), String> {
-    let Some(letters) = region_zones(region) else {
-        return Ok(()); // the region itself is reported elsewhere
+    let Some(rest) = zone.strip_prefix(region) else {
+        return Err(format!(
+            "zone `{zone}` is not in region {region} (its zones are named {region}a, {region}b, ...)"
+        ));
     };
-    let known: Vec<String> = letters.chars().map(|c| format!("{region}{c}")).collect();
-    if known.iter().any(|z| z == zone) {
-        return Ok(());
+    let letter = |s: &str| s.len() == 1 && s.chars().all(|c| c.is_ascii_lowercase());
+    let local = rest.strip_prefix('-').is_some_and(|l| {
+        l.len() > 1
+            && l.ends_with(|c: char| c.is_ascii_lowercase())
+            && l.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    });
+    if letter(rest) || local {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{zone}` is not a zone name (zones of {region} are named {region}a, {region}b, ...)"
+        ))
     }
-    Err(format!(
-        "zone `{zone}` is not in region {region} (zones there: {})",
-        known.join(", ")
-    ))
 }
 
 /// Logical resource names: they appear in AWS names, so keep them short and plain.
@@ -274,8 +315,28 @@ mod tests {
     #[test]
     fn zones_and_names() {
         assert!(check_zone("eu-west-3", "eu-west-3a").is_ok());
-        assert!(check_zone("eu-west-3", "eu-west-3d").is_err());
+        assert!(check_zone("eu-west-3", "eu-west-3d").is_ok(), "AWS decides");
+        assert!(check_zone("us-west-2", "us-west-2-lax-1a").is_ok());
         assert!(check_zone("eu-west-3", "us-east-1a").is_err());
+        assert!(check_zone("eu-west-3", "eu-west-3").is_err());
+        assert!(check_zone("eu-west-3", "eu-west-3ab").is_err());
+        for ok in [
+            "eu-west-3",
+            "us-gov-west-1",
+            "ap-southeast-7",
+            "xx-newplace-1",
+        ] {
+            assert!(check_region(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "europe-west1",
+            "eu-west",
+            "eu-west-03",
+            "EU-WEST-3",
+            "eu_west_3",
+        ] {
+            assert!(check_region(bad).is_err(), "{bad}");
+        }
         assert!(check_bucket_name("spotilike-media-123456789012").is_ok());
         for bad in [
             "ab",

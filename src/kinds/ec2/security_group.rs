@@ -17,7 +17,10 @@ use super::{gone_or_explained, stack_filter, tag_spec, tags_of, Ec2Tags};
 use crate::aws::{err, is_not_found};
 use crate::engine::{reference, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
-use crate::kinds::support::retry::already_done;
+use crate::kinds::support::retry::{already_done, retry_when};
+
+/// How long a new group may stay unknown by id to EC2's other operations.
+const VISIBLE: std::time::Duration = std::time::Duration::from_secs(60);
 use crate::kinds::support::tags::{identity, owned, sync_tags, Tags};
 use crate::kinds::support::{adapt, desired, Context, Found, Kind};
 use crate::model::net::Cidr;
@@ -196,17 +199,34 @@ fn build_rules(cx: &mut Cx, field: &str, rules: &[RuleSpec]) -> Vec<Rule<Value>>
             }
         }
         if let Some(d) = &r.description {
-            if d.len() > 255 {
-                cx.error(
-                    &format!("{f}.description"),
-                    "rule descriptions are at most 255 characters",
-                );
-            }
+            cx.check(&format!("{f}.description"), check_description(d));
             rule.description = Some(d.clone());
         }
         out.push(rule);
     }
     out
+}
+
+/// What EC2 accepts in a group's or a rule's description (in a VPC): at most 255 of
+/// letters, digits, spaces and `._-:/()#,@[]+=&;{}!$*`.
+pub fn check_description(d: &str) -> Result<(), String> {
+    const SYMBOLS: &str = "._-:/()#,@[]+=&;{}!$* ";
+    if d.len() > 255 {
+        return Err(format!(
+            "a description is at most 255 characters, not {}",
+            d.len()
+        ));
+    }
+    match d
+        .chars()
+        .find(|c| !c.is_ascii_alphanumeric() && !SYMBOLS.contains(*c))
+    {
+        Some(c) => Err(format!(
+            "EC2 does not accept `{c}` in a description: only letters, digits, spaces and \
+             ._-:/()#,@[]+=&;{{}}!$*"
+        )),
+        None => Ok(()),
+    }
 }
 
 impl KindModel for Model {
@@ -222,12 +242,7 @@ impl KindModel for Model {
             .description
             .clone()
             .unwrap_or_else(|| format!("{} security group of stack {}", name, cx.stack));
-        if description.len() > 255 || !description.is_ascii() {
-            cx.error(
-                "description",
-                "a group description is at most 255 ASCII characters",
-            );
-        }
+        cx.check("description", check_description(&description));
         let group = Props {
             vpc: cx.reference("vpc", &spec.vpc, &[names::VPC]),
             group_name: cx.physical_name(name),
@@ -584,12 +599,21 @@ impl Kind for Rules {
     }
 
     async fn create(&self, name: &str, want: &RulesProps) -> Result<Found<RulesProps>, CloudError> {
-        // A new group comes with AWS's default egress rule: start from what is there.
-        let (ingress, egress) = self.current(&want.group).await?;
-        self.sync(
-            &want.group,
-            (&ingress, &egress),
-            (&want.ingress, &want.egress),
+        // A new group comes with AWS's default egress rule: start from what is there. EC2
+        // is eventually consistent: a group made a moment ago (this one, or a peer) may not
+        // be known by id yet, for a few seconds.
+        retry_when(
+            VISIBLE,
+            |e| e.has_code("InvalidGroup.NotFound"),
+            || async {
+                let (ingress, egress) = self.current(&want.group).await?;
+                self.sync(
+                    &want.group,
+                    (&ingress, &egress),
+                    (&want.ingress, &want.egress),
+                )
+                .await
+            },
         )
         .await?;
         Ok(Found::new(

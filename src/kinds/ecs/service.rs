@@ -563,6 +563,17 @@ mod tests {
                     .target_group_arn(out("tg", "arn"))
                     .build(),
             )
+            .health_check_grace_period_seconds(60)
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .deployment_circuit_breaker(
+                        DeploymentCircuitBreaker::builder()
+                            .enable(true)
+                            .rollback(true)
+                            .build(),
+                    )
+                    .build(),
+            )
             .set_tags(Some(sdk_tags(&testing::identity_tags("api"))))
             .build()
     }
