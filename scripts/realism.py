@@ -18,6 +18,7 @@ Rules (always on):
 - a role cannot be assumed for a while after it is created;
 - a NAT gateway's client token, used again, answers with the gateway it first made;
 - a new security group is unknown by id to other calls for a while (eventual consistency);
+- a subnet is associated with one route table at a time;
 - a failed database cannot be deleted with a final snapshot;
 - the catalogs: EKS versions with their support status, RDS PostgreSQL versions and
   orderable classes; creating a version they do not offer is refused.
@@ -183,7 +184,10 @@ def _delete_security_group(self, original, name=None, group_id=None):
 
 # Eventual consistency: a new group is not yet known by id to the other operations for
 # `sg_visible` seconds (0 unless a test sets it).
-from moto.ec2.exceptions import InvalidSecurityGroupNotFoundError  # noqa: E402
+from moto.ec2.exceptions import (  # noqa: E402
+    InvalidSecurityGroupNotFoundError,
+    ResourceAlreadyAssociatedError,
+)
 
 
 def _create_security_group(self, original, *args, **kwargs):
@@ -211,6 +215,16 @@ def _authorize(self, original, group_name_or_id, *args, **kwargs):
     return original(self, group_name_or_id, *args, **kwargs)
 
 
+def _associate_route_table(self, original, route_table_id, gateway_id=None, subnet_id=None):
+    # AWS refuses a subnet another table holds (moto answers with that association).
+    if subnet_id:
+        for table in self.route_tables.values():
+            if table.id != route_table_id and subnet_id in table._associations.values():
+                raise ResourceAlreadyAssociatedError(subnet_id)
+    return original(self, route_table_id, gateway_id=gateway_id, subnet_id=subnet_id)
+
+
+wrap(EC2Backend, "associate_route_table", _associate_route_table)
 wrap(EC2Backend, "create_security_group", _create_security_group)
 wrap(EC2Backend, "describe_security_groups", _describe_security_groups)
 wrap(EC2Backend, "authorize_security_group_ingress", _authorize)

@@ -324,3 +324,41 @@ async fn rules_of_a_group_just_made_wait_until_ec2_knows_it() {
     p.ok(&["plan", "--detailed-exitcode"], 0);
     p.ok(&["down", "--yes"], 0);
 }
+
+/// A subnet belongs to one route table at a time: moving it from one table of the stack
+/// to another in one `up` moves the association (whichever table's update runs first)
+/// instead of failing on the subnet the other table still holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subnet_moves_between_route_tables_in_one_run() {
+    let _turn = TURN.lock().await;
+    realism(json!({}));
+    let p = Project::new("rt-move");
+    p.ok(&["up", "--yes"], 0);
+    p.edit(
+        "subnets: [public-a, public-b]\n",
+        "subnets: [public-a, public-b, private-b]\n",
+    );
+    p.edit(
+        "nat_gateway: nat}\n    subnets: [private-a, private-b]\n",
+        "nat_gateway: nat}\n    subnets: [private-a]\n",
+    );
+    let up = p.ok(&["up", "--yes"], 0);
+    assert!(up.stdout.contains("route_table"), "{}", up.stdout);
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+    let ids = common::ids(&p.stack).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
+    let tables = ec2
+        .describe_route_tables()
+        .filters(common::tag_filter("provision:name", "public"))
+        .filters(common::stack_filter(&p.stack))
+        .send()
+        .await
+        .expect("tables");
+    let held: Vec<&str> = tables.route_tables()[0]
+        .associations()
+        .iter()
+        .filter_map(|a| a.subnet_id())
+        .collect();
+    assert!(held.contains(&ids["private-b"].as_str()), "{held:?}");
+    p.ok(&["down", "--yes"], 0);
+}

@@ -14,7 +14,7 @@ use crate::aws::{err, is_not_found};
 use crate::engine::{as_ref, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
 use crate::kinds::support::retry::{already_done, client_token, create_once, no_retries};
-use crate::kinds::support::tags::{identity, sync_tags, Tags};
+use crate::kinds::support::tags::{identity, owned, sync_tags, Tags};
 use crate::kinds::support::{adapt, desired, props_of, Context, Found, Kind};
 use crate::model::net::Cidr;
 use crate::model::{Cx, KindModel};
@@ -165,6 +165,15 @@ pub fn cloud(cx: &Arc<Context>) -> Vec<Arc<dyn ResourceKind>> {
     vec![adapt(RouteTable(cx.clone()))]
 }
 
+/// Who holds a subnet's association, for a table that wants it.
+enum Holder {
+    /// The table that wants it (its association id).
+    Ours(String),
+    /// A table that is not the stack's.
+    Foreign(String),
+    Nobody,
+}
+
 pub struct RouteTable(pub Arc<Context>);
 
 /// Outputs `association:<subnet id>` hold the association ids, needed to undo them.
@@ -244,6 +253,89 @@ impl RouteTable {
         Ok(())
     }
 
+    /// Associate `subnet` with table `id`. When a table holds it already: this one (a
+    /// retry whose first attempt went through) gives its association; another of the
+    /// stack's tables it moves from in this run gives it up in one call (that table's own
+    /// update then finds it gone), or has let it go meanwhile (associated again).
+    async fn associate(&self, id: &str, subnet: &str) -> Result<String, CloudError> {
+        let mut tries = 0;
+        loop {
+            let res = self
+                .0
+                .aws
+                .ec2
+                .associate_route_table()
+                .route_table_id(id)
+                .subnet_id(subnet)
+                .send()
+                .await
+                .map_err(|e| err("ec2:AssociateRouteTable", e));
+            match res {
+                Ok(out) => return Ok(out.association_id.unwrap_or_default()),
+                Err(e) if e.has_code("Resource.AlreadyAssociated") => {
+                    match self.take_over(id, subnet).await? {
+                        Holder::Ours(association) => return Ok(association),
+                        Holder::Foreign(table) => {
+                            return Err(CloudError {
+                                message: format!(
+                                    "{}; route table {table}, not the stack's, holds it",
+                                    e.message
+                                ),
+                                ..e
+                            })
+                        }
+                        Holder::Nobody if tries < 3 => tries += 1,
+                        Holder::Nobody => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Who holds `subnet`, moved to table `id` when it is another of the stack's tables.
+    async fn take_over(&self, id: &str, subnet: &str) -> Result<Holder, CloudError> {
+        let ec2 = &self.0.aws.ec2;
+        let out = ec2
+            .describe_route_tables()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("association.subnet-id")
+                    .values(subnet)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| err("ec2:DescribeRouteTables", e))?;
+        let Some(holder) = out.route_tables().first() else {
+            return Ok(Holder::Nobody);
+        };
+        let Some(association) = holder
+            .associations()
+            .iter()
+            .find(|a| a.subnet_id() == Some(subnet))
+            .and_then(|a| a.route_table_association_id())
+        else {
+            return Ok(Holder::Nobody);
+        };
+        if holder.route_table_id() == Some(id) {
+            return Ok(Holder::Ours(association.to_string()));
+        }
+        if !owned(&tags_of(holder.tags()), self.0.stack()) {
+            return Ok(Holder::Foreign(
+                holder.route_table_id().unwrap_or_default().to_string(),
+            ));
+        }
+        let moved = ec2
+            .replace_route_table_association()
+            .association_id(association)
+            .route_table_id(id)
+            .send()
+            .await
+            .map_err(|e| err("ec2:ReplaceRouteTableAssociation", e))?;
+        Ok(Holder::Ours(moved.new_association_id.unwrap_or_default()))
+    }
+
     /// Associate and disassociate subnets, from `assoc` (subnet -> association id) to
     /// `want`; returns the association ids by subnet.
     async fn sync_subnets(
@@ -255,33 +347,7 @@ impl RouteTable {
         let ec2 = &self.0.aws.ec2;
         let missing: Vec<&String> = want.iter().filter(|s| !assoc.contains_key(*s)).collect();
         for s in missing {
-            let res = ec2
-                .associate_route_table()
-                .route_table_id(id)
-                .subnet_id(s)
-                .send()
-                .await
-                .map_err(|e| err("ec2:AssociateRouteTable", e));
-            let association = match res {
-                Ok(out) => out.association_id.unwrap_or_default(),
-                // A retry whose first attempt went through: find that association.
-                Err(e) if e.has_code("Resource.AlreadyAssociated") => {
-                    let out = ec2
-                        .describe_route_tables()
-                        .route_table_ids(id)
-                        .send()
-                        .await
-                        .map_err(|e| err("ec2:DescribeRouteTables", e))?;
-                    out.route_tables()
-                        .iter()
-                        .flat_map(|t| t.associations())
-                        .find(|a| a.subnet_id() == Some(s.as_str()))
-                        .and_then(|a| a.route_table_association_id())
-                        .map(str::to_string)
-                        .ok_or(e)?
-                }
-                Err(e) => return Err(e),
-            };
+            let association = self.associate(id, s).await?;
             assoc.insert(s.clone(), association);
         }
         let gone: Vec<String> = assoc
