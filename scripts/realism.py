@@ -19,6 +19,7 @@ Rules (always on):
 - a NAT gateway's client token, used again, answers with the gateway it first made;
 - a new security group is unknown by id to other calls for a while (eventual consistency);
 - a subnet is associated with one route table at a time;
+- the tagging API's index learns of a bucket's tags a while after S3 does;
 - a failed database cannot be deleted with a final snapshot;
 - the catalogs: EKS versions with their support status, RDS PostgreSQL versions and
   orderable classes; creating a version they do not offer is refused.
@@ -899,3 +900,36 @@ def _create_service(self, original, *args, **kwargs):
 
 
 wrap(ecs_models.EC2ContainerServiceBackend, "create_service", _create_service)
+
+
+# ---------------------------------------------------------------------------------------
+# The Resource Groups Tagging API: a separate index that learns of a bucket's tags later
+# (`tagging_index_lag` seconds, 0 unless a test sets it).
+
+import moto.resourcegroupstaggingapi.models as rgt_models  # noqa: E402
+from moto.s3.models import S3Backend  # noqa: E402
+
+_bucket_tagged_at = {}
+
+
+def _put_bucket_tagging(self, original, bucket_name, *args, **kwargs):
+    _bucket_tagged_at[bucket_name] = time.time()
+    return original(self, bucket_name, *args, **kwargs)
+
+
+def _get_resources(self, original, *args, **kwargs):
+    token, items = original(self, *args, **kwargs)
+    lag = dur("tagging_index_lag")
+    if lag > 0:
+        now = time.time()
+
+        def indexed(item):
+            name = item.arn.removeprefix("arn:aws:s3:::") if item.arn.startswith("arn:aws:s3:::") else None
+            return name is None or _bucket_tagged_at.get(name, 0) + lag <= now
+
+        items = [i for i in items if indexed(i)]
+    return token, items
+
+
+wrap(S3Backend, "put_bucket_tagging", _put_bucket_tagging)
+wrap(rgt_models.ResourceGroupsTaggingAPIBackend, "get_resources", _get_resources)

@@ -362,3 +362,19 @@ async fn a_subnet_moves_between_route_tables_in_one_run() {
     assert!(held.contains(&ids["private-b"].as_str()), "{held:?}");
     p.ok(&["down", "--yes"], 0);
 }
+
+/// The tagging API is an index of its own that learns of a bucket's tags after S3 does.
+/// A `down` right after `up` still finds the bucket (through S3's own listing) and
+/// deletes it: nothing keeps billing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_the_tagging_index_does_not_know_yet_is_still_found() {
+    let _turn = TURN.lock().await;
+    realism(json!({"durations": {"tagging_index_lag": 600}}));
+    let p = Project::new("lagging-index");
+    p.ok(&["up", "--yes"], 0);
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+    p.ok(&["down", "--yes", "--force-empty"], 0);
+    let left = census(&p.stack).await;
+    realism(json!({}));
+    assert!(nothing_left(&left), "{left:?}");
+}

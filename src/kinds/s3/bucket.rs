@@ -8,6 +8,7 @@
 //! Settings only per-bucket calls give (versioning, encryption, public access, lifecycle,
 //! policy) are read one bucket at a time, concurrently.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -753,29 +754,56 @@ impl Kind for Bucket {
     }
 
     async fn list(&self, _parents: &[Observed]) -> Result<Vec<Self::Remote>, CloudError> {
-        // The tagging API finds buckets by tag in one paginated listing.
+        // The tagging API finds buckets by tag in one paginated listing, but its index
+        // learns of new tags later than S3: S3's own listing of the names the stack
+        // gives (`<stack>-...`, this region) is read too, and the tags decide.
         let filter = aws_sdk_resourcegroupstagging::types::TagFilter::builder()
             .key(TAG_STACK)
             .values(self.0.stack())
             .build();
-        let pages: Vec<_> = self
-            .0
-            .aws
-            .tagging
-            .get_resources()
-            .tag_filters(filter)
-            .resource_type_filters("s3")
-            .into_paginator()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| err("tagging:GetResources", e))?;
-        let buckets: Vec<String> = pages
+        let tagged = async {
+            self.0
+                .aws
+                .tagging
+                .get_resources()
+                .tag_filters(filter)
+                .resource_type_filters("s3")
+                .into_paginator()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .map_err(|e| err("tagging:GetResources", e))
+        };
+        let named = async {
+            self.0
+                .aws
+                .s3
+                .list_buckets()
+                .prefix(format!("{}-", self.0.stack()))
+                .bucket_region(&self.0.aws.region)
+                .into_paginator()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .map_err(|e| err("s3:ListBuckets", e))
+        };
+        let (tagged, named) = futures::future::try_join(tagged, named).await?;
+        let prefix = format!("{}-", self.0.stack());
+        let mut buckets: BTreeSet<String> = tagged
             .iter()
             .flat_map(|p| p.resource_tag_mapping_list())
             .filter_map(|r| r.resource_arn()?.strip_prefix("arn:aws:s3:::"))
             .map(str::to_string)
             .collect();
+        buckets.extend(
+            named
+                .iter()
+                .flat_map(|p| p.buckets())
+                .filter(|b| b.bucket_region().is_none_or(|r| r == self.0.aws.region))
+                .filter_map(|b| b.name())
+                .filter(|n| n.starts_with(&prefix))
+                .map(str::to_string),
+        );
         let reads = buckets.into_iter().map(|bucket| async move {
             match self.settings(&bucket).await {
                 // Deleted since the tag index was read.
