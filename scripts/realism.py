@@ -14,6 +14,7 @@ Rules (always on):
   log group (never expiring) when control-plane logging is on and the group is missing;
 - EKS takes one update at a time; clusters remember their access mode, and a managed node
   group whose role has a path fails in the `CONFIG_MAP` mode (its nodes never join);
+  access entries exist only in the `API` modes;
 - a load balancer has one interface per subnet, which stays a while after the balancer;
 - a role cannot be assumed for a while after it is created;
 - a NAT gateway's client token, used again, answers with the gateway it first made;
@@ -426,7 +427,9 @@ import moto.eks.urls as eks_urls  # noqa: E402
 from moto.core.responses import ActionResult  # noqa: E402
 from moto.eks.exceptions import (  # noqa: E402
     InvalidParameterException,
+    InvalidRequestException,
     ResourceInUseException,
+    ResourceNotFoundException,
 )
 
 timed(eks_models.Cluster, "status")
@@ -612,6 +615,111 @@ eks_responses.EKSResponse.update_cluster_version = _update_cluster_version
 eks_responses.EKSResponse.describe_cluster_versions = _describe_cluster_versions
 eks_urls.url_paths["{0}/clusters/(?P<name>[^/]+)/updates$"] = eks_urls.response.dispatch
 eks_urls.url_paths["{0}/cluster-versions$"] = eks_urls.response.dispatch
+
+
+# Access entries (moto has none): kept on the cluster, refused in the CONFIG_MAP mode.
+
+def _access_cluster(self):
+    tick()
+    cluster = self.eks_backend.describe_cluster(name=self._get_param("name"))
+    if getattr(cluster, "_pr_auth_mode", "CONFIG_MAP") == "CONFIG_MAP":
+        raise _eks_error(
+            InvalidRequestException,
+            "The cluster's authentication mode must be set to one of [API, API_AND_CONFIG_MAP] to perform this operation.",
+        )
+    if not hasattr(cluster, "_pr_access"):
+        cluster._pr_access = {}
+    return cluster
+
+
+def _principal(self):
+    from urllib.parse import unquote
+
+    return unquote(self._get_param("principalArn"))
+
+
+def _entry(cluster, principal):
+    e = cluster._pr_access[principal]
+    return {
+        "clusterName": cluster.name,
+        "principalArn": principal,
+        "accessEntryArn": e["arn"],
+        "tags": e["tags"],
+        "type": "STANDARD",
+        "kubernetesGroups": [],
+        "username": principal,
+    }
+
+
+def _create_access_entry(self):
+    cluster = _access_cluster(self)
+    principal = self._get_param("principalArn")
+    if principal in cluster._pr_access:
+        raise _eks_error(ResourceInUseException, f"The specified access entry resource is already in use on this cluster.")
+    cluster._pr_access[principal] = {
+        "arn": f"{cluster.arn.replace(':cluster/', ':access-entry/')}/{len(cluster._pr_access)}",
+        "tags": self._get_param("tags") or {},
+        "policies": [],
+    }
+    return ActionResult({"accessEntry": _entry(cluster, principal)})
+
+
+def _list_access_entries(self):
+    cluster = _access_cluster(self)
+    return ActionResult({"accessEntries": list(cluster._pr_access)})
+
+
+def _known_entry(cluster, principal):
+    if principal not in cluster._pr_access:
+        raise _eks_error(ResourceNotFoundException, f"The specified principalArn could not be found: {principal}")
+
+
+def _describe_access_entry(self):
+    cluster = _access_cluster(self)
+    principal = _principal(self)
+    _known_entry(cluster, principal)
+    return ActionResult({"accessEntry": _entry(cluster, principal)})
+
+
+def _delete_access_entry(self):
+    cluster = _access_cluster(self)
+    principal = _principal(self)
+    _known_entry(cluster, principal)
+    del cluster._pr_access[principal]
+    return ActionResult({})
+
+
+def _associate_access_policy(self):
+    cluster = _access_cluster(self)
+    principal = _principal(self)
+    _known_entry(cluster, principal)
+    policy = {"policyArn": self._get_param("policyArn"), "accessScope": self._get_param("accessScope")}
+    policies = cluster._pr_access[principal]["policies"]
+    if policy not in policies:
+        policies.append(policy)
+    return ActionResult({"clusterName": cluster.name, "principalArn": principal, "associatedAccessPolicy": policy})
+
+
+def _list_associated_access_policies(self):
+    cluster = _access_cluster(self)
+    principal = _principal(self)
+    _known_entry(cluster, principal)
+    return ActionResult({
+        "clusterName": cluster.name,
+        "principalArn": principal,
+        "associatedAccessPolicies": cluster._pr_access[principal]["policies"],
+    })
+
+
+eks_responses.EKSResponse.create_access_entry = _create_access_entry
+eks_responses.EKSResponse.list_access_entries = _list_access_entries
+eks_responses.EKSResponse.describe_access_entry = _describe_access_entry
+eks_responses.EKSResponse.delete_access_entry = _delete_access_entry
+eks_responses.EKSResponse.associate_access_policy = _associate_access_policy
+eks_responses.EKSResponse.list_associated_access_policies = _list_associated_access_policies
+eks_urls.url_paths["{0}/clusters/(?P<name>[^/]+)/access-entries$"] = eks_urls.response.dispatch
+eks_urls.url_paths["{0}/clusters/(?P<name>[^/]+)/access-entries/(?P<principalArn>.+)/access-policies$"] = eks_urls.response.dispatch
+eks_urls.url_paths["{0}/clusters/(?P<name>[^/]+)/access-entries/(?P<principalArn>.+)$"] = eks_urls.response.dispatch
 
 
 def _create_nodegroup(self, original, *args, **kwargs):

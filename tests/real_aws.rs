@@ -378,3 +378,66 @@ async fn a_bucket_the_tagging_index_does_not_know_yet_is_still_found() {
     realism(json!({}));
     assert!(nothing_left(&left), "{left:?}");
 }
+
+/// Teammates and CI operate the cluster through access entries (the access mode that
+/// allows them is the one the cluster is made with). Only the entries carrying the
+/// stack's tags are the stack's: removing an admin from the file removes its entry and
+/// leaves the ones EKS made alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operators_in_the_file_get_access_entries_and_lose_them() {
+    let _turn = TURN.lock().await;
+    realism(json!({}));
+    let p = Project::new("admins");
+    let alice = format!("arn:aws:iam::{}:user/alice", common::ACCOUNT);
+    let ci = format!("arn:aws:iam::{}:role/ci", common::ACCOUNT);
+    p.edit(
+        "    log_group: frontend-control-plane\n",
+        &format!("    log_group: frontend-control-plane\n    admins: [\"{alice}\", \"{ci}\"]\n"),
+    );
+    p.ok(&["up", "--yes"], 0);
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+    let eks = aws_sdk_eks::Client::new(&sdk_config().await);
+    let cluster = format!("{}-frontend", p.stack);
+    // An entry EKS (or someone) made, without the stack's tags.
+    let other = format!("arn:aws:iam::{}:role/someone", common::ACCOUNT);
+    eks.create_access_entry()
+        .cluster_name(&cluster)
+        .principal_arn(&other)
+        .send()
+        .await
+        .expect("entry");
+    let entries = || async {
+        let mut v: Vec<String> = eks
+            .list_access_entries()
+            .cluster_name(&cluster)
+            .send()
+            .await
+            .expect("entries")
+            .access_entries()
+            .to_vec();
+        v.sort();
+        v
+    };
+    let mut all = vec![alice.clone(), ci.clone(), other.clone()];
+    all.sort();
+    assert_eq!(entries().await, all);
+    let policies = eks
+        .list_associated_access_policies()
+        .cluster_name(&cluster)
+        .principal_arn(&alice)
+        .send()
+        .await
+        .expect("policies");
+    assert!(policies.associated_access_policies()[0]
+        .policy_arn()
+        .is_some_and(|a| a.ends_with("AmazonEKSClusterAdminPolicy")));
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+
+    p.edit(&format!(", \"{ci}\"]"), "]");
+    p.ok(&["up", "--yes"], 0);
+    let mut left = vec![alice.clone(), other.clone()];
+    left.sort();
+    assert_eq!(entries().await, left, "ci's entry went, the other stayed");
+    p.ok(&["down", "--yes"], 0);
+    assert!(nothing_left(&census(&p.stack).await));
+}

@@ -16,6 +16,7 @@ pub const ECS_CLUSTER: &str = "ecs_cluster";
 pub const TASK_DEFINITION: &str = "task_definition";
 pub const ECS_SERVICE: &str = "ecs_service";
 pub const EKS_CLUSTER: &str = "eks_cluster";
+pub const EKS_ACCESS: &str = "eks_access";
 pub const NODE_GROUP: &str = "node_group";
 pub const DB_SUBNET_GROUP: &str = "db_subnet_group";
 pub const DATABASE: &str = "database";

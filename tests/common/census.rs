@@ -78,6 +78,7 @@ pub static ROWS: &[(&str, Count)] = &[
     (names::ECS_SERVICE, |c, s| Box::pin(ecs_services(c, s))),
     (names::EKS_CLUSTER, |c, s| Box::pin(eks_clusters(c, s))),
     (names::NODE_GROUP, |c, s| Box::pin(node_groups(c, s))),
+    (names::EKS_ACCESS, |c, s| Box::pin(eks_access(c, s))),
     (names::DB_SUBNET_GROUP, |c, s| {
         Box::pin(db_subnet_groups(c, s))
     }),
@@ -116,6 +117,7 @@ pub const FULL: &[(&str, usize)] = &[
     (names::ECS_SERVICE, 1),
     (names::EKS_CLUSTER, 1),
     (names::NODE_GROUP, 1),
+    (names::EKS_ACCESS, 0),
     (names::DB_SUBNET_GROUP, 1),
     (names::DATABASE, 1),
     (names::BUCKET, 1),
@@ -374,6 +376,40 @@ async fn node_groups(c: &Clients, stack: &str) -> usize {
             .await
             .expect("node groups");
         n += out.nodegroups().len();
+    }
+    n
+}
+
+/// Clusters with access entries carrying the stack's tags (one `eks_access` each).
+async fn eks_access(c: &Clients, stack: &str) -> usize {
+    let mut n = 0;
+    for cluster in stack_eks_clusters(c, stack).await {
+        let Ok(out) = c
+            .eks
+            .list_access_entries()
+            .cluster_name(&cluster)
+            .send()
+            .await
+        else {
+            continue; // the config-map mode has no entries
+        };
+        let mut ours = false;
+        for principal in out.access_entries() {
+            let entry = c
+                .eks
+                .describe_access_entry()
+                .cluster_name(&cluster)
+                .principal_arn(principal)
+                .send()
+                .await
+                .expect("entry");
+            ours |= entry
+                .access_entry()
+                .and_then(|e| e.tags())
+                .and_then(|t| t.get("provision:stack"))
+                .is_some_and(|s| s == stack);
+        }
+        n += usize::from(ours);
     }
     n
 }

@@ -24,7 +24,7 @@ use aws_sdk_eks::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{tags_of, EksTags, NOT_FOUND};
+use super::{access, tags_of, EksTags, NOT_FOUND};
 use crate::aws::err;
 use crate::engine::{
     as_ref, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Status, Unavailable,
@@ -79,6 +79,10 @@ struct Spec {
     /// Stay on a version past its standard support, in paid extended support.
     #[serde(default)]
     extended_support: bool,
+    /// Who else operates the cluster (cluster admin through an access entry): roles of
+    /// the stack by name, or IAM role and user ARNs (a teammate, CI's role).
+    #[serde(default)]
+    admins: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -268,7 +272,34 @@ impl KindModel for Model {
             cluster_name: cluster,
             tags: cx.tags(),
         };
-        vec![desired(&INFO, name, &props)]
+        let mut out = vec![desired(&INFO, name, &props)];
+        if !spec.admins.is_empty() {
+            let admins = spec
+                .admins
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let field = format!("admins[{i}]");
+                    if a.starts_with("arn:") {
+                        cx.check(&field, access::check_principal(a));
+                        Value::String(a.clone())
+                    } else {
+                        cx.reference_attr(&field, a, "arn", &[names::IAM_ROLE])
+                    }
+                })
+                .collect();
+            let access_name = format!("{name}{}", access::SUFFIX);
+            let mut tags = cx.tags();
+            tags.insert(crate::model::TAG_NAME.into(), access_name.clone());
+            tags.insert("Name".into(), cx.physical_name(&access_name));
+            let access = access::Props {
+                cluster: crate::engine::reference(name),
+                admins,
+                tags,
+            };
+            out.push(desired(&access::INFO, &access_name, &access));
+        }
+        out
     }
 
     fn check(&self, cx: &mut Cx, d: &Desired, all: &BTreeMap<String, Desired>) {
@@ -297,7 +328,10 @@ impl KindModel for Model {
 }
 
 pub fn cloud(cx: &Arc<Context>) -> Vec<Arc<dyn ResourceKind>> {
-    vec![adapt(EksCluster(cx.clone()))]
+    vec![
+        adapt(EksCluster(cx.clone())),
+        adapt(access::EksAccess(cx.clone())),
+    ]
 }
 
 pub struct EksCluster(pub Arc<Context>);

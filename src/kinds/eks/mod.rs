@@ -9,6 +9,7 @@ use super::support::tags::{ServiceTags, Tags};
 use crate::aws::err;
 use crate::engine::CloudError;
 
+pub mod access;
 pub mod cluster;
 pub mod node_group;
 
