@@ -21,6 +21,8 @@ Rules (always on):
 - a new security group is unknown by id to other calls for a while (eventual consistency);
 - a subnet is associated with one route table at a time;
 - the tagging API's index learns of a bucket's tags a while after S3 does;
+- a CloudFront configuration deploys for a while; only a disabled, deployed distribution
+  can be deleted;
 - a failed database cannot be deleted with a final snapshot;
 - the catalogs: EKS versions with their support status, RDS PostgreSQL versions and
   orderable classes; creating a version they do not offer is refused.
@@ -1041,3 +1043,47 @@ def _get_resources(self, original, *args, **kwargs):
 
 wrap(S3Backend, "put_bucket_tagging", _put_bucket_tagging)
 wrap(rgt_models.ResourceGroupsTaggingAPIBackend, "get_resources", _get_resources)
+
+
+# ---------------------------------------------------------------------------------------
+# CloudFront: a configuration is `InProgress` for `cloudfront_deploy` seconds before it is
+# `Deployed`; only a disabled, deployed distribution can be deleted.
+
+import moto.cloudfront.models as cf_models  # noqa: E402
+from moto.cloudfront.exceptions import CloudFrontException  # noqa: E402
+
+
+class DistributionNotDisabled(CloudFrontException):
+    def __init__(self):
+        super().__init__(
+            "DistributionNotDisabled",
+            "The distribution you are trying to delete has not been disabled.",
+        )
+
+
+timed(cf_models.Distribution, "status")
+
+
+def _deploying(result):
+    dist = result[0]
+    if getattr(dist, "_pr_status", None) is None:
+        dist.status = "Deployed"
+    phase(dist, "status", "InProgress", dur("cloudfront_deploy"), "Deployed")
+    return result
+
+
+def _enabled(dist):
+    value = getattr(dist.distribution_config, "Enabled", True)
+    return value in (True, "true", "True")
+
+
+def _delete_distribution(self, original, distribution_id, if_match):
+    dist = self.distributions.get(distribution_id)
+    if dist is not None and (_enabled(dist) or dist.status != "Deployed"):
+        raise DistributionNotDisabled()
+    return original(self, distribution_id, if_match)
+
+
+wrap(cf_models.CloudFrontBackend, "create_distribution_with_tags", lambda self, o, *a, **k: _deploying(o(self, *a, **k)))
+wrap(cf_models.CloudFrontBackend, "update_distribution", lambda self, o, *a, **k: _deploying(o(self, *a, **k)))
+wrap(cf_models.CloudFrontBackend, "delete_distribution", _delete_distribution)

@@ -99,7 +99,7 @@ async fn the_stack_comes_up_and_goes_down_against_aws_side_resources_and_lingers
         "rds_create": 2, "rds_backup": 1, "rds_delete": 2,
         "nat_create": 1, "nat_delete": 2,
         "lb_create": 1, "lb_eni_linger": 4,
-        "ecs_drain": 2, "iam_propagation": 1,
+        "ecs_drain": 2, "iam_propagation": 1, "cloudfront_deploy": 3,
     }}));
     let p = Project::new("realistic");
     let up = p.ok(&["up", "--yes"], 0);

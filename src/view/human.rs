@@ -267,7 +267,11 @@ pub fn status_text(observed: &[Observed]) -> String {
             .failed
             .as_deref()
             .map(|f| format!("failed: {f}"))
-            .unwrap_or_else(|| "ok".into());
+            .unwrap_or_else(|| match o.outputs.get("pending_confirmation") {
+                // Nothing is delivered to them until the link AWS sent is followed.
+                Some(p) if !p.is_empty() => format!("ok; not yet confirmed by {p}"),
+                _ => "ok".into(),
+            });
         out.push_str(&format!(
             "  {:w$}  {:n$}  {}  {state}\n",
             o.kind, o.name, o.id
@@ -569,5 +573,29 @@ pub fn failure(e: &Error) {
     match e {
         Error::Invalid(i) => eprint!("{}", invalid_text(i)),
         other => eprintln!("error: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_the_subscribers_who_have_not_confirmed() {
+        let mut topic = Observed::new("sns_topic", "alerts", "arn:aws:sns:eu-west-3:1:app-alerts");
+        topic
+            .outputs
+            .insert("pending_confirmation".into(), "team@example.com".into());
+        let mut confirmed = topic.clone();
+        confirmed
+            .outputs
+            .insert("pending_confirmation".into(), String::new());
+        let text = status_text(&[topic, confirmed]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].ends_with("ok; not yet confirmed by team@example.com"),
+            "{text}"
+        );
+        assert!(lines[1].ends_with("  ok"), "{text}");
     }
 }
