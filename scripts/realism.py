@@ -23,7 +23,8 @@ Rules (always on):
 - the tagging API's index learns of a bucket's tags a while after S3 does;
 - a CloudFront configuration deploys for a while; only a disabled, deployed distribution
   can be deleted;
-- a failed database cannot be deleted with a final snapshot;
+- a failed database cannot be deleted with a final snapshot; a subnet group is not deleted
+  while a database (even one being deleted) is in it;
 - the catalogs: EKS versions with their support status, RDS PostgreSQL versions and
   orderable classes; creating a version they do not offer is refused.
 
@@ -98,9 +99,23 @@ def tick():
 
 
 def timed(cls, attr):
-    """Make `cls.attr` follow phases set with `phase`."""
+    """Make `cls.attr` follow phases set with `phase`; outside them it reads as before
+    (through the class's own property when it has one, such as moto's state manager)."""
     private = "_pr_" + attr
     phases = "_pr_phases_" + attr
+    original = cls.__dict__.get(attr)
+    if not isinstance(original, property):
+        for base in cls.__mro__[1:]:
+            if isinstance(base.__dict__.get(attr), property):
+                original = base.__dict__[attr]
+                break
+    own = original if isinstance(original, property) else None
+
+    def set_(self, value):
+        if own is not None and own.fset is not None:
+            own.fset(self, value)
+        else:
+            self.__dict__[private] = value
 
     def get(self):
         ps = self.__dict__.get(phases)
@@ -110,11 +125,10 @@ def timed(cls, attr):
             if now < deadline:
                 return during
             ps.pop(0)
-            self.__dict__[private] = after
+            set_(self, after)
+        if own is not None:
+            return own.fget(self)
         return self.__dict__.get(private)
-
-    def set_(self, value):
-        self.__dict__[private] = value
 
     setattr(cls, attr, property(get, set_))
 
@@ -145,6 +159,21 @@ def wrap(cls, name, make):
         return make(self, original, *args, **kwargs)
 
     setattr(cls, name, wrapped)
+
+
+# Every request carries out what is due, whatever the service: a client that only polls
+# (a describe no rule wraps) still sees a deletion end.
+from moto.core.responses import BaseResponse  # noqa: E402
+
+_call_action = BaseResponse.call_action
+
+
+def _ticking_call_action(self, *args, **kwargs):
+    tick()
+    return _call_action(self, *args, **kwargs)
+
+
+BaseResponse.call_action = _ticking_call_action
 
 
 # ---------------------------------------------------------------------------------------
@@ -780,6 +809,7 @@ wrap(eks_models.EKSBackend, "delete_nodegroup", _delete_nodegroup)
 import moto.rds.models as rds_models  # noqa: E402
 import moto.rds.responses as rds_responses  # noqa: E402
 from moto.rds.exceptions import (  # noqa: E402
+    RDSClientError,
     InvalidDBInstanceStateFault,
     InvalidParameterCombination,
 )
@@ -853,6 +883,21 @@ def _delete_db_instance(self, original, db_instance_identifier, final_db_snapsho
     return result
 
 
+def _delete_subnet_group(self, original, subnet_name):
+    users = [
+        db.db_instance_identifier
+        for db in list(self.databases.values())
+        if getattr(getattr(db, "db_subnet_group", None), "name", None) == subnet_name
+    ]
+    if users:
+        raise RDSClientError(
+            "InvalidDBSubnetGroupStateFault",
+            f"Cannot delete the subnet group '{subnet_name}' because at least one database instance: {users[0]} is still using it.",
+        )
+    return original(self, subnet_name)
+
+
+wrap(rds_models.RDSBackend, "delete_subnet_group", _delete_subnet_group)
 wrap(rds_models.RDSBackend, "create_db_instance", _create_db_instance)
 wrap(rds_models.RDSBackend, "modify_db_instance", _modify_db_instance)
 wrap(rds_models.RDSBackend, "delete_db_instance", _delete_db_instance)
@@ -1065,10 +1110,10 @@ timed(cf_models.Distribution, "status")
 
 
 def _deploying(result):
-    dist = result[0]
-    if getattr(dist, "_pr_status", None) is None:
-        dist.status = "Deployed"
-    phase(dist, "status", "InProgress", dur("cloudfront_deploy"), "Deployed")
+    seconds = dur("cloudfront_deploy")
+    if seconds > 0:
+        # Otherwise moto's own state manager decides (immediate unless a test sets it).
+        phase(result[0], "status", "InProgress", seconds, "Deployed")
     return result
 
 

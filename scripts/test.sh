@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/emulator.sh install
+# Test binaries may come from a build cache made in another checkout: name this one's.
+export PROVISION_VENV="$PWD/.venv"
 cargo test --locked "$@"

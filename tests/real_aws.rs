@@ -441,3 +441,88 @@ async fn the_operators_in_the_file_get_access_entries_and_lose_them() {
     p.ok(&["down", "--yes"], 0);
     assert!(nothing_left(&census(&p.stack).await));
 }
+
+/// After a storage change RDS optimizes the storage for hours, while the instance works:
+/// `up` ends when the change is made, not when the optimization is.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_does_not_wait_for_a_storage_optimization() {
+    let _turn = TURN.lock().await;
+    realism(json!({}));
+    let p = Project::new("storage");
+    p.ok(&["up", "--yes"], 0);
+    realism(json!({"durations": {"rds_modify": 1, "rds_storage_optimization": 36000}}));
+    p.edit("allocated_storage: 20", "allocated_storage: 25");
+    p.ok(&["up", "--yes"], 0);
+    let rds = aws_sdk_rds::Client::new(&sdk_config().await);
+    let db = rds
+        .describe_db_instances()
+        .db_instance_identifier(format!("{}-postgres", p.stack))
+        .send()
+        .await
+        .expect("db");
+    let db = &db.db_instances()[0];
+    assert_eq!(db.allocated_storage(), Some(25));
+    assert_eq!(db.db_instance_status(), Some("storage-optimization"));
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+    realism(json!({}));
+    p.ok(&["down", "--yes", "--skip-final-snapshot"], 0);
+}
+
+/// A `down` interrupted while the database is being deleted: the next `down` sees the
+/// instance still deleting, waits for it before the subnet group it sits in (which RDS
+/// refuses to delete until then) and ends with nothing left.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_down_interrupted_while_the_database_is_deleted_converges() {
+    let _turn = TURN.lock().await;
+    realism(json!({}));
+    let p = Project::new("interrupted");
+    p.ok(&["up", "--yes"], 0);
+    realism(json!({"durations": {"rds_delete": 15}}));
+    let mut first = common::command(
+        &common::emulator().endpoint,
+        &p.dir,
+        &["down", "--yes", "--skip-final-snapshot"],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .expect("down");
+    let rds = aws_sdk_rds::Client::new(&sdk_config().await);
+    let id = format!("{}-postgres", p.stack);
+    let started = std::time::Instant::now();
+    loop {
+        let status = rds
+            .describe_db_instances()
+            .db_instance_identifier(&id)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| {
+                o.db_instances()
+                    .first()
+                    .and_then(|d| d.db_instance_status().map(str::to_string))
+            });
+        if status.as_deref() == Some("deleting") {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the database never started deleting"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    first.kill().expect("kill");
+    let _ = first.wait();
+    let plan = p.ok(&["--json", "status"], 0).json();
+    let db = plan["resources"]
+        .as_array()
+        .and_then(|r| r.iter().find(|o| o["kind"] == "database"))
+        .cloned();
+    assert!(
+        db.is_some(),
+        "the database being deleted is visible: {plan}"
+    );
+    p.ok(&["unlock", "--yes"], 0);
+    let again = p.ok(&["down", "--yes", "--skip-final-snapshot"], 0);
+    assert!(nothing_left(&census(&p.stack).await), "{}", again.all());
+}
