@@ -35,6 +35,14 @@ pub struct Holder {
     pub principal: String,
     pub user: String,
     pub host: String,
+    /// Where `pid` means something: the boot, the PID namespace and the process's start
+    /// time (empty where they cannot be read, or in a lock from an older version).
+    #[serde(default)]
+    pub boot: String,
+    #[serde(default)]
+    pub pid_ns: String,
+    #[serde(default)]
+    pub started: u64,
     pub pid: u32,
     pub command: String,
     /// Seconds since the epoch.
@@ -134,10 +142,71 @@ fn user() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// Whether a process of this host is certainly gone (only known where /proc exists).
-fn process_gone(pid: u32) -> bool {
-    std::path::Path::new("/proc/self").exists()
-        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+/// What can be said from here about whether a holder is still running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// Its process is certainly gone: same boot, same PID namespace, and that pid is
+    /// free or now another process (a different start time).
+    Gone,
+    /// Its process is running here.
+    Alive,
+    /// Another host, boot or PID namespace (a container with the same hostname): only
+    /// the lease can tell.
+    Unknown,
+}
+
+/// Where this process's pids mean something.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Place {
+    pub host: String,
+    pub boot: String,
+    pub pid_ns: String,
+}
+
+impl Place {
+    pub fn here() -> Place {
+        Place {
+            host: hostname(),
+            boot: std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .map(|b| b.trim().to_string())
+                .unwrap_or_default(),
+            pid_ns: std::fs::read_link("/proc/self/ns/pid")
+                .map(|l| l.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A process's start time in clock ticks since boot (field 22 of `/proc/<pid>/stat`);
+/// `None` when there is no such process (or no /proc).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+impl Holder {
+    /// Judged only where the pid can be known; `process` answers a pid's start time.
+    pub fn liveness_from(&self, here: &Place, process: impl Fn(u32) -> Option<u64>) -> Liveness {
+        let same_place = self.host == here.host
+            && !here.boot.is_empty()
+            && self.boot == here.boot
+            && !here.pid_ns.is_empty()
+            && self.pid_ns == here.pid_ns;
+        if !same_place {
+            return Liveness::Unknown;
+        }
+        match process(self.pid) {
+            None => Liveness::Gone,
+            Some(t) if self.started != 0 && t != self.started => Liveness::Gone,
+            Some(_) => Liveness::Alive,
+        }
+    }
+
+    pub fn liveness(&self) -> Liveness {
+        self.liveness_from(&Place::here(), start_time)
+    }
 }
 
 fn fresh_id() -> String {
@@ -161,11 +230,15 @@ impl Lock {
         stop: Arc<AtomicBool>,
         waiting: WaitReport,
     ) -> Result<Lock, LockError> {
+        let here = Place::here();
         let me = Holder {
             id: fresh_id(),
             principal: req.principal.clone(),
             user: user(),
-            host: hostname(),
+            host: here.host,
+            boot: here.boot,
+            pid_ns: here.pid_ns,
+            started: start_time(std::process::id()).unwrap_or(0),
             pid: std::process::id(),
             command: req.command.clone(),
             since: 0,
@@ -199,7 +272,7 @@ impl Lock {
             }
             let stale = if holder.expires < now() {
                 Some(format!("it expired at {}", utc(holder.expires)))
-            } else if holder.host == me.host && process_gone(holder.pid) {
+            } else if holder.liveness() == Liveness::Gone {
                 Some(format!("process {} on this host is gone", holder.pid))
             } else {
                 None
@@ -282,6 +355,26 @@ impl Lock {
         }
         Ok(())
     }
+}
+
+/// Remove the lock when its holder's process is certainly gone (a run of this machine
+/// that died); returns that holder. A live or unknown holder's lock is left alone.
+pub async fn release_dead(store: &dyn LockStore) -> Result<Option<Holder>, CloudError> {
+    let Some(current) = store.read().await? else {
+        return Ok(None);
+    };
+    let Ok(holder) = serde_json::from_str::<Holder>(&current) else {
+        return Ok(None);
+    };
+    if holder.liveness() != Liveness::Gone {
+        return Ok(None);
+    }
+    // Only if it is still that same lock.
+    if store.read().await?.as_deref() == Some(current.as_str()) {
+        store.remove().await?;
+        return Ok(Some(holder));
+    }
+    Ok(None)
 }
 
 /// The current holder, if any (for `status` and `unlock`).
@@ -448,6 +541,9 @@ mod tests {
             principal: "arn:aws:iam::123456789012:user/bob".into(),
             user: "bob".into(),
             host: host.into(),
+            boot: Place::here().boot,
+            pid_ns: Place::here().pid_ns,
+            started: 0,
             pid,
             command: "down".into(),
             since: now() - 60,
@@ -588,6 +684,72 @@ mod tests {
             Lock::acquire(store.clone(), &req(0), Arc::default(), quiet()).await,
             Err(LockError::Unreadable { .. })
         ));
+    }
+
+    #[test]
+    fn a_holder_is_judged_only_where_its_pid_means_something() {
+        let here = Place {
+            host: "laptop".into(),
+            boot: "b1".into(),
+            pid_ns: "pid:[4026531836]".into(),
+        };
+        let holder = Holder {
+            id: "x".into(),
+            principal: "p".into(),
+            user: "u".into(),
+            host: "laptop".into(),
+            boot: "b1".into(),
+            pid_ns: "pid:[4026531836]".into(),
+            started: 500,
+            pid: 42,
+            command: "up".into(),
+            since: 0,
+            expires: 0,
+        };
+        let running = |pid: u32| (pid == 42).then_some(500);
+        assert_eq!(holder.liveness_from(&here, running), Liveness::Alive);
+        assert_eq!(holder.liveness_from(&here, |_| None), Liveness::Gone);
+        // The pid was reused by a later process.
+        assert_eq!(holder.liveness_from(&here, |_| Some(900)), Liveness::Gone);
+        // A container with the same hostname: another PID namespace, nothing is known.
+        let container = Holder {
+            pid_ns: "pid:[4026532200]".into(),
+            ..holder.clone()
+        };
+        assert_eq!(container.liveness_from(&here, |_| None), Liveness::Unknown);
+        // After a reboot, or from an older version that did not record where it ran.
+        let rebooted = Holder {
+            boot: "b0".into(),
+            ..holder.clone()
+        };
+        assert_eq!(rebooted.liveness_from(&here, |_| None), Liveness::Unknown);
+        let old = Holder {
+            boot: String::new(),
+            pid_ns: String::new(),
+            ..holder.clone()
+        };
+        assert_eq!(old.liveness_from(&here, |_| None), Liveness::Unknown);
+        let elsewhere = Holder {
+            host: "ci-runner".into(),
+            ..holder
+        };
+        assert_eq!(elsewhere.liveness_from(&here, |_| None), Liveness::Unknown);
+    }
+
+    #[tokio::test]
+    async fn only_a_dead_local_holder_is_released_by_a_run_with_nothing_to_do() {
+        let store = Memory::default();
+        store
+            .overwrite(&other(now() + 600, &hostname(), u32::MAX))
+            .await
+            .expect("seed");
+        assert!(release_dead(&store).await.expect("read").is_some());
+        assert!(store.read().await.expect("read").is_none());
+
+        let alive = other(now() + 600, &hostname(), std::process::id());
+        store.overwrite(&alive).await.expect("seed");
+        assert!(release_dead(&store).await.expect("read").is_none());
+        assert_eq!(store.read().await.expect("read"), Some(alive));
     }
 
     #[tokio::test(start_paused = true)]

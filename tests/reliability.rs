@@ -341,6 +341,117 @@ async fn one_operation_at_a_time_per_stack_with_the_lock_in_the_account() {
     assert_eq!(lock_value("locked").await, None);
 }
 
+/// A lock as this machine's process `pid` would write it; `pid_ns` overrides the PID
+/// namespace (another container with the same hostname).
+async fn plant_local_lock(stack: &str, pid: u32, pid_ns: Option<&str>) {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .map(|l| l.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let value = serde_json::json!({
+        "id": "local", "principal": "arn:aws:iam::123456789012:user/me", "user": "me",
+        "host": read("/proc/sys/kernel/hostname"), "boot": read("/proc/sys/kernel/random/boot_id"),
+        "pid_ns": pid_ns.map(str::to_string).unwrap_or(ns), "started": 0,
+        "pid": pid, "command": "up", "since": now - 60, "expires": now + 600,
+    });
+    aws_sdk_ssm::Client::new(&sdk_config().await)
+        .put_parameter()
+        .name(format!("/provision/{stack}/lock"))
+        .value(value.to_string())
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("plant lock");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_holder_is_judged_only_where_it_can_be_and_a_waiter_whose_work_was_done_succeeds() {
+    let p = Project::new("lockwho");
+    p.write("stack: lockwho\nlog_groups:\n  app: {retention_days: 7}\n");
+    p.ok(&["up", "--yes"], 0);
+    // A pid no process has.
+    let dead = 4_290_000_000;
+
+    // Same hostname, another PID namespace (a container): the pid proves nothing, the
+    // lease decides, so the lock holds.
+    plant_local_lock("lockwho", dead, Some("pid:[1]")).await;
+    p.edit("{retention_days: 7}", "{retention_days: 14}");
+    let r = p.ok(&["up", "--yes"], 1);
+    assert!(r.stderr.contains("stack lockwho is locked"), "{}", r.all());
+
+    // The same host, boot and namespace: that process is gone. Even a run with nothing
+    // to do gives its lock back.
+    plant_local_lock("lockwho", dead, None).await;
+    p.edit("{retention_days: 14}", "{retention_days: 7}");
+    let r = p.ok(&["up", "--yes"], 0);
+    assert!(
+        r.stderr.contains("Released the stack lock left by"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(lock_value("lockwho").await, None);
+
+    // `unlock` says a running holder is running (here: this test process).
+    plant_local_lock("lockwho", std::process::id(), None).await;
+    p.ok(&["unlock"], 1);
+    assert!(lock_value("lockwho").await.is_some(), "not broken unasked");
+    let r = p.ok(&["unlock", "--yes"], 0);
+    assert!(
+        r.all().contains("is still running on this machine"),
+        "{}",
+        r.all()
+    );
+    // Someone else's lock: nobody here can tell.
+    plant_lock("lockwho", 600).await;
+    let r = p.ok(&["unlock", "--yes"], 0);
+    assert!(r.all().contains("cannot be told from here"), "{}", r.all());
+
+    // A waiter whose work another operation did meanwhile ends with success.
+    plant_lock("lockwho", 600).await;
+    p.edit("{retention_days: 7}", "{retention_days: 30}");
+    let dir = p.dir.clone();
+    let waiter = tokio::task::spawn_blocking(move || {
+        common::run_at(
+            &emulator().endpoint,
+            &dir,
+            &["up", "--yes", "--lock-timeout", "1m"],
+            &[],
+        )
+    });
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    aws_sdk_cloudwatchlogs::Client::new(&sdk_config().await)
+        .put_retention_policy()
+        .log_group_name("/lockwho/app")
+        .retention_in_days(30)
+        .send()
+        .await
+        .expect("the other operation's change");
+    aws_sdk_ssm::Client::new(&sdk_config().await)
+        .delete_parameter()
+        .name("/provision/lockwho/lock")
+        .send()
+        .await
+        .expect("release");
+    let waited = waiter.await.expect("join");
+    assert_eq!(waited.code, 0, "{}", waited.all());
+    assert!(
+        waited.stderr.contains("nothing left to do"),
+        "{}",
+        waited.all()
+    );
+    assert_eq!(lock_value("lockwho").await, None);
+    p.ok(&["down", "--yes"], 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn data_is_kept_unless_emptying_is_asked_for() {
     let p = Project::new("keep-data");

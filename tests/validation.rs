@@ -128,3 +128,177 @@ fn the_repository_stack_file_is_valid() {
     assert_eq!(doc["stack"], "spotilike");
     assert_eq!(doc["region"], "eu-west-3");
 }
+
+/// A directory of its own, removed at the end.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "provision-validation-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Run `provision -f FILE validate` in `dir`, failing the test (not timing it) when the
+/// process hangs or crashes.
+fn validate_guarded(dir: &std::path::Path, file: &str) -> (i32, String) {
+    let mut child = common::command("http://127.0.0.1:9", dir, &["-f", file, "validate"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let out = child.wait_with_output().expect("output");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                status.code().is_some(),
+                "{file}: killed by a signal\n{text}"
+            );
+            return (status.code().unwrap_or(-1), text);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("{file}: validate hangs");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn hostile_inputs_get_a_clear_error_and_never_hang_or_crash() {
+    let dir = Scratch::new();
+    let write =
+        |name: &str, text: &[u8]| std::fs::write(dir.path().join(name), text).expect("write");
+
+    // A pipe would block a plain read forever.
+    let fifo = dir.path().join("fifo.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let (code, text) = validate_guarded(dir.path(), "fifo.yaml");
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("fifo.yaml") && text.contains("not a regular file"),
+        "{text}"
+    );
+
+    let (code, text) = validate_guarded(dir.path(), "/dev/zero");
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("not a regular file"), "{text}");
+
+    // 50 MB.
+    let mut big = b"stack: big\n# ".to_vec();
+    big.resize(50 * 1024 * 1024, b'x');
+    write("big.yaml", &big);
+    let (code, text) = validate_guarded(dir.path(), "big.yaml");
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("larger than"), "{text}");
+
+    write("binary.yaml", b"stack: a\n\xff\xfe\n");
+    let (code, text) = validate_guarded(dir.path(), "binary.yaml");
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("not UTF-8"), "{text}");
+
+    // Deep nesting, in flow and in block style: refused where it gets too deep.
+    let n = 200_000;
+    write(
+        "flow.yaml",
+        format!("stack: a\ntags: {}1{}\n", "[".repeat(n), "]".repeat(n)).as_bytes(),
+    );
+    let (code, text) = validate_guarded(dir.path(), "flow.yaml");
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("flow.yaml:2:") && text.contains("nest deeper"),
+        "{text}"
+    );
+    let mut block = String::from("stack: a\ntags:\n");
+    for i in 0..1_000 {
+        block.push_str(&" ".repeat(i + 1));
+        block.push_str("k:\n");
+    }
+    write("block.yaml", block.as_bytes());
+    let (code, text) = validate_guarded(dir.path(), "block.yaml");
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("nest deeper"), "{text}");
+    write(
+        "dashes.yaml",
+        format!("stack: a\ntags: {}x\n", "- ".repeat(n)).as_bytes(),
+    );
+    let (code, text) = validate_guarded(dir.path(), "dashes.yaml");
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("dashes.yaml:"), "{text}");
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted_and_lines_stay_right() {
+    let dir = Scratch::new();
+    std::fs::write(
+        dir.path().join("stack.yaml"),
+        "\u{feff}stack: bom\nvpcs:\n  main: {cidr: 10.0.0.0/16}\n",
+    )
+    .expect("write");
+    let (code, text) = validate_guarded(dir.path(), "stack.yaml");
+    assert_eq!(code, 0, "{text}");
+    std::fs::write(
+        dir.path().join("stack.yaml"),
+        "\u{feff}stack: bom\nvpcs:\n  main: {cidr: 10.0.0.0/33}\n",
+    )
+    .expect("write");
+    let (code, text) = validate_guarded(dir.path(), "stack.yaml");
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("stack.yaml:3:"), "{text}");
+}
+
+/// A stack of `n` subnets (and one VPC) spread over as many VPCs as CIDRs need.
+fn many_subnets(n: usize) -> String {
+    let mut s = String::from("stack: large\nvpcs:\n");
+    let vpcs = n.div_ceil(250);
+    for v in 0..vpcs {
+        s.push_str(&format!("  v{v}: {{cidr: 10.{v}.0.0/16}}\n"));
+    }
+    s.push_str("subnets:\n");
+    for i in 0..n {
+        let (v, k) = (i / 250, i % 250);
+        s.push_str(&format!(
+            "  s{i}: {{vpc: v{v}, cidr: 10.{v}.{k}.0/24, zone: eu-west-3{}}}\n",
+            ["a", "b", "c"][i % 3]
+        ));
+    }
+    s
+}
+
+#[test]
+fn large_stacks_validate() {
+    // Correctness only: the time per thousand resources is measured by
+    // `scripts/bench-validate.sh`, not asserted here.
+    let dir = Scratch::new();
+    for n in [1_000, 16_000] {
+        let name = format!("large-{n}.yaml");
+        std::fs::write(dir.path().join(&name), many_subnets(n)).expect("write");
+        let (code, text) = validate_guarded(dir.path(), &name);
+        assert_eq!(code, 0, "{n} subnets: {text}");
+    }
+}

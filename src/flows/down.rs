@@ -7,7 +7,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::{give_back, take_lock, unchanged, Error, Outcome, Refusal, RunOptions, Session, View};
+use super::{
+    give_back, release_dead_lock, take_lock, unchanged, Error, Outcome, Refusal, RunOptions,
+    Session, View,
+};
 use crate::engine::{apply, plan, Observed};
 use crate::kinds::names;
 use crate::teardown::blockers::{self, Sort};
@@ -38,6 +41,7 @@ pub async fn down(
     let observed = s.registry.discover_all().await?;
     let plan = plan::teardown(&observed, &s.desired, &s.registry)?;
     if !plan.has_changes() {
+        release_dead_lock(s, view).await;
         return Ok(Outcome::Applied {
             command: "down",
             plan,
@@ -93,6 +97,17 @@ async fn locked(
     let observed = s.registry.discover_all().await?;
     // The file's references and depends_on also order the deletes of what it still names.
     let plan = plan::teardown(&observed, &s.desired, &s.registry)?;
+    if !plan.has_changes() {
+        // An identical operation held the lock and did the work.
+        view.done_meanwhile();
+        return Ok(Outcome::Applied {
+            command: "down",
+            plan,
+            report: None,
+            remaining: Some(Vec::new()),
+            artifacts: Vec::new(),
+        });
+    }
     unchanged(shown, &plan, "deleted")?;
     let options = apply::Options {
         parallelism: run.parallelism,

@@ -254,6 +254,10 @@ pub trait View: Send + Sync {
     fn lock_waiting(&self, holder: &Holder, waited: Duration);
     /// The lock could not be given back.
     fn lock_not_released(&self, error: &CloudError);
+    /// A lock left by a dead run of this machine was given back by a run with nothing to do.
+    fn stale_lock_released(&self, holder: &Holder);
+    /// Another operation, waited for under `--lock-timeout`, already did everything.
+    fn done_meanwhile(&self);
     /// Where operations report their progress.
     fn progress(&self) -> Arc<dyn Progress>;
 }
@@ -302,6 +306,16 @@ pub async fn take_lock(
         wait: run.lock_timeout,
     };
     Ok(crate::lock::Lock::acquire(s.lock_store(), &req, run.stop.clone(), report).await?)
+}
+
+/// A run with nothing to do gives back a lock its own machine's dead process left, so that
+/// the next one does not meet it. Reading it is the only call; failures are only logged.
+pub async fn release_dead_lock(s: &Session, view: &Arc<dyn View>) {
+    match crate::lock::release_dead(&*s.lock_store()).await {
+        Ok(Some(holder)) => view.stale_lock_released(&holder),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("could not look at the stack lock: {e}"),
+    }
 }
 
 /// Give the lock back; a failure is only reported (the lock expires by itself).

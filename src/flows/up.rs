@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use super::{give_back, take_lock, unchanged, Error, Outcome, Refusal, RunOptions, Session, View};
+use super::{
+    give_back, release_dead_lock, take_lock, unchanged, Error, Outcome, Refusal, RunOptions,
+    Session, View,
+};
 use crate::engine::apply;
 
 pub async fn up(
@@ -19,6 +22,7 @@ pub async fn up(
     }
     view.proposal(&plan);
     if !plan.has_changes() {
+        release_dead_lock(s, view).await;
         return Ok(Outcome::Applied {
             command: "up",
             plan,
@@ -43,6 +47,17 @@ pub async fn up(
         // Looked at again under the lock: another operation may have changed the stack
         // since the plan was shown.
         let (_, fresh) = s.discover().await?;
+        if !fresh.has_changes() {
+            // An identical operation held the lock and did the work.
+            view.done_meanwhile();
+            return Ok(Outcome::Applied {
+                command: "up",
+                plan: fresh,
+                report: None,
+                remaining: None,
+                artifacts: Vec::new(),
+            });
+        }
         unchanged(&plan, &fresh, "applied")?;
         let options = apply::Options {
             parallelism: run.parallelism,

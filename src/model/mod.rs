@@ -109,6 +109,9 @@ pub trait KindModel: Sync {
     fn build(&self, cx: &mut Cx, name: &str, body: serde_yaml::Value) -> Vec<Desired>;
     /// Checks that need the other resources (containment, overlaps).
     fn check(&self, _cx: &mut Cx, _d: &Desired, _all: &BTreeMap<String, Desired>) {}
+    /// Checks among the resources of this kind taken together (overlaps), made once and
+    /// kept near-linear: a stack of thousands of resources validates in seconds.
+    fn check_all(&self, _cx: &mut Cx, _all: &BTreeMap<String, Desired>) {}
 }
 
 /// A parsed, valid stack file.
@@ -319,6 +322,11 @@ impl<'a> Cx<'a> {
     }
 
     /// Check a value with `check`, reporting its error on `field`.
+    /// Report what follows on the entry `name` of `section`.
+    pub fn at(&mut self, section: &str, name: &str) {
+        self.prefix = format!("{section}.{name}");
+    }
+
     pub fn check(&mut self, field: &str, res: Result<(), String>) {
         if let Err(m) = res {
             self.error(field, m);
@@ -345,19 +353,72 @@ pub fn load(
     region_override: Option<&str>,
 ) -> Result<Stack, Invalid> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Invalid {
+    let text = read_bounded(path).map_err(|(message, hint)| Invalid {
         from_aws: false,
         diagnostics: vec![Diagnostic {
             file: file.clone(),
             line: None,
             column: None,
             field: String::new(),
-            message: format!("cannot read the stack file: {e}"),
-            hint: (e.kind() == std::io::ErrorKind::NotFound)
-                .then(|| "pass the file with -f/--file".to_string()),
+            message,
+            hint,
         }],
     })?;
     parse(&file, &text, kinds, region_override)
+}
+
+/// The largest stack file read: a 1,000-resource stack is about 150 KB.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Read a stack file: a regular file (a FIFO or a device would block or never end),
+/// at most `MAX_FILE_BYTES`, UTF-8. Errors as (message, hint).
+fn read_bounded(path: &Path) -> Result<String, (String, Option<String>)> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| {
+        let hint = (e.kind() == std::io::ErrorKind::NotFound)
+            .then(|| "pass the file with -f/--file".to_string());
+        (format!("cannot read the stack file: {e}"), hint)
+    };
+    let meta = std::fs::metadata(path).map_err(cannot)?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a pipe, socket or device)"
+        };
+        return Err((
+            format!("cannot read the stack file: it is {what}"),
+            Some("pass a YAML file with -f/--file".into()),
+        ));
+    }
+    let too_big = || {
+        (
+            format!(
+                "the stack file is larger than {} MiB",
+                MAX_FILE_BYTES / (1024 * 1024)
+            ),
+            Some("a stack file describes resources; data belongs elsewhere".into()),
+        )
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        (
+            format!(
+                "the stack file is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+            None,
+        )
+    })
 }
 
 /// Parse and validate stack file text.
@@ -367,6 +428,8 @@ pub fn parse(
     kinds: &[&dyn KindModel],
     region_override: Option<&str>,
 ) -> Result<Stack, Invalid> {
+    // A byte-order mark is not content; columns on line 1 stay right without it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let sources = SourceMap::index(text);
     let diag = |line: Option<usize>,
                 column: Option<usize>,
@@ -380,6 +443,18 @@ pub fn parse(
         message,
         hint,
     };
+    if let Some(pos) = sources.too_deep {
+        return Err(Invalid {
+            from_aws: false,
+            diagnostics: vec![diag(
+                Some(pos.line),
+                Some(pos.col),
+                "",
+                format!("values nest deeper than {} levels", source::MAX_DEPTH),
+                Some("no field of a stack file nests that deep".into()),
+            )],
+        });
+    }
     if !sources.duplicates.is_empty() {
         return Err(Invalid {
             from_aws: false,
@@ -794,6 +869,9 @@ impl Stack {
                     .unwrap_or_default();
                 kind.check(cx, d, all);
             }
+        }
+        for kind in kinds {
+            kind.check_all(cx, all);
         }
     }
 }

@@ -20,20 +20,35 @@ pub struct SourceMap {
     pub duplicates: Vec<(String, Pos)>,
     /// Where the document's content starts (the fallback position).
     pub root: Option<Pos>,
+    /// Where the nesting went deeper than `MAX_DEPTH` (indexing stopped there).
+    pub too_deep: Option<Pos>,
 }
+
+/// How deep values may nest. The format needs at most 7 levels (a role's statement's
+/// resource); the bound keeps a hostile file from exhausting the stack.
+pub const MAX_DEPTH: usize = 32;
 
 impl SourceMap {
     /// Index a YAML document. A document that does not parse yields an empty map (the
     /// syntax error itself is reported by the deserializer, with its position).
     pub fn index(text: &str) -> SourceMap {
         let mut map = SourceMap::default();
+        // The YAML scanner looks ahead through every open `[`/`{` (quadratic in their
+        // depth): refuse deep flow nesting before it starts.
+        if let Some(pos) = flow_too_deep(text) {
+            map.too_deep = Some(pos);
+            return map;
+        }
         let mut parser = Parser::new_from_str(text);
         let mut walker = Walker {
             parser: &mut parser,
             out: &mut map.positions,
             duplicates: &mut map.duplicates,
+            depth: 0,
+            too_deep: None,
         };
         let _ = walker.document();
+        map.too_deep = walker.too_deep;
         map.root = map.positions.get("").copied();
         map
     }
@@ -53,10 +68,49 @@ impl SourceMap {
     }
 }
 
+/// Where `[`/`{` nesting (outside quotes and comments) first goes past `MAX_DEPTH`, in
+/// one pass over the text.
+fn flow_too_deep(text: &str) -> Option<Pos> {
+    let (mut depth, mut line, mut col) = (0usize, 1usize, 0usize);
+    let mut quote: Option<char> = None;
+    let (mut comment, mut escaped, mut prev) = (false, false, '\n');
+    for c in text.chars() {
+        col += 1;
+        if c == '\n' {
+            (line, col, comment) = (line + 1, 0, false);
+            prev = c;
+            continue;
+        }
+        match quote {
+            _ if comment => {}
+            Some('"') if escaped => escaped = false,
+            Some('"') if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '#' if prev.is_whitespace() => comment = true,
+                '"' | '\'' if !prev.is_alphanumeric() => quote = Some(c),
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Some(Pos { line, col });
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+        prev = c;
+    }
+    None
+}
+
 struct Walker<'a, 'b> {
     parser: &'a mut Parser<std::str::Chars<'b>>,
     out: &'a mut BTreeMap<String, Pos>,
     duplicates: &'a mut Vec<(String, Pos)>,
+    depth: usize,
+    too_deep: Option<Pos>,
 }
 
 impl Walker<'_, '_> {
@@ -88,6 +142,20 @@ impl Walker<'_, '_> {
     /// Walk the value that starts with `ev`, recording positions under `path`.
     fn value(&mut self, ev: Event, pos: Pos, path: String) -> Option<()> {
         self.out.entry(path.clone()).or_insert(pos);
+        if matches!(ev, Event::MappingStart(..) | Event::SequenceStart(..)) {
+            if self.depth >= MAX_DEPTH {
+                self.too_deep = Some(pos);
+                return None;
+            }
+            self.depth += 1;
+            let walked = self.nested(ev, path);
+            self.depth -= 1;
+            return walked;
+        }
+        Some(())
+    }
+
+    fn nested(&mut self, ev: Event, path: String) -> Option<()> {
         match ev {
             Event::MappingStart(..) => {
                 let mut keys = std::collections::BTreeSet::new();
@@ -154,5 +222,30 @@ mod tests {
             m.duplicates,
             vec![("vpcs.a".to_string(), Pos { line: 4, col: 3 })]
         );
+    }
+
+    #[test]
+    fn deep_nesting_stops_at_the_bound_where_it_goes_too_deep() {
+        let deep = format!("a: {}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        let m = SourceMap::index(&deep);
+        assert_eq!(m.too_deep, Some(Pos { line: 1, col: 36 }));
+        let fine = format!(
+            "a: {}1{}",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        assert_eq!(SourceMap::index(&fine).too_deep, None);
+        // Block nesting, past the flow pre-check.
+        let mut block = String::from("a:\n");
+        for i in 1..40 {
+            block.push_str(&format!("{}k:\n", " ".repeat(i)));
+        }
+        assert_eq!(
+            SourceMap::index(&block).too_deep,
+            Some(Pos { line: 33, col: 34 })
+        );
+        // Brackets in quotes and comments are not nesting.
+        let quoted = format!("a: '{0}'\nb: \"{0}\" # {0}\n", "[".repeat(100));
+        assert_eq!(SourceMap::index(&quoted).too_deep, None);
     }
 }

@@ -451,6 +451,17 @@ impl View for Human {
         eprintln!("warning: could not release the stack lock ({error}); it expires by itself, or run `provision unlock`");
     }
 
+    fn stale_lock_released(&self, holder: &Holder) {
+        eprintln!(
+            "Released the stack lock left by {} (that process is gone).",
+            holder.describe()
+        );
+    }
+
+    fn done_meanwhile(&self) {
+        eprintln!("The operation waited for did everything: nothing left to do.");
+    }
+
     fn progress(&self) -> Arc<dyn Progress> {
         Arc::new(HumanProgress::new())
     }

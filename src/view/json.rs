@@ -34,6 +34,14 @@ impl View for Json {
         tracing::warn!("could not release the stack lock: {error}");
     }
 
+    fn stale_lock_released(&self, holder: &Holder) {
+        tracing::warn!("released the stack lock left by {}", holder.describe());
+    }
+
+    fn done_meanwhile(&self) {
+        tracing::info!("the operation waited for did everything");
+    }
+
     fn progress(&self) -> Arc<dyn Progress> {
         Arc::new(Quiet)
     }

@@ -61,6 +61,20 @@ pub fn check_zones(new: &[(String, String)], open: &[String]) -> Vec<Unavailable
 
 pub struct Model;
 
+fn cidr_of(d: &Desired) -> Option<Cidr> {
+    d.props
+        .get("cidr")
+        .and_then(Value::as_str)
+        .and_then(|s| Cidr::parse(s).ok())
+}
+
+fn vpc_of(d: &Desired) -> Option<String> {
+    d.props
+        .get("vpc")
+        .and_then(as_ref)
+        .map(|(n, _)| n.to_string())
+}
+
 impl KindModel for Model {
     fn info(&self) -> &'static KindInfo {
         &INFO
@@ -94,15 +108,6 @@ impl KindModel for Model {
     }
 
     fn check(&self, cx: &mut Cx, d: &Desired, all: &BTreeMap<String, Desired>) {
-        let cidr_of = |d: &Desired| {
-            d.props
-                .get("cidr")
-                .and_then(Value::as_str)
-                .and_then(|s| Cidr::parse(s).ok())
-        };
-        let vpc_of = |d: &Desired| {
-            props_of::<Props<Value>>(d).and_then(|p| as_ref(&p.vpc).map(|(n, _)| n.to_string()))
-        };
         let (Some(mine), Some(vpc)) = (cidr_of(d), vpc_of(d)) else {
             return;
         };
@@ -114,22 +119,40 @@ impl KindModel for Model {
                 );
             }
         }
-        for other in all.values() {
-            if other.kind == INFO.kind
-                && other.name < d.name
-                && vpc_of(other).as_deref() == Some(vpc.as_str())
-            {
-                if let Some(oc) = cidr_of(other) {
-                    if oc.overlaps(&mine) {
+    }
+
+    /// Overlaps within each VPC in one sweep over the blocks sorted by start: each block
+    /// is compared with the widest-reaching one before it. An overlap is reported on the
+    /// subnet whose name sorts last.
+    fn check_all(&self, cx: &mut Cx, all: &BTreeMap<String, Desired>) {
+        let mut by_vpc: BTreeMap<String, Vec<(Cidr, &str)>> = BTreeMap::new();
+        for d in all.values().filter(|d| d.kind == INFO.kind) {
+            if let (Some(c), Some(v)) = (cidr_of(d), vpc_of(d)) {
+                by_vpc.entry(v).or_default().push((c, d.name.as_str()));
+            }
+        }
+        for (_, mut blocks) in by_vpc {
+            blocks.sort_by_key(|(c, n)| (c.addr, *n));
+            let mut reach: Option<(Cidr, &str)> = None;
+            for (c, name) in blocks {
+                if let Some((w, wname)) = reach {
+                    if w.overlaps(&c) {
+                        let ((on, oc), (other, other_c)) = if name > wname {
+                            ((name, c), (wname, w))
+                        } else {
+                            ((wname, w), (name, c))
+                        };
+                        cx.at(INFO.section, on);
                         cx.error(
                             "cidr",
-                            format!(
-                                "{mine} overlaps subnet `{}` ({oc}) in the same VPC",
-                                other.name
-                            ),
+                            format!("{oc} overlaps subnet `{other}` ({other_c}) in the same VPC"),
                         );
                     }
+                    if c.last() <= w.last() {
+                        continue;
+                    }
                 }
+                reach = Some((c, name));
             }
         }
     }
