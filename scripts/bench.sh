@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${SCALE:-1}
 PORT=${PROVISION_BENCH_PORT:-5077}
-cargo build --locked --quiet
+# PROVISION_BIN: a binary built beforehand (the build is skipped).
+[ -n "${PROVISION_BIN:-}" ] || cargo build --locked --quiet
 work=$(mktemp -d)
 settings="$work/realism.json"
 python3 - "$SCALE" "$settings" <<'PY'
@@ -24,7 +25,7 @@ trap 'scripts/emulator.sh stop "$PORT"; rm -rf "$work"' EXIT
 export AWS_ENDPOINT_URL=$endpoint AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
 curl -fsS -X POST "$endpoint/moto-api/reset" > /dev/null
-bin=${CARGO_TARGET_DIR:-$PWD/target}/debug/provision
+bin=${PROVISION_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/debug/provision}
 sed 's/^stack: spotilike/stack: bench/' stack.yaml > "$work/stack.yaml"
 echo "scale $SCALE (1 = AWS's typical durations)"
 for cmd in "up" "up" "drift" "down --skip-final-snapshot"; do

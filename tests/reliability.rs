@@ -453,6 +453,131 @@ async fn the_holder_is_judged_only_where_it_can_be_and_a_waiter_whose_work_was_d
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_stack_lives_in_one_region_and_another_region_never_claims_its_global_resources() {
+    let p = Project::new("homed");
+    p.write(
+        "stack: homed\nregion: eu-west-3\niam_roles:\n  exec: {trust: [ecs-tasks.amazonaws.com]}\nbuckets:\n  media: {}\nbudgets:\n  monthly: {limit_usd: 10, alerts: [{type: actual, threshold_percent: 80}], email: [a@example.com]}\nlog_groups:\n  app: {retention_days: 7}\n",
+    );
+    p.ok(&["up", "--yes"], 0);
+    let iam = aws_sdk_iam::Client::new(&sdk_config().await);
+    let role = iam
+        .list_roles()
+        .path_prefix("/provision/homed/")
+        .send()
+        .await
+        .expect("roles");
+    assert_eq!(role.roles().len(), 1);
+
+    // The same file run against another region: every command stops before any write
+    // and says where the stack lives; nothing global is touched.
+    for args in [
+        vec!["--region", "eu-west-1", "plan"],
+        vec!["--region", "eu-west-1", "up", "--yes"],
+        vec!["--region", "eu-west-1", "down", "--yes", "--force-empty"],
+        vec!["--region", "eu-west-1", "status"],
+    ] {
+        let r = p.ok(&args, 1);
+        assert!(
+            r.stderr.contains("stack homed lives in region eu-west-3")
+                && r.stderr.contains("--region eu-west-3"),
+            "{args:?}: {}",
+            r.all()
+        );
+        assert!(
+            !r.all().contains("Created") && !r.all().contains("Deleted"),
+            "{}",
+            r.all()
+        );
+    }
+    let role = iam
+        .list_roles()
+        .path_prefix("/provision/homed/")
+        .send()
+        .await
+        .expect("roles");
+    assert_eq!(role.roles().len(), 1, "the role stays");
+    // At home, nothing changed.
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+    p.ok(&["down", "--yes", "--force-empty"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_held_by_something_else_are_never_adopted_changed_or_deleted() {
+    let conf = sdk_config().await;
+    let ecs = aws_sdk_ecs::Client::new(&conf);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
+    // Made by hand (or by another stack) under the names this stack would use.
+    ecs.create_cluster()
+        .cluster_name("taken-app")
+        .tags(
+            aws_sdk_ecs::types::Tag::builder()
+                .key("team")
+                .value("other")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("cluster");
+    logs.create_log_group()
+        .log_group_name("/taken/api")
+        .send()
+        .await
+        .expect("log group");
+    logs.put_retention_policy()
+        .log_group_name("/taken/api")
+        .retention_in_days(365)
+        .send()
+        .await
+        .expect("retention");
+
+    let p = Project::new("taken");
+    p.write("stack: taken\necs_clusters:\n  app: {}\nlog_groups:\n  api: {retention_days: 14}\n");
+    let r = p.ok(&["up", "--yes"], 1);
+    for what in ["ECS cluster `taken-app`", "log group `/taken/api`"] {
+        assert!(
+            r.all()
+                .contains(&format!("{what} already exists and is not this stack's")),
+            "{what}: {}",
+            r.all()
+        );
+    }
+    let cluster = ecs
+        .describe_clusters()
+        .clusters("taken-app")
+        .include(aws_sdk_ecs::types::ClusterField::Tags)
+        .send()
+        .await
+        .expect("describe");
+    let tags: Vec<_> = cluster.clusters()[0]
+        .tags()
+        .iter()
+        .map(|t| t.key().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(tags, vec!["team".to_string()], "not retagged");
+    let retention = || async {
+        logs.describe_log_groups()
+            .log_group_name_prefix("/taken/api")
+            .send()
+            .await
+            .expect("groups")
+            .log_groups()[0]
+            .retention_in_days()
+    };
+    assert_eq!(retention().await, Some(365), "retention untouched");
+
+    // Not the stack's, so `down` leaves them.
+    p.ok(&["down", "--yes"], 0);
+    let cluster = ecs
+        .describe_clusters()
+        .clusters("taken-app")
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(cluster.clusters()[0].status(), Some("ACTIVE"));
+    assert_eq!(retention().await, Some(365));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn data_is_kept_unless_emptying_is_asked_for() {
     let p = Project::new("keep-data");
     p.write("stack: keep-data\nbuckets:\n  media: {deny_insecure_transport: false}\necr_repositories:\n  images: {}\nlog_groups:\n  logs: {retention_days: 7}\n");

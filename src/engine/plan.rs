@@ -110,6 +110,7 @@ pub struct Matched<'a> {
 
 pub fn match_observed<'a>(desired: &[Desired], observed: &'a [Observed]) -> Matched<'a> {
     let kinds: BTreeMap<&str, &str> = desired.iter().map(|d| (d.name.as_str(), d.kind)).collect();
+    let used = uses(observed);
     let mut by_name: BTreeMap<&str, &Observed> = BTreeMap::new();
     let mut extra = Vec::new();
     for o in observed {
@@ -129,6 +130,15 @@ pub fn match_observed<'a>(desired: &[Desired], observed: &'a [Observed]) -> Matc
                 by_name.insert(&o.name, o);
             }
             Some(_) if o.deleting => extra.push((o, "being deleted (an earlier run)".to_string())),
+            // Two copies with one identity: the one the rest of the stack uses stays (a
+            // copy nobody refers to, such as a decoy given the tags, is the duplicate).
+            Some(first) if used(o) > used(first) => {
+                extra.push((
+                    first,
+                    format!("duplicate of {} {} (which is in use)", o.kind, o.id),
+                ));
+                by_name.insert(&o.name, o);
+            }
             Some(first) => extra.push((o, format!("duplicate of {} {}", first.kind, first.id))),
             None => {
                 by_name.insert(&o.name, o);
@@ -136,6 +146,41 @@ pub fn match_observed<'a>(desired: &[Desired], observed: &'a [Observed]) -> Matc
         }
     }
     Matched { by_name, extra }
+}
+
+/// How many times other observed resources refer to a resource, through any of its
+/// outputs (id, ARN, ...): the copy in use of two with one identity.
+fn uses(observed: &[Observed]) -> impl Fn(&Observed) -> usize + '_ {
+    fn strings<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
+        match v {
+            Value::String(s) => out.push(s),
+            Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+            Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+            _ => {}
+        }
+    }
+    let mut mentions: Vec<(usize, Vec<&str>)> = Vec::new();
+    for (i, o) in observed.iter().enumerate() {
+        let mut s = Vec::new();
+        o.props.values().for_each(|v| strings(v, &mut s));
+        mentions.push((i, s));
+    }
+    let mut count: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+    for (i, s) in &mentions {
+        for v in s {
+            count.entry(v).or_default().insert(*i);
+        }
+    }
+    move |o: &Observed| {
+        let me = observed.iter().position(|x| std::ptr::eq(x, o));
+        let mut by: BTreeSet<usize> = BTreeSet::new();
+        for v in o.outputs.values() {
+            if let Some(users) = count.get(v.as_str()) {
+                by.extend(users.iter().filter(|u| Some(**u) != me));
+            }
+        }
+        by.len()
+    }
 }
 
 /// Order desired resources so that dependencies come first.

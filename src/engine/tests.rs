@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::apply::{apply, OpKind, OpResult, Options, Quiet, Report};
 use super::fake::{desired, FakeCloud, Knobs};
 use super::plan::{plan, teardown, Action};
-use super::{Desired, KindInfo, Registry};
+use super::{Desired, KindInfo, Observed, Registry};
 
 const KINDS: &[(&str, &[&str])] = &[("net", &["value"]), ("box", &[]), ("store", &["value"])];
 
@@ -332,6 +332,34 @@ async fn teardown_deletes_in_reverse_dependency_order() {
     assert!(pos(&deletes, "a") < pos(&deletes, "net"));
     assert!(pos(&deletes, "b") < pos(&deletes, "net"));
     assert!(cloud.names().is_empty());
+}
+
+#[test]
+fn of_two_copies_with_one_identity_the_one_in_use_is_kept() {
+    let mut real = Observed::new("box", "net", "net-9");
+    real.props
+        .insert("cidr".into(), serde_json::json!("10.0.0.0/16"));
+    // A decoy given the same tags; its id sorts first.
+    let mut decoy = Observed::new("box", "net", "net-1");
+    decoy
+        .props
+        .insert("cidr".into(), serde_json::json!("10.50.0.0/16"));
+    let mut sub = Observed::new("box", "sub", "sub-1");
+    sub.props.insert("vpc".into(), serde_json::json!("net-9"));
+    let observed = vec![decoy, real, sub];
+    let want = vec![
+        desired("box", "net", "n", &[]),
+        desired("box", "sub", "s", &["net"]),
+    ];
+    let m = super::plan::match_observed(&want, &observed);
+    assert_eq!(m.by_name["net"].id, "net-9");
+    assert_eq!(m.extra.len(), 1);
+    assert_eq!(m.extra[0].0.id, "net-1");
+    assert!(
+        m.extra[0].1.contains("duplicate of box net-9"),
+        "{}",
+        m.extra[0].1
+    );
 }
 
 #[tokio::test(start_paused = true)]

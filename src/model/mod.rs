@@ -24,6 +24,9 @@ pub const DEFAULT_REGION: &str = "eu-west-3";
 /// Tag keys that give every resource its identity.
 pub const TAG_STACK: &str = "provision:stack";
 pub const TAG_NAME: &str = "provision:name";
+/// On resources AWS keeps outside any region (roles, budgets, distributions) and on
+/// globally named ones (buckets): the region the stack lives in.
+pub const TAG_REGION: &str = "provision:region";
 /// Account id used for checks made before any AWS call (lengths of derived names).
 pub const PLACEHOLDER_ACCOUNT: &str = "000000000000";
 
@@ -314,6 +317,14 @@ impl<'a> Cx<'a> {
     /// The tags of the current resource: stack tags, its own, and its identity.
     pub fn tags(&self) -> BTreeMap<String, String> {
         self.tags.clone()
+    }
+
+    /// The tags of a resource that is global (or globally named): with the stack's home
+    /// region, so that the same stack name in another region never claims it.
+    pub fn global_tags(&self) -> BTreeMap<String, String> {
+        let mut tags = self.tags.clone();
+        tags.insert(TAG_REGION.into(), self.region.to_string());
+        tags
     }
 
     /// A deterministic physical name: `<stack>-<name>`.
@@ -655,6 +666,17 @@ impl Stack {
                 "stack",
                 format!("`{n}` is not a valid stack name: use 1-24 lowercase letters, digits and hyphens, starting with a letter"),
             );
+        } else if n.contains("--") {
+            cx.error(
+                "stack",
+                format!("`{n}` has two hyphens in a row, which RDS and load balancer names built from it cannot have"),
+            );
+        } else if n == "internal" || n.starts_with("internal-") {
+            cx.error_hint(
+                "stack",
+                format!("`{n}` would make load balancer names start with `internal-`, which AWS refuses"),
+                "choose another stack name",
+            );
         }
         if let Err(message) = net::check_region(&self.region) {
             let known = net::KNOWN_REGIONS.iter().copied();
@@ -755,7 +777,25 @@ impl Stack {
             );
         }
         let mut tags = self.header.tags.clone();
+        for k in common.tags.keys() {
+            if let Some(h) = tags.keys().find(|h| h.eq_ignore_ascii_case(k) && *h != k) {
+                cx.error(
+                    &format!("tags.{k}"),
+                    format!("tag key `{k}` and the stack's tag `{h}` differ only in case; AWS treats them as one"),
+                );
+            }
+        }
         tags.extend(common.tags);
+        // With Name and provision's own tags (up to 4), AWS allows 50 in all.
+        if tags.len() + 4 > 50 {
+            cx.error(
+                "tags",
+                format!(
+                    "{} tags from the stack and this resource, and provision adds up to 4: AWS allows 50 per resource",
+                    tags.len()
+                ),
+            );
+        }
         tags.insert("Name".into(), cx.physical_name(name));
         tags.insert(TAG_STACK.into(), self.name.clone());
         tags.insert(TAG_NAME.into(), name.to_string());
@@ -885,10 +925,16 @@ pub fn article(word: &str) -> &'static str {
     }
 }
 
+/// What every service accepts in tag keys and values (IAM's and S3's set, the narrowest).
+fn tag_char(c: char) -> bool {
+    c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)
+}
+
 fn check_tags(cx: &mut Cx, field: &str, tags: &BTreeMap<String, String>) {
     for (k, v) in tags {
         let f = format!("{field}.{k}");
-        if k.starts_with("aws:") || k.starts_with("provision:") {
+        let lower = k.to_ascii_lowercase();
+        if lower.starts_with("aws:") || lower.starts_with("provision:") {
             cx.error(
                 &f,
                 format!("tag key `{k}` uses a reserved prefix (aws: and provision: are reserved)"),
@@ -897,10 +943,25 @@ fn check_tags(cx: &mut Cx, field: &str, tags: &BTreeMap<String, String>) {
             cx.error(&f, "tag keys must be 1 to 128 characters long");
         } else if v.chars().count() > 256 {
             cx.error(&f, "tag values must be at most 256 characters long");
-        } else if k == "Name" {
+        } else if k.eq_ignore_ascii_case("Name") {
             cx.error(
                 &f,
-                "the Name tag is set by provision from the stack and resource names",
+                "the Name tag is set by provision from the stack and resource names (tag keys are case-insensitive on AWS)",
+            );
+        } else if let Some(c) = k.chars().chain(v.chars()).find(|c| !tag_char(*c)) {
+            cx.error_hint(
+                &f,
+                format!("{c:?} cannot be used in a tag"),
+                "tags allow letters, digits, spaces and _ . : / = + - @",
+            );
+        }
+    }
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for k in tags.keys() {
+        if let Some(first) = seen.insert(k.to_lowercase(), k) {
+            cx.error(
+                &format!("{field}.{k}"),
+                format!("tag keys `{first}` and `{k}` differ only in case; AWS treats them as one"),
             );
         }
     }

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::aws::err;
 use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
-use crate::kinds::support::tags::{identity, name_taken, owned, sync_tags, ServiceTags, Tags};
+use crate::kinds::support::tags::{
+    check_home, identity, name_taken, owned, sync_tags, ServiceTags, Tags,
+};
 use crate::kinds::support::{adapt, desired, Context, Found, Kind};
 use crate::model::net::check_email;
 use crate::model::{Cx, KindModel};
@@ -124,7 +126,7 @@ impl KindModel for Model {
             limit_usd: spec.limit_usd,
             alerts,
             email: spec.email,
-            tags: cx.tags(),
+            tags: cx.global_tags(),
         };
         vec![desired(&INFO, name, &props)]
     }
@@ -304,6 +306,13 @@ impl Kind for BudgetKind {
             .filter(|b| b.budget_name().starts_with(&prefix))
             .map(|b| async move {
                 let tags = self.tags(b.budget_name()).await?;
+                check_home(
+                    "budgets:DescribeBudgets",
+                    "budget",
+                    b.budget_name(),
+                    &tags,
+                    &self.0.scope,
+                )?;
                 if !owned(&tags, self.0.stack()) {
                     return Ok::<_, CloudError>((b, Vec::new(), tags));
                 }
@@ -439,7 +448,11 @@ mod tests {
             kind: "forecasted".into(),
             threshold_percent: 80.0,
         }];
-        let ours = (budget(), alerts.clone(), testing::identity_tags("monthly"));
+        let ours = (
+            budget(),
+            alerts.clone(),
+            testing::global_identity_tags("monthly"),
+        );
         assert_observes(BudgetKind(context()), &ours, file, "monthly");
         // Stack `app` does not claim `app-monthly` of stack `app-2`, nor a hand-made one.
         let k = BudgetKind(context());

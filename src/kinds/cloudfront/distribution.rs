@@ -27,7 +27,7 @@ use crate::engine::{
 };
 use crate::kinds::names;
 use crate::kinds::support::retry::{client_token, create_once, in_use, no_retries};
-use crate::kinds::support::tags::{identity, Tags};
+use crate::kinds::support::tags::{check_home, identity, Tags};
 use crate::kinds::support::{adapt, desired, props_of, Context, Found, Kind};
 use crate::model::{Cx, KindModel, TAG_NAME, TAG_STACK};
 
@@ -162,7 +162,7 @@ impl KindModel for Model {
             price_class: spec.price_class,
             enabled: spec.enabled,
             oac: Some(reference(&oac_name)),
-            tags: cx.tags(),
+            tags: cx.global_tags(),
         };
         vec![desired(&OAC, &oac_name, &oac), desired(&INFO, name, &props)]
     }
@@ -326,6 +326,13 @@ impl Kind for DistributionKind {
             if identity(&tags, self.0.stack()).is_none() {
                 continue;
             }
+            check_home(
+                "cloudfront:ListDistributions",
+                "distribution",
+                s.id(),
+                &tags,
+                &self.0.scope,
+            )?;
             if let Some(d) = self.get(s.id()).await? {
                 out.push((d, tags));
             }
@@ -723,7 +730,7 @@ mod tests {
             .distribution_config(cfg)
             .build()
             .unwrap();
-        let remote = (d, testing::identity_tags("cdn"));
+        let remote = (d, testing::global_identity_tags("cdn"));
         assert_observes(DistributionKind(context()), &remote, FILE, "cdn");
         assert_eq!(DistributionKind(context()).state(&remote), Status::Ready);
 

@@ -12,7 +12,7 @@ use crate::aws::err;
 use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
 use crate::kinds::support::retry::in_use;
-use crate::kinds::support::tags::{identity, sync_tags, Tags};
+use crate::kinds::support::tags::{identity, name_taken, owned, sync_tags, Tags};
 use crate::kinds::support::{adapt, desired, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
 
@@ -127,6 +127,33 @@ impl Kind for EcsCluster {
     }
 
     async fn create(&self, name: &str, want: &Props) -> Result<Found<Props>, CloudError> {
+        // CreateCluster answers with an existing active cluster of that name and retags
+        // it: look first, and leave a cluster that is not this stack's alone.
+        let existing = self
+            .0
+            .aws
+            .ecs
+            .describe_clusters()
+            .clusters(&want.cluster_name)
+            .include(ClusterField::Tags)
+            .send()
+            .await
+            .map_err(|e| err("ecs:DescribeClusters", e))?;
+        if let Some(c) = existing
+            .clusters()
+            .iter()
+            .find(|c| c.status() == Some("ACTIVE"))
+        {
+            let tags = tags_of(c.tags());
+            if !owned(&tags, self.0.stack()) {
+                return Err(name_taken(
+                    "ecs:CreateCluster",
+                    "ECS cluster",
+                    &want.cluster_name,
+                    &tags,
+                ));
+            }
+        }
         let out = self
             .0
             .aws

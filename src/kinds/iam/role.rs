@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::aws::{err, is_not_found};
 use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
-use crate::kinds::support::tags::{identity, name_taken, sync_tags, ServiceTags, Tags};
+use crate::kinds::support::tags::{check_home, identity, name_taken, sync_tags, ServiceTags, Tags};
 use crate::kinds::support::{adapt, desired, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
 
@@ -144,7 +144,7 @@ impl KindModel for Model {
             trust: trust_policy(&services),
             managed_policies,
             policies,
-            tags: cx.tags(),
+            tags: cx.global_tags(),
         };
         vec![desired(&INFO, name, &props)]
     }
@@ -167,6 +167,9 @@ fn statement(cx: &mut Cx, f: &str, st: &StatementSpec) -> Value {
                     && svc
                         .chars()
                         .all(|c| c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit())
+                    && act
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '*' || c == '?')
             });
         if !ok {
             cx.error(
@@ -210,10 +213,11 @@ fn statement(cx: &mut Cx, f: &str, st: &StatementSpec) -> Value {
                 "`*` grants access to every resource",
                 "name the resources (least privilege)",
             );
-        } else if !r.starts_with("arn:") {
-            cx.error(
+        } else if !is_arn(r) {
+            cx.error_hint(
                 &format!("{f}.resources[{j}]"),
                 format!("`{r}` is not an ARN"),
+                "ARNs read arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE, e.g. arn:aws:s3:::bucket/*",
             );
         }
         resources.push(Value::String(r.clone()));
@@ -227,6 +231,20 @@ fn statement(cx: &mut Cx, f: &str, st: &StatementSpec) -> Value {
     let mut actions = st.actions.clone();
     actions.sort();
     json!({"Effect": "Allow", "Action": actions, "Resource": resources})
+}
+
+/// `arn:partition:service:region:account:resource`, partition and service named (IAM
+/// refuses `arn:*` as "Resource vendor must be fully qualified").
+fn is_arn(r: &str) -> bool {
+    let parts: Vec<&str> = r.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && !parts[2].is_empty()
+        && parts[2]
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit())
+        && !parts[5].is_empty()
 }
 
 fn trust_policy(services: &[String]) -> Value {
@@ -509,7 +527,18 @@ impl Kind for IamRole {
             .collect::<Result<_, _>>()
             .await
             .map_err(|e| err("iam:ListRoles", e))?;
-        futures::future::try_join_all(roles.into_iter().map(|r| self.read(r))).await
+        let remotes =
+            futures::future::try_join_all(roles.into_iter().map(|r| self.read(r))).await?;
+        for r in &remotes {
+            check_home(
+                "iam:ListRoles",
+                "role",
+                r.role.role_name(),
+                &r.tags,
+                &self.0.scope,
+            )?;
+        }
+        Ok(remotes)
     }
 
     fn observe(&self, r: &Remote) -> Option<Found<Props>> {
@@ -661,7 +690,7 @@ mod tests {
                 "media".to_string(),
                 json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": format!("{}/*", out("media", "arn"))}}),
             )]),
-            tags: testing::identity_tags("task"),
+            tags: testing::global_identity_tags("task"),
         };
         assert_observes(IamRole(context()), &remote, file, "task");
     }

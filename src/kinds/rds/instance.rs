@@ -28,7 +28,7 @@ use crate::engine::{
     WaitPolicy,
 };
 use crate::kinds::names;
-use crate::kinds::support::tags::{identity, owned, sync_tags, Tags};
+use crate::kinds::support::tags::{identity, name_taken, owned, sync_tags, Tags};
 use crate::kinds::support::{adapt, desired, props_of, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
 
@@ -722,8 +722,23 @@ impl Kind for Database {
                 if e.has_code("DBInstanceAlreadyExists")
                     || e.has_code("DBInstanceAlreadyExistsFault") =>
             {
-                self.find(&Found::new(name, &want.identifier, want.clone()))
-                    .await?
+                let db = self
+                    .find(&Found::new(name, &want.identifier, want.clone()))
+                    .await?;
+                let tags = db
+                    .as_ref()
+                    .map(|d| tags_of(d.tag_list()))
+                    .unwrap_or_default();
+                if db.is_some() && !owned(&tags, self.0.stack()) {
+                    // Someone else's database: nothing of it is adopted or changed.
+                    return Err(name_taken(
+                        "rds:CreateDBInstance",
+                        "database",
+                        &want.identifier,
+                        &tags,
+                    ));
+                }
+                db
             }
             Err(e) => return Err(e),
         };

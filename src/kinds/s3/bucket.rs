@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use crate::aws::{err, is_not_found};
 use crate::engine::{reference, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
-use crate::kinds::support::tags::{identity, name_taken, owned, Tags};
+use crate::kinds::support::tags::{check_home, identity, name_taken, owned, Tags};
 use crate::kinds::support::{adapt, desired, Context, Found, Kind};
 use crate::model::net::check_bucket_name;
 use crate::model::{Cx, KindModel, TAG_STACK};
@@ -265,7 +265,7 @@ impl KindModel for Model {
             });
         }
         lifecycle.sort();
-        let mut tags = cx.tags();
+        let mut tags = cx.global_tags();
         if spec.force_empty {
             tags.insert(TAG_FORCE_EMPTY.into(), "true".into());
         }
@@ -853,6 +853,7 @@ impl Kind for Bucket {
                 if !s.tags.is_empty() && !owned(&s.tags, self.0.stack()) {
                     return Err(name_taken("s3:CreateBucket", "bucket", bucket, &s.tags));
                 }
+                check_home("s3:CreateBucket", "bucket", bucket, &s.tags, &self.0.scope)?;
                 have = self.observe(&(bucket.clone(), s)).map(|f| f.props);
             }
             Err(e) if e.has_code("BucketAlreadyExists") => {
@@ -1067,7 +1068,10 @@ mod tests {
     #[test]
     fn a_read_bucket_is_what_the_file_wants() {
         let bucket = format!("app-media-{ACCOUNT}");
-        let remote = (bucket.clone(), settings(testing::identity_tags("media")));
+        let remote = (
+            bucket.clone(),
+            settings(testing::global_identity_tags("media")),
+        );
         assert_observes(Bucket(context()), &remote, FILE, "media");
         let policy = testing::desired(FILE)
             .into_iter()

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use crate::engine::CloudError;
-use crate::model::{TAG_NAME, TAG_STACK};
+use crate::model::{TAG_NAME, TAG_REGION, TAG_STACK};
 
 /// A resource's tags, sorted by key.
 pub type Tags = BTreeMap<String, String>;
@@ -32,6 +32,29 @@ pub fn identity(tags: &Tags, stack: &str) -> Option<String> {
 /// Whether the tags say the resource is the stack's (whatever its name).
 pub fn owned(tags: &Tags, stack: &str) -> bool {
     tags.get(TAG_STACK).map(String::as_str) == Some(stack)
+}
+
+/// A global resource of this stack made from another region: the stack lives there, and
+/// a run in this region must not claim, change or delete it. Checked by the global kinds'
+/// listings, so every command stops before any write and says where the stack lives.
+pub fn check_home(
+    operation: &str,
+    what: &str,
+    id: &str,
+    tags: &Tags,
+    scope: &super::Scope,
+) -> Result<(), CloudError> {
+    match tags.get(TAG_REGION) {
+        Some(home) if owned(tags, &scope.stack) && home != &scope.region => Err(CloudError::new(
+            operation,
+            format!(
+                "stack {} lives in region {home}, not {}: its {what} `{id}` carries {TAG_REGION}={home}. Run with --region {home} (a second deployment needs another stack name)",
+                scope.stack, scope.region
+            ),
+        )
+        .with_code("StackInOtherRegion")),
+        _ => Ok(()),
+    }
 }
 
 /// The error for a name the stack wants that something else holds: the name alone

@@ -10,7 +10,7 @@ use super::{Context, Options, Scope};
 use crate::aws::Aws;
 use crate::engine::plan::resolve_props;
 use crate::engine::{Desired, ID};
-use crate::model::{TAG_NAME, TAG_STACK};
+use crate::model::{TAG_NAME, TAG_REGION, TAG_STACK};
 
 pub const STACK: &str = "app";
 pub const ACCOUNT: &str = "123456789012";
@@ -56,6 +56,13 @@ pub fn identity_tags(name: &str) -> Tags {
         (TAG_STACK.to_string(), STACK.to_string()),
         (TAG_NAME.to_string(), name.to_string()),
     ])
+}
+
+/// The tags of a global (or globally named) resource of the stack: with its home region.
+pub fn global_identity_tags(name: &str) -> Tags {
+    let mut t = identity_tags(name);
+    t.insert(TAG_REGION.to_string(), REGION.to_string());
+    t
 }
 
 /// Tags that make a resource someone else's: the same name, another stack.
