@@ -507,6 +507,6 @@ pub async fn wait_for(
             elapsed,
         });
         tokio::time::sleep(interval).await;
-        interval = (interval * 2).min(policy.max_interval);
+        interval = policy.next_pause(started.elapsed(), interval);
     }
 }

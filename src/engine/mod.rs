@@ -138,6 +138,9 @@ pub struct WaitPolicy {
     pub timeout: Duration,
     pub first_interval: Duration,
     pub max_interval: Duration,
+    /// How long AWS usually takes (zero: unknown). Polls are sparse until the resource
+    /// can be ready, then frequent around when it usually is.
+    pub expected: Duration,
 }
 
 impl WaitPolicy {
@@ -147,7 +150,44 @@ impl WaitPolicy {
             timeout,
             first_interval: first,
             max_interval: max,
+            expected: Duration::ZERO,
         }
+    }
+
+    /// The same, shaped by AWS's usual duration.
+    pub const fn expecting(mut self, usual: Duration) -> Self {
+        self.expected = usual;
+        self
+    }
+
+    /// The pause before the next look, `elapsed` into the wait, after a pause of `last`.
+    /// Without an expected duration: doubling up to the maximum. With one: the same at
+    /// first, then halving the way to the window where it is usually ready (75% to 150%
+    /// of the usual time), every 1/40 of the usual time inside it, then the maximum again.
+    /// Inside the window "ready" is seen within that 1/40 (15 s for a 10-minute EKS
+    /// cluster, 2 s for a NAT gateway) instead of up to the maximum (30 s, 15 s).
+    pub fn next_pause(&self, elapsed: Duration, last: Duration) -> Duration {
+        let grown = (last * 2).min(self.max_interval);
+        if self.expected.is_zero() {
+            return grown;
+        }
+        let near = (self.expected / 40).clamp(self.first_interval, self.max_interval);
+        let window = self.expected.mul_f64(0.75);
+        if elapsed + grown <= window {
+            let halfway = (window - elapsed) / 2;
+            return if grown >= self.max_interval && halfway > grown {
+                halfway
+            } else {
+                grown
+            };
+        }
+        if elapsed < window {
+            return (window - elapsed).max(self.first_interval);
+        }
+        if elapsed < self.expected.mul_f64(1.5) {
+            return near;
+        }
+        grown
     }
 }
 

@@ -664,3 +664,40 @@ fn pruning_keeps_the_newest_artifacts_of_each_source() {
     assert!(prunable(&all, 3).is_empty());
     assert_eq!(ids(prunable(&all, 0)).len(), 4);
 }
+
+/// Looks until `ready_at` under `policy`, as `wait_for` does: (looks, time from ready to
+/// seen ready).
+fn looks(policy: &super::WaitPolicy, ready_at: Duration) -> (usize, Duration) {
+    let (mut t, mut pause, mut n) = (Duration::ZERO, policy.first_interval, 0);
+    loop {
+        n += 1;
+        if t >= ready_at {
+            return (n, t - ready_at);
+        }
+        t += pause;
+        pause = policy.next_pause(t, pause);
+    }
+}
+
+#[test]
+fn waits_shaped_by_the_usual_duration_see_readiness_within_a_fortieth_of_it() {
+    let secs = Duration::from_secs;
+    let plain = super::WaitPolicy::new(secs(3600), secs(2), secs(30));
+    let shaped = plain.expecting(secs(600));
+    let mut worst_plain = Duration::ZERO;
+    // Ready anywhere in the usual window, at odd times.
+    for k in 0..90 {
+        let ready = Duration::from_millis(450_000 + k * 5_003);
+        let (_, lag) = looks(&shaped, ready);
+        assert!(lag <= secs(15), "ready at {ready:?}: seen {lag:?} later");
+        worst_plain = worst_plain.max(looks(&plain, ready).1);
+    }
+    // Without a usual duration the pause grows to its maximum, and so does the lag.
+    assert!(worst_plain > secs(15), "{worst_plain:?}");
+    // Quick resources are seen as quickly as before: the first looks grow as they did.
+    for quick in [3, 10, 25] {
+        assert_eq!(looks(&shaped, secs(quick)), looks(&plain, secs(quick)));
+    }
+    // Early in the wait the looks are sparse: few of them before the window opens.
+    assert!(looks(&shaped, secs(449)).0 < looks(&plain, secs(449)).0);
+}

@@ -35,11 +35,14 @@ pub static INFO: KindInfo = KindInfo {
     outputs: &["id", "arn", "domain_name"],
     // CloudFront does not always report the control an origin uses.
     write_only: &["oac"],
-    wait: Some(WaitPolicy::new(
-        Duration::from_secs(60 * 60),
-        Duration::from_secs(2),
-        Duration::from_secs(30),
-    )),
+    wait: Some(
+        WaitPolicy::new(
+            Duration::from_secs(60 * 60),
+            Duration::from_secs(2),
+            Duration::from_secs(30),
+        )
+        .expecting(Duration::from_secs(300)),
+    ),
     ..KindInfo::new(names::DISTRIBUTION, "distributions", "cloudfront")
 };
 

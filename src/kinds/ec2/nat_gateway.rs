@@ -21,11 +21,14 @@ use crate::model::{Cx, KindModel};
 
 pub static INFO: KindInfo = KindInfo {
     replace: &["subnet", "eip"],
-    wait: Some(WaitPolicy::new(
-        Duration::from_secs(15 * 60),
-        Duration::from_millis(200),
-        Duration::from_secs(15),
-    )),
+    wait: Some(
+        WaitPolicy::new(
+            Duration::from_secs(15 * 60),
+            Duration::from_millis(200),
+            Duration::from_secs(15),
+        )
+        .expecting(Duration::from_secs(90)),
+    ),
     ..KindInfo::new(names::NAT_GATEWAY, "nat_gateways", "ec2")
 };
 

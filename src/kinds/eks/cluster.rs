@@ -40,7 +40,8 @@ const WAIT: WaitPolicy = WaitPolicy::new(
     Duration::from_secs(40 * 60),
     Duration::from_secs(2),
     Duration::from_secs(30),
-);
+)
+.expecting(Duration::from_secs(600));
 
 pub static INFO: KindInfo = KindInfo {
     outputs: &["id", "arn", "endpoint"],

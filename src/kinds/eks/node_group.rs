@@ -31,11 +31,14 @@ pub static INFO: KindInfo = KindInfo {
         "disk_size",
     ],
     parent: Some(names::EKS_CLUSTER),
-    wait: Some(WaitPolicy::new(
-        Duration::from_secs(30 * 60),
-        Duration::from_secs(2),
-        Duration::from_secs(30),
-    )),
+    wait: Some(
+        WaitPolicy::new(
+            Duration::from_secs(30 * 60),
+            Duration::from_secs(2),
+            Duration::from_secs(30),
+        )
+        .expecting(Duration::from_secs(180)),
+    ),
     ..KindInfo::new(names::NODE_GROUP, "node_groups", "eks")
 };
 

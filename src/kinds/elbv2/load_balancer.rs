@@ -26,11 +26,14 @@ use crate::model::{Cx, KindModel};
 pub static INFO: KindInfo = KindInfo {
     outputs: &["id", "arn", "arn_suffix", "dns_name"],
     replace: &["lb_name", "internal"],
-    wait: Some(WaitPolicy::new(
-        Duration::from_secs(10 * 60),
-        Duration::from_millis(200),
-        Duration::from_secs(15),
-    )),
+    wait: Some(
+        WaitPolicy::new(
+            Duration::from_secs(10 * 60),
+            Duration::from_millis(200),
+            Duration::from_secs(15),
+        )
+        .expecting(Duration::from_secs(180)),
+    ),
     // An internet-facing balancer needs its VPC's internet gateway attached.
     create_after: &[names::INTERNET_GATEWAY],
     ..KindInfo::new(

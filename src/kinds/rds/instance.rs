@@ -45,11 +45,14 @@ pub static INFO: KindInfo = KindInfo {
     // Not read back reliably: the lifecycle setting is sent on create.
     write_only: &["extended_support"],
     stateful: true,
-    wait: Some(WaitPolicy::new(
-        Duration::from_secs(60 * 60),
-        Duration::from_secs(2),
-        Duration::from_secs(30),
-    )),
+    wait: Some(
+        WaitPolicy::new(
+            Duration::from_secs(60 * 60),
+            Duration::from_secs(2),
+            Duration::from_secs(30),
+        )
+        .expecting(Duration::from_secs(480)),
+    ),
     ..KindInfo::new(names::DATABASE, "databases", "rds")
 };
 
