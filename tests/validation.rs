@@ -117,6 +117,10 @@ fn the_connection_counter_does_see_calls_from_a_valid_file() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("GetCallerIdentity"), "{}", r.stderr);
     assert!(connections.load(Ordering::SeqCst) >= 1);
+    // The SDK's warnings (a config file named but missing) come without colour codes
+    // when stderr is not a terminal.
+    assert!(r.stderr.contains("WARN"), "{}", r.stderr);
+    assert!(!r.stderr.contains('\u{1b}'), "{:?}", r.stderr);
 }
 
 #[test]
@@ -301,4 +305,22 @@ fn large_stacks_validate() {
         let (code, text) = validate_guarded(dir.path(), &name);
         assert_eq!(code, 0, "{n} subnets: {text}");
     }
+}
+
+#[test]
+fn a_usage_error_exits_1_never_the_changes_found_code() {
+    let (endpoint, connections) = counting_endpoint();
+    let dir = Scratch::new();
+    for args in [
+        vec!["drift", "--detialed"],
+        vec!["plan", "--detailed-exitcode=maybe"],
+        vec!["drfit"],
+    ] {
+        let r = run_at(&endpoint, dir.path(), &args, &[]);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("error:"), "{args:?}: {}", r.stderr);
+    }
+    let help = run_at(&endpoint, dir.path(), &["drift", "--help"], &[]);
+    assert_eq!(help.code, 0, "{}", help.stderr);
+    assert_eq!(connections.load(Ordering::SeqCst), 0);
 }

@@ -18,7 +18,15 @@ use crate::view::{human, json};
 pub use args::{Cli, Command, Global};
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A usage error exits 1, not clap's 2: 2 means "changes found" (`drift`,
+    // `plan --detailed-exitcode`), and a mistyped flag must not raise a drift alert.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     init_logs(cli.global.verbose);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -40,10 +48,14 @@ fn init_logs(verbose: u8) {
         1 => "provision=info,warn",
         _ => "provision=debug,aws_config=info,info",
     };
+    // Colours only for a person at a terminal (and never with NO_COLOR set).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_target(false)
+        .with_ansi(colour)
         .try_init();
 }
 
