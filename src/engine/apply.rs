@@ -507,6 +507,10 @@ pub async fn wait_for(
             elapsed,
         });
         tokio::time::sleep(interval).await;
-        interval = policy.next_pause(started.elapsed(), interval);
+        // The usual duration is the create's: a delete's pauses just grow.
+        interval = match want {
+            Want::Ready => policy.next_pause(started.elapsed(), interval),
+            Want::Missing => (interval * 2).min(policy.max_interval),
+        };
     }
 }

@@ -138,8 +138,8 @@ pub struct WaitPolicy {
     pub timeout: Duration,
     pub first_interval: Duration,
     pub max_interval: Duration,
-    /// How long AWS usually takes (zero: unknown). Polls are sparse until the resource
-    /// can be ready, then frequent around when it usually is.
+    /// How long AWS usually takes to make it ready (zero: unknown). Polls for readiness
+    /// are sparse until it can be ready, then frequent around when it usually is.
     pub expected: Duration,
 }
 
