@@ -190,6 +190,10 @@ async fn plant_lock(stack: &str, expires_in: i64) {
         "host": "ci-runner-7", "pid": 4242, "command": "down",
         "since": now - 120, "expires": now + expires_in,
     });
+    put_lock(&ssm, stack, &value).await;
+}
+
+async fn put_lock(ssm: &aws_sdk_ssm::Client, stack: &str, value: &serde_json::Value) {
     ssm.put_parameter()
         .name(format!("/provision/{stack}/lock"))
         .value(value.to_string())
@@ -362,15 +366,12 @@ async fn plant_local_lock(stack: &str, pid: u32, pid_ns: Option<&str>) {
         "pid_ns": pid_ns.map(str::to_string).unwrap_or(ns), "started": 0,
         "pid": pid, "command": "up", "since": now - 60, "expires": now + 600,
     });
-    aws_sdk_ssm::Client::new(&sdk_config().await)
-        .put_parameter()
-        .name(format!("/provision/{stack}/lock"))
-        .value(value.to_string())
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .overwrite(true)
-        .send()
-        .await
-        .expect("plant lock");
+    put_lock(
+        &aws_sdk_ssm::Client::new(&sdk_config().await),
+        stack,
+        &value,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

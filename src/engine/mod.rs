@@ -286,6 +286,16 @@ pub struct Artifact {
     pub size_gib: Option<i64>,
 }
 
+impl Artifact {
+    /// The answer of a kind that cannot delete what it left.
+    pub fn not_deletable(&self) -> CloudError {
+        CloudError::new(
+            "delete",
+            format!("{} {} cannot be deleted by this tool", self.what, self.id),
+        )
+    }
+}
+
 /// What a delete call left to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deletion {
@@ -412,13 +422,7 @@ pub trait ResourceKind: Send + Sync {
 
     /// Delete one of [`ResourceKind::artifacts`].
     async fn delete_artifact(&self, artifact: &Artifact) -> Result<(), CloudError> {
-        Err(CloudError::new(
-            "delete",
-            format!(
-                "{} {} cannot be deleted by this tool",
-                artifact.what, artifact.id
-            ),
-        ))
+        Err(artifact.not_deletable())
     }
 
     /// Checked before a teardown starts: a reason the resource cannot be deleted at all

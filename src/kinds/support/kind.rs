@@ -141,13 +141,7 @@ pub trait Kind: Send + Sync + 'static {
 
     /// See [`ResourceKind::delete_artifact`].
     async fn delete_artifact(&self, artifact: &Artifact) -> Result<(), CloudError> {
-        Err(CloudError::new(
-            "delete",
-            format!(
-                "{} {} cannot be deleted by this tool",
-                artifact.what, artifact.id
-            ),
-        ))
+        Err(artifact.not_deletable())
     }
 
     /// What the file asks that AWS does not offer (see [`ResourceKind::availability`]).
