@@ -178,8 +178,14 @@ impl Aws {
                     .with_max_backoff(Duration::from_secs(20)),
             );
         }
+        // A profile named on the command line wins over the environment's keys, as with
+        // the AWS CLI (the standard chain would look at the environment first).
         if let Some(p) = &settings.profile {
-            loader = loader.profile_name(p);
+            loader = loader.profile_name(p).credentials_provider(
+                aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .profile_name(p)
+                    .build(),
+            );
         }
         let conf = loader.load().await;
         Aws::from_conf(&conf, &settings.region)
@@ -240,6 +246,13 @@ impl Aws {
         let out = self
             .sts
             .get_caller_identity()
+            .customize()
+            // The first call: a wrong endpoint or no network shows at once, not after
+            // the retries that later calls are worth.
+            .config_override(
+                aws_sdk_sts::config::Builder::default()
+                    .retry_config(RetryConfig::standard().with_max_attempts(2)),
+            )
             .send()
             .await
             .map_err(|e| err("sts:GetCallerIdentity", e))?;
@@ -250,7 +263,54 @@ impl Aws {
     }
 }
 
-/// Convert an SDK error into a [`CloudError`] naming the operation and the AWS error code.
+/// The profile named by `--profile` or `AWS_PROFILE` must be in the shared files: a
+/// mistyped name is an error, never a silent fall-back to other credentials.
+pub async fn check_profile(explicit: Option<&str>) -> Result<(), CloudError> {
+    let name = match explicit {
+        Some(p) => p.to_string(),
+        None => match std::env::var("AWS_PROFILE") {
+            Ok(p) if !p.is_empty() => p,
+            _ => return Ok(()),
+        },
+    };
+    let set = aws_config::profile::load(
+        &aws_types::os_shim_internal::Fs::real(),
+        &aws_types::os_shim_internal::Env::real(),
+        &aws_runtime::env_config::file::EnvConfigFiles::default(),
+        None,
+    )
+    .await
+    .map_err(|e| {
+        CloudError::new(
+            "profile",
+            format!("the AWS configuration files cannot be read: {e}"),
+        )
+        .with_code(CREDENTIALS_UNAVAILABLE)
+    })?;
+    if set.get_profile(&name).is_some() {
+        return Ok(());
+    }
+    let mut known: Vec<&str> = set.profiles().collect();
+    known.sort_unstable();
+    let there = if known.is_empty() {
+        "there are none".to_string()
+    } else {
+        format!("they hold {}", known.join(", "))
+    };
+    let from = if explicit.is_some() {
+        "--profile"
+    } else {
+        "AWS_PROFILE"
+    };
+    Err(CloudError::new(
+        "profile",
+        format!("{from} names `{name}`, which is not a profile of the AWS config or credentials files ({there})"),
+    )
+    .with_code(PROFILE_NOT_FOUND))
+}
+
+/// Convert an SDK error into a [`CloudError`] naming the operation and the AWS error code,
+/// in words a person can act on: never the SDK's debug dump (`-v` logs the full chain).
 pub fn err<E>(
     operation: &str,
     e: SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
@@ -258,22 +318,29 @@ pub fn err<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let code = e.code().map(str::to_string);
+    let mut code = e.code().map(str::to_string);
     let message = match e.message() {
         Some(m) => m.to_string(),
-        None => match &e {
-            SdkError::TimeoutError(_) => "timed out".to_string(),
-            SdkError::DispatchFailure(_) => format!(
-                "could not reach AWS: {}",
-                aws_smithy_types::error::display::DisplayErrorContext(&e)
-            ),
-            _ => aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+        // AWS's code without words (a HEAD's 404): the code says it.
+        None if code.is_some() => match &e {
+            SdkError::ServiceError(s) => format!("HTTP {}", s.raw().status().as_u16()),
+            _ => "no message".into(),
         },
+        None => {
+            let (c, m) = unexplained(&e);
+            code = code.or(c);
+            tracing::info!(
+                operation,
+                detail = %aws_smithy_types::error::display::DisplayErrorContext(&e),
+                "AWS call failed"
+            );
+            m
+        }
     };
     let outcome_unknown = match &e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        // A request that never left (no credentials, no connection) was not carried out.
+        SdkError::DispatchFailure(d) => !(d.is_user() || code.as_deref() == Some(NO_CREDENTIALS)),
         SdkError::ServiceError(s) => s.raw().status().is_server_error(),
         _ => false,
     };
@@ -286,20 +353,141 @@ where
     }
 }
 
+/// Codes of our own for failures AWS never answered.
+pub const NO_CREDENTIALS: &str = "NoCredentials";
+pub const CREDENTIALS_UNAVAILABLE: &str = "CredentialsUnavailable";
+pub const UNREACHABLE: &str = "Unreachable";
+pub const NOT_AWS: &str = "NotAnAwsAnswer";
+pub const PROFILE_NOT_FOUND: &str = "ProfileNotFound";
+
+/// Where calls go: the endpoint override, or AWS itself.
+fn endpoint() -> String {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => "AWS".into(),
+    }
+}
+
+/// A failure without AWS's own message: what the request met on its way (credentials, the
+/// network, an answer that is not AWS's), in one line.
+fn unexplained<E>(
+    e: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> (Option<String>, String)
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    use aws_credential_types::provider::error::CredentialsError;
+    let chain = || {
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        std::iter::from_fn(move || {
+            let cur = next?;
+            next = cur.source();
+            Some(cur)
+        })
+    };
+    if let Some(c) = chain().find_map(|x| x.downcast_ref::<CredentialsError>()) {
+        return match c {
+            CredentialsError::CredentialsNotLoaded(_) => (
+                Some(NO_CREDENTIALS.into()),
+                "no AWS credentials were found (environment, profile, SSO, container or instance role)".into(),
+            ),
+            other => (
+                Some(CREDENTIALS_UNAVAILABLE.into()),
+                format!("the AWS credentials could not be obtained: {}", innermost(other)),
+            ),
+        };
+    }
+    match e {
+        SdkError::TimeoutError(_) => (
+            Some(UNREACHABLE.into()),
+            format!("{} did not answer in time", endpoint()),
+        ),
+        SdkError::DispatchFailure(_) => {
+            let why = chain()
+                .find_map(|x| x.downcast_ref::<std::io::Error>())
+                .map(|io| match io.kind() {
+                    std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+                    _ => io.to_string(),
+                })
+                .unwrap_or_else(|| innermost(e));
+            (
+                Some(UNREACHABLE.into()),
+                format!("cannot reach {}: {why}", endpoint()),
+            )
+        }
+        SdkError::ResponseError(r) => (Some(NOT_AWS.into()), not_aws(r.raw())),
+        SdkError::ServiceError(s) => (Some(NOT_AWS.into()), not_aws(s.raw())),
+        _ => (None, innermost(e)),
+    }
+}
+
+/// The answer of something that is not AWS (a proxy's page, a wrong endpoint).
+fn not_aws(raw: &aws_smithy_runtime_api::client::orchestrator::HttpResponse) -> String {
+    let kind = raw
+        .headers()
+        .get("content-type")
+        .map(|t| t.split(';').next().unwrap_or(t).trim().to_string())
+        .unwrap_or_else(|| "no content type".into());
+    format!(
+        "{} answered HTTP {} ({kind}), which is not an AWS answer",
+        endpoint(),
+        raw.status().as_u16()
+    )
+}
+
+/// The last message of an error's chain: the cause, without the layers' wrapping.
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// What to do about an error, when its code says: one line for the report.
+pub fn advice(code: &str) -> Option<String> {
+    let endpoint_set = std::env::var_os("AWS_ENDPOINT_URL").is_some();
+    Some(match code {
+        NO_CREDENTIALS => "set AWS_PROFILE (or --profile) to a profile of ~/.aws/config, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; with IAM Identity Center run `aws sso login` first".into(),
+        PROFILE_NOT_FOUND => "`aws configure --profile NAME` creates one; `aws configure list-profiles` lists them".into(),
+        CREDENTIALS_UNAVAILABLE => "check the profile's settings; for an SSO profile run `aws sso login`".into(),
+        UNREACHABLE if endpoint_set => "check AWS_ENDPOINT_URL: nothing answers there".into(),
+        UNREACHABLE => "check the network connection (and any proxy settings)".into(),
+        NOT_AWS if endpoint_set => "AWS_ENDPOINT_URL points at something that is not AWS".into(),
+        NOT_AWS => "a proxy or captive portal may stand between this machine and AWS".into(),
+        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" | "TokenRefreshRequired" => {
+            "the credentials have expired: refresh them (`aws sso login`, or new session keys) and run again".into()
+        }
+        "InvalidClientTokenId" | "UnrecognizedClientException" | "SignatureDoesNotMatch"
+        | "AuthFailure" | "InvalidAccessKeyId" | "IncompleteSignature" => {
+            "AWS does not accept these credentials: check the access key and secret (or the profile) in use".into()
+        }
+        c if c.contains("AccessDenied") || c == "UnauthorizedOperation" || c == "AuthorizationError" => {
+            "the caller lacks this permission: docs/iam-policy.json lists every action provision needs".into()
+        }
+        c if throttling_code(c) => {
+            "AWS kept refusing for its request rate: lower --parallelism, or run again in a few minutes".into()
+        }
+        _ => return None,
+    })
+}
+
 /// Error codes for throttling, across services: the request was refused, not carried out.
 pub fn is_throttling(e: &CloudError) -> bool {
-    e.code.as_deref().is_some_and(|c| {
-        matches!(
-            c,
-            "Throttling"
-                | "ThrottlingException"
-                | "RequestLimitExceeded"
-                | "TooManyRequestsException"
-                | "RequestThrottled"
-                | "SlowDown"
-                | "ThrottledException"
-        )
-    })
+    e.code.as_deref().is_some_and(throttling_code)
+}
+
+fn throttling_code(c: &str) -> bool {
+    matches!(
+        c,
+        "Throttling"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "TooManyRequestsException"
+            | "RequestThrottled"
+            | "SlowDown"
+            | "ThrottledException"
+    )
 }
 
 /// Error codes meaning "it is not there".

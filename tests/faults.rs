@@ -158,6 +158,11 @@ async fn when_retries_run_out_the_error_names_resource_operation_and_code_and_a_
         "{}",
         up.all()
     );
+    assert!(
+        up.stdout.contains("  hint: AWS kept refusing for its request rate: lower --parallelism"),
+        "{}",
+        up.all()
+    );
     // The SDK retried with its bounds, then gave up.
     let t = px.tally();
     assert_eq!(t.throttled, 8, "8 attempts: {t:?}");

@@ -308,7 +308,7 @@ fn large_stacks_validate() {
 }
 
 #[test]
-fn a_usage_error_exits_1_never_the_changes_found_code() {
+fn a_usage_error_exits_64_never_the_changes_found_code() {
     let (endpoint, connections) = counting_endpoint();
     let dir = Scratch::new();
     for args in [
@@ -317,10 +317,12 @@ fn a_usage_error_exits_1_never_the_changes_found_code() {
         vec!["drfit"],
     ] {
         let r = run_at(&endpoint, dir.path(), &args, &[]);
-        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert_eq!(r.code, 64, "{args:?}: {}", r.stderr);
         assert!(r.stderr.contains("error:"), "{args:?}: {}", r.stderr);
     }
     let help = run_at(&endpoint, dir.path(), &["drift", "--help"], &[]);
     assert_eq!(help.code, 0, "{}", help.stderr);
+    let help = run_at(&endpoint, dir.path(), &["--help"], &[]);
+    assert!(help.stdout.contains("64   usage error"), "{}", help.stdout);
     assert_eq!(connections.load(Ordering::SeqCst), 0);
 }

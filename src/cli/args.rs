@@ -5,11 +5,30 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+const AFTER_HELP: &str = "\
+Examples:
+  provision validate                 check stack.yaml, no AWS call
+  provision plan                     what `up` would change
+  provision up                       create or update the stack (asks first)
+  provision drift                    exit 2 when AWS differs from the file
+  provision down --region eu-west-3  delete everything the stack owns
+
+Exit codes:
+  0    success (and, for drift and plan --detailed-exitcode, no changes)
+  1    failed: invalid file, AWS error, refused, locked
+  2    changes found (drift, plan --detailed-exitcode)
+  64   usage error (unknown command or option, bad value)
+  130  interrupted
+
+Credentials and region come from the standard AWS chain (AWS_PROFILE, --profile,
+environment keys, SSO, instance roles); AWS_ENDPOINT_URL points every call elsewhere.";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "provision",
     version,
-    about = "Stand up, check and tear down an AWS stack described in one YAML file"
+    about = "Stand up, check and tear down an AWS stack described in one YAML file",
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(flatten)]

@@ -17,14 +17,20 @@ use crate::model;
 use crate::view::{human, json};
 pub use args::{Cli, Command, Global};
 
+/// Exit codes (documented in `--help` and the README).
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_CHANGES: u8 = 2;
+pub const EXIT_USAGE: u8 = 64;
+pub const EXIT_INTERRUPTED: u8 = 130;
+
 pub fn main() -> ExitCode {
-    // A usage error exits 1, not clap's 2: 2 means "changes found" (`drift`,
+    // A usage error exits 64 (EX_USAGE), not clap's 2: 2 means "changes found" (`drift`,
     // `plan --detailed-exitcode`), and a mistyped flag must not raise a drift alert.
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
     init_logs(cli.global.verbose);
@@ -35,7 +41,7 @@ pub fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(EXIT_FAILED);
         }
     };
     rt.block_on(run(cli))
@@ -69,7 +75,7 @@ fn interrupt_flag() -> Arc<AtomicBool> {
             eprintln!("\nInterrupt: letting running operations finish, starting nothing new (Ctrl-C again to exit now).");
             if tokio::signal::ctrl_c().await.is_ok() {
                 eprintln!("Exiting at once; run the command again to converge (it takes over the stack lock this process leaves; from elsewhere, `provision unlock`).");
-                std::process::exit(130);
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
             }
         }
     });
@@ -197,23 +203,26 @@ fn report_failure(g: &Global, e: &Error, stats: Option<&crate::aws::StatsReport>
             eprint!("{}", human::stats_text(st));
         }
     }
-    ExitCode::from(1)
+    ExitCode::from(EXIT_FAILED)
 }
 
-/// 0 success, 1 failed, 2 changes found (drift, plan --detailed-exitcode), 130 interrupted.
+/// 0 success, 1 failed, 2 changes found (drift, plan --detailed-exitcode), 130 interrupted
+/// (64, a usage error, is decided before any flow runs).
 fn exit_code(o: &Outcome) -> ExitCode {
     match o {
-        Outcome::Planned { plan, detailed } if *detailed && plan.has_changes() => ExitCode::from(2),
-        Outcome::Drift { plan } if plan.has_changes() => ExitCode::from(2),
+        Outcome::Planned { plan, detailed } if *detailed && plan.has_changes() => {
+            ExitCode::from(EXIT_CHANGES)
+        }
+        Outcome::Drift { plan } if plan.has_changes() => ExitCode::from(EXIT_CHANGES),
         Outcome::Applied {
             report: Some(r),
             remaining,
             ..
         } => {
             if r.interrupted {
-                ExitCode::from(130)
+                ExitCode::from(EXIT_INTERRUPTED)
             } else if !r.ok() || remaining.as_ref().is_some_and(|l| !l.is_empty()) {
-                ExitCode::from(1)
+                ExitCode::from(EXIT_FAILED)
             } else {
                 ExitCode::SUCCESS
             }

@@ -91,6 +91,8 @@ pub enum OpResult {
     },
     Failed {
         error: String,
+        /// The cloud's error code, when there is one (for the report's advice).
+        code: Option<String>,
     },
     /// Deleting was declined on purpose (data kept); the reason says how to proceed.
     Kept {
@@ -186,6 +188,7 @@ pub async fn apply(
                     states[i] = State::Failed;
                     results[i] = Some(OpResult::Failed {
                         error: format!("no resource kind `{}` is registered", ops[i].kind),
+                        code: None,
                     });
                     stopping = true;
                     continue;
@@ -229,6 +232,7 @@ pub async fn apply(
                 states[i] = State::Failed;
                 results[i] = Some(OpResult::Failed {
                     error: e.to_string(),
+                    code: e.code.clone(),
                 });
                 stopping = true;
             }

@@ -116,7 +116,7 @@ async fn a_failure_stops_dependents_and_a_rerun_converges() {
             .map(|o| o.result.clone())
     };
     assert!(
-        matches!(result("a"), Some(OpResult::Failed { error }) if error.contains("quota exceeded"))
+        matches!(result("a"), Some(OpResult::Failed { error, .. }) if error.contains("quota exceeded"))
     );
     assert!(
         matches!(result("c"), Some(OpResult::NotStarted)),
@@ -205,7 +205,7 @@ async fn a_resource_ending_failed_is_a_clear_error() {
     let failed: Vec<_> = report.failed().collect();
     assert_eq!(failed.len(), 1);
     match &failed[0].result {
-        OpResult::Failed { error } => {
+        OpResult::Failed { error, .. } => {
             assert!(error.contains("net"), "{error}");
             assert!(
                 error.contains("InsufficientCapacity: no capacity in zone"),
@@ -241,7 +241,7 @@ async fn a_wait_that_never_ends_times_out_with_the_last_status() {
     let report = up(&cloud, &reg, &[desired("net", "net", "x", &[])], 10).await;
     let failed = report.failed().next().expect("failed").result.clone();
     match failed {
-        OpResult::Failed { error } => {
+        OpResult::Failed { error, .. } => {
             assert!(error.contains("still creating"), "{error}");
             assert!(error.contains("WaitTimeout"), "{error}");
         }

@@ -44,6 +44,7 @@ impl Session {
         settings: &Settings,
         options: kinds::Options,
     ) -> Result<Session, Error> {
+        crate::aws::check_profile(settings.profile.as_deref()).await?;
         let aws = Aws::connect(settings).await;
         let (account, principal) = aws.caller().await?;
         let desired = stack.desired(&kinds::models(), &account);

@@ -215,15 +215,24 @@ pub fn report_text(report: &Report) -> String {
             out.push_str(&format!("kept: {} {}: {reason}\n", o.kind, o.name));
         }
     }
+    let mut hints: Vec<String> = Vec::new();
     for o in &failed {
-        if let OpResult::Failed { error } = &o.result {
+        if let OpResult::Failed { error, code } = &o.result {
             out.push_str(&format!(
                 "failed: {} {} {}: {error}\n",
                 op_word(o.op),
                 o.kind,
                 o.name
             ));
+            if let Some(h) = code.as_deref().and_then(crate::aws::advice) {
+                if !hints.contains(&h) {
+                    hints.push(h);
+                }
+            }
         }
+    }
+    for h in hints {
+        out.push_str(&format!("  hint: {h}\n"));
     }
     if !not_started.is_empty() {
         let names: Vec<String> = not_started
@@ -583,6 +592,12 @@ pub fn artifacts_text(stack: &str, artifacts: &[crate::engine::Artifact], title:
 pub fn failure(e: &Error) {
     match e {
         Error::Invalid(i) => eprint!("{}", invalid_text(i)),
+        Error::Cloud(c) => {
+            eprintln!("error: {c}");
+            if let Some(hint) = c.code.as_deref().and_then(crate::aws::advice) {
+                eprintln!("  hint: {hint}");
+            }
+        }
         other => eprintln!("error: {other}"),
     }
 }

@@ -123,6 +123,13 @@ pub fn failure(e: &Error) -> Value {
             json!({"ok": false, "error": "invalid stack file", "diagnostics": i.diagnostics})
         }
         Error::Refused(r) => json!({"ok": false, "error": r.to_string(), "refusal": r}),
+        Error::Cloud(c) => json!({
+            "ok": false,
+            "error": c.to_string(),
+            "operation": c.operation,
+            "code": c.code,
+            "hint": c.code.as_deref().and_then(crate::aws::advice),
+        }),
         other => json!({"ok": false, "error": other.to_string()}),
     }
 }
