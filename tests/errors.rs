@@ -151,7 +151,7 @@ fn an_unknown_profile_is_an_error_and_a_named_one_wins_over_the_environment() {
         )
     });
     let dir = Project::new("errors-profile");
-    let config = &dir.dir.join("aws-config");
+    let config = dir.dir.join("aws-config");
     std::fs::write(
         &config,
         "[default]\nregion = eu-west-3\n\n[profile dev]\naws_access_key_id = AKIADEVPROFILE\naws_secret_access_key = secret\n",
@@ -185,6 +185,7 @@ fn an_unknown_profile_is_an_error_and_a_named_one_wins_over_the_environment() {
     let seen = seen.lock().expect("log");
     assert!(!seen.is_empty());
     for s in seen.iter() {
+        assert!(s.body.contains("Action=GetCallerIdentity"), "{}", s.body);
         assert!(
             s.headers.contains("Credential=AKIADEVPROFILE/"),
             "{}",

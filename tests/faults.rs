@@ -159,7 +159,8 @@ async fn when_retries_run_out_the_error_names_resource_operation_and_code_and_a_
         up.all()
     );
     assert!(
-        up.stdout.contains("  hint: AWS kept refusing for its request rate: lower --parallelism"),
+        up.stdout
+            .contains("  hint: AWS kept refusing for its request rate: lower --parallelism"),
         "{}",
         up.all()
     );

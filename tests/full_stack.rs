@@ -33,12 +33,80 @@ fn changed(plan: &serde_json::Value) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_complete_stack_comes_up_with_its_key_attributes() {
     let p = Project::new("full-up");
-    p.ok(&["up", "--yes"], 0);
+    let up = p.ok(&["up", "--yes"], 0);
     let conf = sdk_config().await;
     let stack = &p.stack;
 
-    // RDS: encrypted, private, free-tier class, backups, password managed by AWS.
+    // What a user wants of the stack ends `up` and is read back by `output`: the
+    // database endpoint as AWS reports it, the load balancer's and distribution's
+    // addresses, the bucket and the repository.
     let rds = aws_sdk_rds::Client::new(&conf);
+    let described = rds
+        .describe_db_instances()
+        .db_instance_identifier(format!("{stack}-postgres"))
+        .send()
+        .await
+        .expect("db");
+    let endpoint = described.db_instances()[0].endpoint().expect("endpoint");
+    let address = format!(
+        "{}:{}",
+        endpoint.address().expect("address"),
+        endpoint.port().expect("port")
+    );
+    let outputs = up
+        .stdout
+        .split("Outputs:\n")
+        .nth(1)
+        .expect("outputs after the report");
+    let names: Vec<&str> = outputs
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "api-images.uri",
+            "frontend.endpoint",
+            "media.name",
+            "postgres.endpoint",
+            "static.url",
+            "web.dns_name"
+        ],
+        "{}",
+        up.stdout
+    );
+    assert!(
+        outputs.contains(&format!("  postgres.endpoint  {address}\n")),
+        "{outputs}"
+    );
+    let raw = p.ok(&["output", "postgres.endpoint"], 0);
+    assert_eq!(raw.stdout, format!("{address}\n"));
+    let shown = p.ok(&["output", "--json"], 0).json();
+    assert_eq!(shown["outputs"]["postgres.endpoint"], address.as_str());
+    assert!(
+        shown["outputs"]["static.url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://") && u.ends_with(".cloudfront.net")),
+        "{shown}"
+    );
+    let unknown = p.ok(&["output", "postgres.url"], 1);
+    assert!(
+        unknown.stderr.contains(
+            "no output `postgres.url`; it has api-images.uri, frontend.endpoint, media.name, postgres.endpoint"
+        ),
+        "{}",
+        unknown.stderr
+    );
+    let status = p.ok(&["status"], 0);
+    assert!(
+        status
+            .stdout
+            .contains(&format!("  postgres.endpoint  {address}\n")),
+        "{}",
+        status.stdout
+    );
+
+    // RDS: encrypted, private, free-tier class, backups, password managed by AWS.
     let db = rds
         .describe_db_instances()
         .db_instance_identifier(format!("{stack}-postgres"))
@@ -259,6 +327,10 @@ async fn the_complete_stack_comes_up_with_its_key_attributes() {
     // A second up: nothing planned, no write.
     let again = p.ok(&["up", "--yes", "--json", "--stats"], 0).json();
     assert_eq!(again["stats"]["writes"], 0, "{:#}", again["plan"]);
+    assert_eq!(
+        again["outputs"], shown["outputs"],
+        "a second up shows the same outputs"
+    );
     p.ok(&["down", "--yes", "--skip-final-snapshot"], 0);
     let oacs = cf.list_origin_access_controls().send().await.expect("oac");
     assert!(

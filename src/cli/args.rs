@@ -114,8 +114,14 @@ pub enum Command {
     },
     /// Compare live resources with the stack file: exit 0 when they match, 2 when not.
     Drift,
-    /// List what exists of the stack, with ids and states.
+    /// List what exists of the stack, with ids and states, and its outputs.
     Status,
+    /// Print the stack's outputs (addresses, endpoints), read from AWS; with a name, only
+    /// that value, raw (`provision output cdn.url`).
+    Output {
+        /// `<resource>.<output>`, as `provision output` lists them.
+        name: Option<String>,
+    },
     /// List the final snapshots `down` kept (billed until deleted); prune older ones.
     Snapshots {
         /// Delete all but the newest `--keep` of each database (after asking).

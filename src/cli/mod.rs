@@ -151,6 +151,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Plan { detailed_exitcode } => flows::plan::plan(&s, *detailed_exitcode).await,
         Command::Drift => flows::plan::drift(&s).await,
         Command::Status => flows::plan::status(&s).await,
+        Command::Output { name } => flows::output::output(&s, name.as_deref()).await,
         Command::Up { allow_data_loss } => flows::up::up(&s, &view, &run, *allow_data_loss).await,
         Command::Down { force, .. } => flows::down::down(&s, &view, &run, *force).await,
         Command::Unlock => flows::unlock::unlock(&s, &view).await,

@@ -116,6 +116,10 @@ pub struct Outcome {
 pub struct Report {
     pub outcomes: Vec<Outcome>,
     pub interrupted: bool,
+    /// What exists of the stack once the operations ended (the plan's existing resources
+    /// with what was created, updated and deleted since).
+    #[serde(skip)]
+    pub live: Vec<Observed>,
 }
 
 impl Report {
@@ -254,9 +258,14 @@ pub async fn apply(
             result: results[i].clone().unwrap_or(OpResult::NotStarted),
         })
         .collect();
+    let live = live
+        .lock()
+        .map(|l| l.values().cloned().collect())
+        .unwrap_or_default();
     Report {
         outcomes,
         interrupted: options.stop.load(Ordering::SeqCst),
+        live,
     }
 }
 

@@ -236,6 +236,38 @@ pub struct KindInfo {
     /// Deletes of this kind wait for every delete of these kinds (a gateway detaches only
     /// once nothing in the VPC holds a public address any more).
     pub delete_after: &'static [&'static str],
+    /// What a user wants to see of a resource once it exists (a URL, an endpoint): shown
+    /// by `up`, `status` and `output`.
+    pub shown: &'static [Shown],
+}
+
+/// One value shown to the user: `template` with `{output}` replaced by the resource's
+/// outputs (`https://{domain_name}`).
+#[derive(Debug, Clone, Copy)]
+pub struct Shown {
+    pub name: &'static str,
+    pub template: &'static str,
+    pub about: &'static str,
+}
+
+impl Shown {
+    /// The value for `o`; `None` while an output it needs is unknown.
+    pub fn render(&self, o: &Observed) -> Option<String> {
+        let mut out = String::new();
+        let mut rest = self.template;
+        while let Some(start) = rest.find('{') {
+            let end = start + rest[start..].find('}')?;
+            out.push_str(&rest[..start]);
+            let v = o
+                .outputs
+                .get(&rest[start + 1..end])
+                .filter(|v| !v.is_empty())?;
+            out.push_str(v);
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        Some(out)
+    }
 }
 
 impl KindInfo {
@@ -254,6 +286,7 @@ impl KindInfo {
             new_outputs_on_update: false,
             create_after: &[],
             delete_after: &[],
+            shown: &[],
         }
     }
 }

@@ -701,3 +701,20 @@ fn waits_shaped_by_the_usual_duration_see_readiness_within_a_fortieth_of_it() {
     // Early in the wait the looks are sparse: few of them before the window opens.
     assert!(looks(&shaped, secs(449)).0 < looks(&plain, secs(449)).0);
 }
+
+#[test]
+fn a_shown_value_waits_for_every_output_it_names() {
+    use crate::engine::Shown;
+    let endpoint = Shown {
+        name: "endpoint",
+        template: "{address}:{port}",
+        about: "",
+    };
+    let mut db = Observed::new("database", "db", "app-db");
+    assert_eq!(endpoint.render(&db), None, "nothing known yet");
+    db.outputs.insert("address".into(), "db.example".into());
+    db.outputs.insert("port".into(), String::new());
+    assert_eq!(endpoint.render(&db), None, "an empty port is not known");
+    db.outputs.insert("port".into(), "5432".into());
+    assert_eq!(endpoint.render(&db).as_deref(), Some("db.example:5432"));
+}

@@ -48,6 +48,7 @@ pub async fn down(
             report: None,
             remaining: Some(Vec::new()),
             artifacts: Vec::new(),
+            outputs: Vec::new(),
         });
     }
     let protected: Vec<String> = observed
@@ -106,6 +107,7 @@ async fn locked(
             report: None,
             remaining: Some(Vec::new()),
             artifacts: Vec::new(),
+            outputs: Vec::new(),
         });
     }
     unchanged(shown, &plan, "deleted")?;
@@ -135,5 +137,6 @@ async fn locked(
         report: Some(report),
         remaining: Some(remaining),
         artifacts,
+        outputs: Vec::new(),
     })
 }

@@ -5,6 +5,7 @@
 
 pub mod down;
 pub mod kubeconfig;
+pub mod output;
 pub mod plan;
 pub mod snapshots;
 pub mod unlock;
@@ -65,6 +66,28 @@ impl Session {
             aws,
             desired,
         })
+    }
+
+    /// What the user wants to see of what exists (addresses, endpoints), by name
+    /// (`<resource>.<output>`), in name order.
+    pub fn outputs<'a>(&self, live: impl IntoIterator<Item = &'a Observed>) -> Vec<StackOutput> {
+        let mut out: Vec<StackOutput> = live
+            .into_iter()
+            .filter(|o| !o.deleting)
+            .filter_map(|o| Some((o, self.registry.get(o.kind)?)))
+            .flat_map(|(o, k)| {
+                k.info().shown.iter().filter_map(move |sh| {
+                    Some(StackOutput {
+                        name: format!("{}.{}", o.name, sh.name),
+                        kind: o.kind,
+                        value: sh.render(o)?,
+                        about: sh.about,
+                    })
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
     }
 
     /// What exists, and the plan from it to the stack file.
@@ -138,6 +161,15 @@ pub struct RunOptions {
     pub in_use_wait: Duration,
 }
 
+/// A value the user wants of the deployed stack: `alb.dns_name`, `cdn.url`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StackOutput {
+    pub name: String,
+    pub kind: &'static str,
+    pub value: String,
+    pub about: &'static str,
+}
+
 /// What a command ended with, for the views.
 #[derive(Debug)]
 pub enum Outcome {
@@ -155,6 +187,7 @@ pub enum Outcome {
     Status {
         observed: Vec<Observed>,
         lock: Option<String>,
+        outputs: Vec<StackOutput>,
     },
     /// `up` or `down` ran (or found nothing to do).
     Applied {
@@ -165,6 +198,13 @@ pub enum Outcome {
         remaining: Option<Vec<Observed>>,
         /// `down`: what deletions left on purpose and AWS bills (final snapshots).
         artifacts: Vec<Artifact>,
+        /// `up`: what the user wants of the stack now (addresses, endpoints).
+        outputs: Vec<StackOutput>,
+    },
+    /// `output`: every output, or the one asked for.
+    Outputs {
+        outputs: Vec<StackOutput>,
+        only: Option<String>,
     },
     /// `snapshots`: what deletions left on purpose, and what was pruned of it.
     Artifacts {
@@ -203,6 +243,8 @@ pub enum Refusal {
     Cluster { message: String },
     #[error("{message}")]
     Kubeconfig { message: String },
+    #[error("the stack has no output `{name}`{}", if known.is_empty() { " (it has none: nothing that shows one exists)".to_string() } else { format!("; it has {}", known.join(", ")) })]
+    NoSuchOutput { name: String, known: Vec<String> },
 }
 
 impl Refusal {
@@ -217,6 +259,7 @@ impl Refusal {
             Refusal::PlanChanged { .. } => "plan_changed",
             Refusal::Cluster { .. } => "cluster",
             Refusal::Kubeconfig { .. } => "kubeconfig",
+            Refusal::NoSuchOutput { .. } => "no_such_output",
         }
     }
 }

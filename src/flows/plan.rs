@@ -27,5 +27,10 @@ pub async fn status(s: &Session) -> Result<Outcome, Error> {
         )),
         Some(Err(raw)) => Some(format!("unreadable lock {raw:?}")),
     };
-    Ok(Outcome::Status { observed, lock })
+    let outputs = s.outputs(&observed);
+    Ok(Outcome::Status {
+        observed,
+        lock,
+        outputs,
+    })
 }

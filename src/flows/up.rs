@@ -23,12 +23,14 @@ pub async fn up(
     view.proposal(&plan);
     if !plan.has_changes() {
         release_dead_lock(s, view).await;
+        let outputs = s.outputs(&observed);
         return Ok(Outcome::Applied {
             command: "up",
             plan,
             report: None,
             remaining: None,
             artifacts: Vec::new(),
+            outputs,
         });
     }
     let destructive: Vec<String> = plan
@@ -46,7 +48,7 @@ pub async fn up(
     let result = async {
         // Looked at again under the lock: another operation may have changed the stack
         // since the plan was shown.
-        let (_, fresh) = s.discover().await?;
+        let (now, fresh) = s.discover().await?;
         if !fresh.has_changes() {
             // An identical operation held the lock and did the work.
             view.done_meanwhile();
@@ -56,6 +58,7 @@ pub async fn up(
                 report: None,
                 remaining: None,
                 artifacts: Vec::new(),
+                outputs: s.outputs(&now),
             });
         }
         unchanged(&plan, &fresh, "applied")?;
@@ -67,6 +70,7 @@ pub async fn up(
         let report = apply::apply(&fresh, &s.registry, &options, view.progress()).await;
         Ok(Outcome::Applied {
             command: "up",
+            outputs: s.outputs(&report.live),
             plan: fresh,
             report: Some(report),
             remaining: None,

@@ -12,7 +12,7 @@ use crate::aws::StatsReport;
 use crate::engine::apply::{Event, OpKind, OpResult, Progress, Report};
 use crate::engine::plan::{Action, FieldChange, Plan, Step};
 use crate::engine::{CloudError, Observed};
-use crate::flows::{Error, Outcome, Refusal, View};
+use crate::flows::{Error, Outcome, Refusal, StackOutput, View};
 use crate::lock::Holder;
 use crate::model::Invalid;
 
@@ -289,6 +289,19 @@ pub fn status_text(observed: &[Observed]) -> String {
     out
 }
 
+/// The stack's outputs, aligned: `  cdn.url      https://d111.cloudfront.net`.
+pub fn outputs_text(outputs: &[StackOutput]) -> String {
+    if outputs.is_empty() {
+        return String::new();
+    }
+    let w = outputs.iter().map(|o| o.name.len()).max().unwrap_or(0);
+    let mut out = String::from("Outputs:\n");
+    for o in outputs {
+        out.push_str(&format!("  {:w$}  {}\n", o.name, o.value));
+    }
+    out
+}
+
 pub fn stats_text(s: &StatsReport) -> String {
     let mut out = format!(
         "AWS calls: {} ({} reads, {} writes, {} attempts with retries)\n",
@@ -503,11 +516,35 @@ pub fn outcome(stack: &str, region: &str, file: &str, o: &Outcome) {
         }
         Outcome::Planned { plan, .. } => print!("{}", plan_text(plan)),
         Outcome::Drift { plan } => print!("{}", drift_text(plan)),
-        Outcome::Status { observed, lock } => {
+        Outcome::Status {
+            observed,
+            lock,
+            outputs,
+        } => {
             if let Some(l) = lock {
                 println!("Locked by {l}.");
             }
             print!("{}", status_text(observed));
+            print!("{}", outputs_text(outputs));
+        }
+        Outcome::Outputs {
+            outputs,
+            only: Some(name),
+        } => {
+            // Raw, for scripts: `curl "$(provision output cdn.url)"`.
+            if let Some(o) = outputs.iter().find(|o| &o.name == name) {
+                println!("{}", o.value);
+            }
+        }
+        Outcome::Outputs {
+            outputs,
+            only: None,
+        } => {
+            if outputs.is_empty() {
+                println!("Stack {stack} has no outputs: nothing that shows one exists.");
+            } else {
+                print!("{}", outputs_text(outputs));
+            }
         }
         Outcome::Applied {
             command,
@@ -515,14 +552,17 @@ pub fn outcome(stack: &str, region: &str, file: &str, o: &Outcome) {
             report,
             remaining,
             artifacts,
+            outputs,
         } => {
             let Some(report) = report else {
                 if *command == "down" && !plan.has_changes() {
                     println!("Nothing of stack {stack} exists.");
                 }
+                print!("{}", outputs_text(outputs));
                 return;
             };
             print!("{}", report_text(report));
+            print!("{}", outputs_text(outputs));
             let leaks = remaining.as_deref().unwrap_or_default();
             if !leaks.is_empty() {
                 eprintln!("error: {} resource(s) of the stack remain:", leaks.len());

@@ -10,7 +10,7 @@ use crate::aws::StatsReport;
 use crate::engine::apply::{Progress, Quiet};
 use crate::engine::plan::Plan;
 use crate::engine::CloudError;
-use crate::flows::{Error, Outcome, Refusal, View};
+use crate::flows::{Error, Outcome, Refusal, StackOutput, View};
 use crate::lock::Holder;
 
 /// Machine-readable output.
@@ -64,7 +64,18 @@ pub fn outcome(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
                 .collect();
             json!({"ok": true, "stack": stack, "drift": !drifted.is_empty(), "resources": drifted})
         }
-        Outcome::Status { observed, lock } => {
+        Outcome::Outputs { outputs, only } => match only {
+            Some(name) => {
+                let value = outputs.iter().find(|o| &o.name == name).map(|o| &o.value);
+                json!({"ok": true, "stack": stack, "name": name, "value": value})
+            }
+            None => json!({"ok": true, "stack": stack, "outputs": outputs_doc(outputs)}),
+        },
+        Outcome::Status {
+            observed,
+            lock,
+            outputs,
+        } => {
             let items: Vec<_> = observed
                 .iter()
                 .map(|o| {
@@ -76,7 +87,7 @@ pub fn outcome(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
                     json!({"kind": o.kind, "name": o.name, "id": o.id, "state": state, "outputs": o.outputs})
                 })
                 .collect();
-            json!({"ok": true, "stack": stack, "lock": lock, "resources": items})
+            json!({"ok": true, "stack": stack, "lock": lock, "resources": items, "outputs": outputs_doc(outputs)})
         }
         Outcome::Applied {
             command,
@@ -84,6 +95,7 @@ pub fn outcome(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
             report,
             remaining,
             artifacts,
+            outputs,
         } => {
             let mut doc = json!({"ok": report.as_ref().is_none_or(|r| r.ok()), "command": command, "stack": stack, "summary": plan.summary(), "plan": plan});
             if let Some(r) = report {
@@ -98,6 +110,8 @@ pub fn outcome(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
             }
             if *command == "down" {
                 doc["kept"] = json!(artifacts);
+            } else {
+                doc["outputs"] = outputs_doc(outputs);
             }
             doc
         }
@@ -114,6 +128,16 @@ pub fn outcome(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
             file,
         } => json!({"ok": true, "cluster": cluster, "context": context, "file": file}),
     }
+}
+
+/// Outputs as one object, name to value (what `provision output --json` prints).
+fn outputs_doc(outputs: &[StackOutput]) -> Value {
+    Value::Object(
+        outputs
+            .iter()
+            .map(|o| (o.name.clone(), Value::String(o.value.clone())))
+            .collect(),
+    )
 }
 
 /// The document for a failure.

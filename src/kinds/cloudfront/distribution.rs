@@ -22,8 +22,8 @@ use serde_json::Value;
 
 use crate::aws::err;
 use crate::engine::{
-    as_ref, reference, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Status,
-    WaitPolicy,
+    as_ref, reference, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Shown,
+    Status, WaitPolicy,
 };
 use crate::kinds::names;
 use crate::kinds::support::retry::{client_token, create_once, in_use, no_retries};
@@ -33,6 +33,11 @@ use crate::model::{Cx, KindModel, TAG_NAME, TAG_STACK};
 
 pub static INFO: KindInfo = KindInfo {
     outputs: &["id", "arn", "domain_name"],
+    shown: &[Shown {
+        name: "url",
+        template: "https://{domain_name}",
+        about: "the distribution's address",
+    }],
     // CloudFront does not always report the control an origin uses.
     write_only: &["oac"],
     wait: Some(

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use super::{sdk_tags, tags_of, EcrTags, NOT_FOUND};
 use crate::aws::err;
-use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
+use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Shown};
 use crate::kinds::names;
 use crate::kinds::support::tags::{identity, name_taken, owned, sync_tags, Tags};
 use crate::kinds::support::{adapt, desired, Context, Found, Kind};
@@ -25,6 +25,11 @@ use crate::model::{Cx, KindModel};
 
 pub static INFO: KindInfo = KindInfo {
     outputs: &["id", "arn", "uri"],
+    shown: &[Shown {
+        name: "uri",
+        template: "{uri}",
+        about: "where images are pushed (docker push URI:TAG)",
+    }],
     replace: &["repository_name", "encryption"],
     stateful: true,
     ..KindInfo::new(names::ECR_REPOSITORY, "ecr_repositories", "ecr")

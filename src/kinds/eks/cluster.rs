@@ -27,8 +27,8 @@ use serde_json::Value;
 use super::{access, tags_of, EksTags, NOT_FOUND};
 use crate::aws::err;
 use crate::engine::{
-    as_ref, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Status, Unavailable,
-    WaitPolicy,
+    as_ref, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Shown, Status,
+    Unavailable, WaitPolicy,
 };
 use crate::kinds::names;
 use crate::kinds::support::retry::{client_token, retry_iam_propagation};
@@ -45,6 +45,11 @@ const WAIT: WaitPolicy = WaitPolicy::new(
 
 pub static INFO: KindInfo = KindInfo {
     outputs: &["id", "arn", "endpoint"],
+    shown: &[Shown {
+        name: "endpoint",
+        template: "{endpoint}",
+        about: "the Kubernetes API (`provision kubeconfig` writes a context for it)",
+    }],
     replace: &["cluster_name", "role"],
     write_only: &["extended_support"],
     stateful: true,

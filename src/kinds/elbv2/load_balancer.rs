@@ -15,7 +15,8 @@ use serde_json::Value;
 use super::{arn_suffix, check_name, sdk_tags, tags_by_arn, ElbTags};
 use crate::aws::err;
 use crate::engine::{
-    as_ref, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Status, WaitPolicy,
+    as_ref, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Shown, Status,
+    WaitPolicy,
 };
 use crate::kinds::names;
 use crate::kinds::support::retry::{create_once, no_retries};
@@ -25,6 +26,11 @@ use crate::model::{Cx, KindModel};
 
 pub static INFO: KindInfo = KindInfo {
     outputs: &["id", "arn", "arn_suffix", "dns_name"],
+    shown: &[Shown {
+        name: "dns_name",
+        template: "{dns_name}",
+        about: "the load balancer's address (its listeners say the ports)",
+    }],
     replace: &["lb_name", "internal"],
     wait: Some(
         WaitPolicy::new(

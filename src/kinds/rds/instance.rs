@@ -24,8 +24,8 @@ use serde_json::Value;
 use super::{sdk_tags, tags_of, RdsTags};
 use crate::aws::err;
 use crate::engine::{
-    Artifact, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Status, Unavailable,
-    WaitPolicy,
+    Artifact, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Shown, Status,
+    Unavailable, WaitPolicy,
 };
 use crate::kinds::names;
 use crate::kinds::support::tags::{identity, name_taken, owned, sync_tags, Tags};
@@ -34,6 +34,11 @@ use crate::model::{Cx, KindModel};
 
 pub static INFO: KindInfo = KindInfo {
     outputs: &["id", "arn", "address", "port", "secret_arn"],
+    shown: &[Shown {
+        name: "endpoint",
+        template: "{address}:{port}",
+        about: "where clients connect (the password is in Secrets Manager: secret_arn)",
+    }],
     replace: &[
         "identifier",
         "engine",

@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::aws::{err, is_not_found};
-use crate::engine::{reference, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
+use crate::engine::{
+    reference, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Shown,
+};
 use crate::kinds::names;
 use crate::kinds::support::tags::{check_home, identity, name_taken, owned, Tags};
 use crate::kinds::support::{adapt, desired, Context, Found, Kind};
@@ -33,6 +35,11 @@ use crate::model::{Cx, KindModel, TAG_STACK};
 
 pub static INFO: KindInfo = KindInfo {
     outputs: &["id", "arn", "domain"],
+    shown: &[Shown {
+        name: "name",
+        template: "{id}",
+        about: "the bucket's name",
+    }],
     replace: &["name"],
     stateful: true,
     ..KindInfo::new(names::BUCKET, "buckets", "s3")
