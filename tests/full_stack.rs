@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{sdk_config, Project};
+use common::{sdk_config, Project, ACCOUNT, REGION};
 
 fn step<'a>(plan: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     plan["plan"]["steps"]
@@ -97,7 +97,21 @@ async fn the_complete_stack_comes_up_with_its_key_attributes() {
         "{}",
         unknown.stderr
     );
+    assert!(
+        up.stdout.starts_with(&format!(
+            "Plan for stack {stack} in account {ACCOUNT}, region {REGION}:\n"
+        )),
+        "{}",
+        up.stdout
+    );
     let status = p.ok(&["status"], 0);
+    assert!(
+        status.stdout.starts_with(&format!(
+            "Status of stack {stack} in account {ACCOUNT}, region {REGION}:\n"
+        )),
+        "{}",
+        status.stdout
+    );
     assert!(
         status
             .stdout
@@ -327,6 +341,8 @@ async fn the_complete_stack_comes_up_with_its_key_attributes() {
     // A second up: nothing planned, no write.
     let again = p.ok(&["up", "--yes", "--json", "--stats"], 0).json();
     assert_eq!(again["stats"]["writes"], 0, "{:#}", again["plan"]);
+    assert_eq!(again["account"], ACCOUNT);
+    assert_eq!(again["region"], REGION);
     assert_eq!(
         again["outputs"], shown["outputs"],
         "a second up shows the same outputs"

@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::aws::Settings;
-use crate::flows::{self, Error, Outcome, RunOptions, Session, View};
+use crate::flows::{self, Error, Outcome, Place, RunOptions, Session, View};
 use crate::kinds;
 use crate::model;
 use crate::view::{human, json};
@@ -105,11 +105,6 @@ fn kind_options(g: &Global, command: &Command) -> kinds::Options {
 
 async fn run(cli: Cli) -> ExitCode {
     let g = cli.global.clone();
-    let view: Arc<dyn View> = if g.json {
-        Arc::new(json::Json { yes: g.yes })
-    } else {
-        Arc::new(human::Human { yes: g.yes })
-    };
     let stack = match model::load(&g.file, &kinds::models(), g.region.as_deref()) {
         Ok(s) => s,
         Err(i) => return report_failure(&g, &Error::Invalid(i), None),
@@ -120,14 +115,12 @@ async fn run(cli: Cli) -> ExitCode {
         let resources = stack
             .desired(&kinds::models(), model::PLACEHOLDER_ACCOUNT)
             .len();
-        return report(
-            &g,
-            &name,
-            &region,
-            &file,
-            &Outcome::Validated { resources },
-            None,
-        );
+        let place = Place {
+            stack: name,
+            account: None,
+            region,
+        };
+        return report(&g, &place, &file, &Outcome::Validated { resources }, None);
     }
     let settings = Settings {
         region: stack.region.clone(),
@@ -137,6 +130,15 @@ async fn run(cli: Cli) -> ExitCode {
     let s = match Session::connect(stack, &settings, kind_options(&g, &cli.command)).await {
         Ok(s) => s,
         Err(e) => return report_failure(&g, &e, None),
+    };
+    let place = s.place();
+    let view: Arc<dyn View> = if g.json {
+        Arc::new(json::Json { yes: g.yes })
+    } else {
+        Arc::new(human::Human {
+            yes: g.yes,
+            place: place.clone(),
+        })
     };
     let run = RunOptions {
         parallelism: usize::from(g.parallelism),
@@ -170,7 +172,7 @@ async fn run(cli: Cli) -> ExitCode {
     };
     let stats = g.stats.then(|| s.stats());
     match &result {
-        Ok(o) => report(&g, &name, &region, &file, o, stats.as_ref()),
+        Ok(o) => report(&g, &place, &file, o, stats.as_ref()),
         Err(e) => report_failure(&g, e, stats.as_ref()),
     }
 }
@@ -178,16 +180,15 @@ async fn run(cli: Cli) -> ExitCode {
 /// Show a command's result through the view, and say how it ended.
 fn report(
     g: &Global,
-    stack: &str,
-    region: &str,
+    place: &Place,
     file: &str,
     o: &Outcome,
     stats: Option<&crate::aws::StatsReport>,
 ) -> ExitCode {
     if g.json {
-        json::emit(json::outcome(stack, region, file, o), stats);
+        json::emit(json::outcome(place, file, o), stats);
     } else {
-        human::outcome(stack, region, file, o);
+        human::outcome(place, file, o);
         if let Some(st) = stats {
             eprint!("{}", human::stats_text(st));
         }

@@ -73,9 +73,9 @@ pub async fn down(
     let what = |bs: &[blockers::Blocker]| bs.iter().map(|b| b.what.clone()).collect::<Vec<_>>();
     view.sweep(&what(&derived), &what(&foreign));
     view.confirm(&format!(
-        "Delete these {} resources of stack {}?",
+        "Delete these {} resources of {}?",
         plan.steps.len() + derived.len() + foreign.len(),
-        s.stack.name
+        s.place()
     ))?;
     let lock = take_lock(s, view, "down", run).await?;
     let mut sweep = derived;

@@ -68,6 +68,15 @@ impl Session {
         })
     }
 
+    /// Where this session works.
+    pub fn place(&self) -> Place {
+        Place {
+            stack: self.stack.name.clone(),
+            account: Some(self.cx.scope.account.clone()),
+            region: self.stack.region.clone(),
+        }
+    }
+
     /// What the user wants to see of what exists (addresses, endpoints), by name
     /// (`<resource>.<output>`), in name order.
     pub fn outputs<'a>(&self, live: impl IntoIterator<Item = &'a Observed>) -> Vec<StackOutput> {
@@ -159,6 +168,28 @@ pub struct RunOptions {
     pub lock_timeout: Duration,
     /// How long a delete of something still in use is tried again.
     pub in_use_wait: Duration,
+}
+
+/// Where a command works: the stack, the account the credentials belong to (unknown for
+/// `validate`, which makes no call) and the region. Shown by every view.
+#[derive(Debug, Clone, Serialize)]
+pub struct Place {
+    pub stack: String,
+    pub account: Option<String>,
+    pub region: String,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.account {
+            Some(a) => write!(
+                f,
+                "stack {} in account {a}, region {}",
+                self.stack, self.region
+            ),
+            None => write!(f, "stack {} in region {}", self.stack, self.region),
+        }
+    }
 }
 
 /// A value the user wants of the deployed stack: `alb.dns_name`, `cdn.url`.

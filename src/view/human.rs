@@ -12,7 +12,7 @@ use crate::aws::StatsReport;
 use crate::engine::apply::{Event, OpKind, OpResult, Progress, Report};
 use crate::engine::plan::{Action, FieldChange, Plan, Step};
 use crate::engine::{CloudError, Observed};
-use crate::flows::{Error, Outcome, Refusal, StackOutput, View};
+use crate::flows::{Error, Outcome, Place, Refusal, StackOutput, View};
 use crate::lock::Holder;
 use crate::model::Invalid;
 
@@ -145,16 +145,16 @@ fn step_lines(s: &Step) -> Vec<String> {
     out
 }
 
-pub fn plan_text(plan: &Plan) -> String {
+pub fn plan_text(plan: &Plan, place: &Place) -> String {
     let changes: Vec<&Step> = plan.steps.iter().filter(|s| s.action.is_change()).collect();
     let sum = plan.summary();
     if changes.is_empty() {
         return format!(
-            "No changes: the {} resources of the stack match the stack file.\n",
+            "No changes: the {} resources of {place} match the stack file.\n",
             sum.unchanged
         );
     }
-    let mut out = String::from("Plan:\n");
+    let mut out = format!("Plan for {place}:\n");
     for s in changes {
         for l in step_lines(s) {
             out.push_str(&l);
@@ -441,11 +441,12 @@ fn capital(s: &str) -> String {
 pub struct Human {
     /// `--yes`: never ask.
     pub yes: bool,
+    pub place: Place,
 }
 
 impl View for Human {
     fn proposal(&self, plan: &Plan) {
-        print!("{}", plan_text(plan));
+        print!("{}", plan_text(plan, &self.place));
     }
 
     fn sweep(&self, derived: &[String], forced: &[String]) {
@@ -509,12 +510,14 @@ pub fn ask(yes: bool, question: &str) -> Result<(), Refusal> {
 }
 
 /// The result of a command, on stdout (a failed `down` check also on stderr).
-pub fn outcome(stack: &str, region: &str, file: &str, o: &Outcome) {
+pub fn outcome(place: &Place, file: &str, o: &Outcome) {
+    let stack = &place.stack;
+    let region = &place.region;
     match o {
         Outcome::Validated { resources } => {
             println!("{file} is valid: stack {stack} in {region}, {resources} resources.")
         }
-        Outcome::Planned { plan, .. } => print!("{}", plan_text(plan)),
+        Outcome::Planned { plan, .. } => print!("{}", plan_text(plan, place)),
         Outcome::Drift { plan } => print!("{}", drift_text(plan)),
         Outcome::Status {
             observed,
@@ -524,6 +527,7 @@ pub fn outcome(stack: &str, region: &str, file: &str, o: &Outcome) {
             if let Some(l) = lock {
                 println!("Locked by {l}.");
             }
+            println!("Status of {place}:");
             print!("{}", status_text(observed));
             print!("{}", outputs_text(outputs));
         }

@@ -10,7 +10,7 @@ use crate::aws::StatsReport;
 use crate::engine::apply::{Progress, Quiet};
 use crate::engine::plan::Plan;
 use crate::engine::CloudError;
-use crate::flows::{Error, Outcome, Refusal, StackOutput, View};
+use crate::flows::{Error, Outcome, Place, Refusal, StackOutput, View};
 use crate::lock::Holder;
 
 /// Machine-readable output.
@@ -47,8 +47,17 @@ impl View for Json {
     }
 }
 
-/// The document for a command's result.
-pub fn outcome(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
+/// The document for a command's result, with where it was made (account, region).
+pub fn outcome(place: &Place, file: &str, o: &Outcome) -> Value {
+    let mut doc = body(&place.stack, &place.region, file, o);
+    if let Value::Object(m) = &mut doc {
+        m.insert("account".into(), json!(place.account));
+        m.insert("region".into(), json!(place.region));
+    }
+    doc
+}
+
+fn body(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
     match o {
         Outcome::Validated { resources } => {
             json!({"ok": true, "file": file, "stack": stack, "region": region, "resources": resources})
