@@ -6,7 +6,7 @@ mod common;
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, IpPermission, IpRange, Tag, VpcAttributeName};
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
-use common::{ec2, ids, s3, stack_filter, Project};
+use common::{ec2, ids, s3, sdk_config, stack_filter, Project, ACCOUNT, REGION};
 
 fn names_in(plan: &serde_json::Value, action: &str) -> Vec<String> {
     let mut v: Vec<String> = plan["plan"]["steps"]
@@ -379,6 +379,13 @@ async fn up_creates_the_tier_and_a_second_up_writes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn out_of_band_changes_are_reported_as_drift_and_repaired_by_up() {
     let p = Project::new("tier-drift");
+    // Never deployed: said so, not "45 resources differ".
+    let never = p.ok(&["drift"], 2).stdout;
+    assert_eq!(
+        never,
+        format!("Nothing of stack tier-drift in account {ACCOUNT}, region {REGION} exists: it is not deployed (`provision up` creates it).\n")
+    );
+    assert_eq!(p.ok(&["drift", "--json"], 2).json()["exists"], false);
     p.ok(&["up", "--yes"], 0);
     p.ok(&["drift"], 0);
     let id = ids(&p.stack).await;
@@ -457,12 +464,36 @@ async fn out_of_band_changes_are_reported_as_drift_and_repaired_by_up() {
         ]
     );
     let text = p.ok(&["drift"], 2).stdout;
+    // Read as "the file says, AWS has", leaf by leaf.
     assert!(
-        text.contains("security_group_rules alb.rules: changed: ingress"),
+        text.contains("security_group_rules alb.rules (sg-"),
         "{text}"
     );
-    assert!(text.contains("\"from_port\":22"), "{text}");
-    assert!(text.contains("environment: \"prod\" -> \"demo\""), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("      ingress: AWS has {")
+                && l.contains("\"from_port\":22")
+                && l.ends_with(", the file does not")),
+        "{text}"
+    );
+    assert!(
+        text.contains("      tags.environment: the file says \"demo\", AWS has \"prod\"\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("      public: the file says false, AWS has true\n"),
+        "{text}"
+    );
+    let json = p.ok(&["drift", "--json"], 2).json();
+    let main = json["resources"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == "main"))
+        .expect("main drifted");
+    assert_eq!(
+        main["differences"],
+        serde_json::json!([{"field": "tags.environment", "file": "demo", "aws": "prod"}])
+    );
+    assert_eq!(json["exists"], true);
 
     let up = p.ok(&["up", "--yes", "--json"], 0).json();
     assert_eq!(up["summary"]["update"], 5);
@@ -515,6 +546,33 @@ async fn out_of_band_changes_are_reported_as_drift_and_repaired_by_up() {
         id,
         "repairs kept every resource, no replacement"
     );
+
+    // A resource deleted behind the tool's back is the drift; what refers to it is only
+    // changed by `up` through it, not drift of its own.
+    let sns = aws_sdk_sns::Client::new(&sdk_config().await);
+    let topics = sns.list_topics().send().await.expect("topics");
+    let alerts = topics
+        .topics()
+        .iter()
+        .filter_map(|t| t.topic_arn())
+        .find(|a| a.ends_with(":tier-drift-alerts"))
+        .expect("the alerts topic");
+    sns.delete_topic()
+        .topic_arn(alerts)
+        .send()
+        .await
+        .expect("delete topic");
+    let text = p.ok(&["drift"], 2).stdout;
+    assert!(
+        text.starts_with(&format!("Drift in stack tier-drift in account {ACCOUNT}, region {REGION}: 1 resource(s) differ from the stack file.\n  + sns_topic alerts: missing from AWS\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains("(also changed by `up`, through what differs above: alarm "),
+        "{text}"
+    );
+    p.ok(&["up", "--yes"], 0);
+    p.ok(&["drift"], 0);
 
     p.ok(&["down", "--yes"], 0);
 }

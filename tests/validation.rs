@@ -326,3 +326,107 @@ fn a_usage_error_exits_64_never_the_changes_found_code() {
     assert!(help.stdout.contains("64   usage error"), "{}", help.stdout);
     assert_eq!(connections.load(Ordering::SeqCst), 0);
 }
+
+#[test]
+fn the_command_line_speaks_to_users_of_other_tools_and_to_shells() {
+    let (endpoint, connections) = counting_endpoint();
+    let dir = Scratch::new();
+    // Another tool's words: a usage error, with ours.
+    for (args, hint) in [
+        (
+            vec!["apply"],
+            "hint: `provision up` creates or updates the stack",
+        ),
+        (
+            vec!["destroy"],
+            "hint: `provision down` deletes everything the stack owns",
+        ),
+        (vec!["plan", "-target=aws_vpc.main"], "there is no -target"),
+        (
+            vec!["up", "--auto-approve"],
+            "`--yes` skips the confirmation",
+        ),
+    ] {
+        let r = run_at(&endpoint, dir.path(), &args, &[]);
+        assert_eq!(r.code, 64, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(hint), "{args:?}: {}", r.stderr);
+    }
+    // Completions and the manual page need no stack file.
+    for shell in ["bash", "zsh", "fish"] {
+        let r = run_at(&endpoint, dir.path(), &["completions", shell], &[]);
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        assert!(r.stdout.contains("provision"), "{shell}");
+        assert!(
+            r.stdout.contains("drift") && r.stdout.contains("detailed-exitcode"),
+            "{shell}: {}",
+            r.stdout
+        );
+    }
+    let man = run_at(&endpoint, dir.path(), &["man"], &[]);
+    assert_eq!(man.code, 0, "{}", man.stderr);
+    assert!(
+        man.stdout.starts_with(".ie") || man.stdout.contains(".TH provision"),
+        "{}",
+        man.stdout
+    );
+    assert!(
+        man.stdout.contains("usage error"),
+        "the exit codes are in the manual"
+    );
+    assert_eq!(connections.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_stack_file_can_come_from_standard_input() {
+    use std::io::Write;
+    let (endpoint, connections) = counting_endpoint();
+    let dir = Scratch::new();
+    let valid =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("stack.yaml"))
+            .expect("stack.yaml");
+    let invalid = valid.replacen("cidr: 10.0.0.0/16", "cidr: 10.0.0.0/33", 1);
+    assert_ne!(valid, invalid);
+    let piped = |text: &str, colour: &str| {
+        let mut child = common::command(
+            &endpoint,
+            dir.path(),
+            &["-f", "-", "--color", colour, "validate"],
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("wait");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = piped(&valid, "auto");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.starts_with("<stdin> is valid: stack spotilike"),
+        "{stdout}"
+    );
+    // Errors point into what was read, line and all; colours only when asked for.
+    let line = invalid
+        .lines()
+        .position(|l| l.contains("10.0.0.0/33"))
+        .expect("line")
+        + 1;
+    let (code, _, stderr) = piped(&invalid, "never");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("<stdin>:{line}:")), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+    let (_, _, stderr) = piped(&invalid, "always");
+    assert!(stderr.contains("\u{1b}[31;1merror:"), "{stderr}");
+    assert_eq!(connections.load(Ordering::SeqCst), 0);
+}

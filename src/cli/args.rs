@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::view::ColorChoice;
+
 const AFTER_HELP: &str = "\
 Examples:
   provision validate                 check stack.yaml, no AWS call
@@ -39,7 +41,7 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// The stack file.
+    /// The stack file (`-` reads it from standard input).
     #[arg(
         short = 'f',
         long = "file",
@@ -65,6 +67,9 @@ pub struct Global {
     /// How many operations may run at once.
     #[arg(long, default_value_t = 10, global = true, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
+    /// Colours: auto (on a terminal, and not with NO_COLOR), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
     /// More logs on stderr (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -133,6 +138,13 @@ pub enum Command {
     },
     /// Break the stack's lock, left by an operation that died or hangs (after asking).
     Unlock,
+    /// Print a shell completion script (`provision completions bash > /etc/bash_completion.d/provision`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff: `provision man > provision.1; man ./provision.1`).
+    Man,
     /// Add an entry for an EKS cluster of the stack to a kubeconfig file.
     Kubeconfig {
         /// The cluster (its name in the stack file); needed when the stack has several.

@@ -30,10 +30,33 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
+            if let Some(hint) = usage_hint(&e) {
+                eprintln!("hint: {hint}");
+            }
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    init_logs(cli.global.verbose);
+    // What needs no stack file.
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "provision", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            return match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot write the manual page: {e}");
+                    ExitCode::from(EXIT_FAILED)
+                }
+            };
+        }
+        _ => {}
+    }
+    human::set_color(cli.global.color);
+    init_logs(cli.global.verbose, cli.global.color);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -47,16 +70,63 @@ pub fn main() -> ExitCode {
     rt.block_on(run(cli))
 }
 
-fn init_logs(verbose: u8) {
+/// What a user of another tool meant, for a command or option this one spells otherwise.
+fn usage_hint(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let offending = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    match e.kind() {
+        ErrorKind::InvalidSubcommand => {
+            let word = offending(ContextKind::InvalidSubcommand)?;
+            let (ours, what) = match word {
+                "apply" | "deploy" | "create" => ("up", "creates or updates the stack"),
+                "destroy" | "delete" | "teardown" => ("down", "deletes everything the stack owns"),
+                "diff" | "preview" => ("plan", "shows what `up` would change"),
+                "refresh" | "check" => ("drift", "compares AWS with the stack file"),
+                "show" | "state" | "list" => ("status", "lists what exists of the stack"),
+                "outputs" => ("output", "prints the stack's outputs"),
+                "init" | "lint" => ("validate", "checks the stack file (nothing to initialise)"),
+                _ => return None,
+            };
+            Some(format!("`provision {ours}` {what}"))
+        }
+        ErrorKind::UnknownArgument => {
+            // `-target=x` reaches clap as the short option `-t`: look at the words given.
+            let given: Vec<String> = std::env::args().skip(1).collect();
+            let name = given
+                .iter()
+                .map(|a| a.trim_start_matches('-').split('=').next().unwrap_or(""))
+                .find(|n| matches!(*n, "target" | "auto-approve" | "var" | "var-file"))
+                .or_else(|| {
+                    let arg = offending(ContextKind::InvalidArg)?;
+                    arg.trim_start_matches('-').split('=').next()
+                })?;
+            match name {
+                "target" => Some(
+                    "provision always plans the whole stack: there is no -target (a resource's \
+                     `depends_on` and references decide the order)"
+                        .into(),
+                ),
+                "auto-approve" => Some("`--yes` skips the confirmation".into()),
+                "var" | "var-file" => Some("the stack file takes no variables yet".into()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn init_logs(verbose: u8, choice: args::ColorChoice) {
     // Never below info for the SDK: its wire-level logs could carry secrets.
     let filter = match verbose {
         0 => "warn",
         1 => "provision=info,warn",
         _ => "provision=debug,aws_config=info,info",
     };
-    // Colours only for a person at a terminal (and never with NO_COLOR set).
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").is_none();
+    // Colours only for a person at a terminal (and never with NO_COLOR set), unless told.
+    let colour = human::colour_for(choice, std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
@@ -157,6 +227,9 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Up { allow_data_loss } => flows::up::up(&s, &view, &run, *allow_data_loss).await,
         Command::Down { force, .. } => flows::down::down(&s, &view, &run, *force).await,
         Command::Unlock => flows::unlock::unlock(&s, &view).await,
+        Command::Completions { .. } | Command::Man => Ok(Outcome::Validated {
+            resources: s.desired.len(),
+        }),
         Command::Snapshots { prune, keep } => {
             flows::snapshots::snapshots(&s, &view, *prune, *keep).await
         }

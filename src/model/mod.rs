@@ -363,8 +363,18 @@ pub fn load(
     kinds: &[&dyn KindModel],
     region_override: Option<&str>,
 ) -> Result<Stack, Invalid> {
-    let file = path.display().to_string();
-    let text = read_bounded(path).map_err(|(message, hint)| Invalid {
+    let stdin = path.as_os_str() == "-";
+    let file = if stdin {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let read = if stdin {
+        read_stdin()
+    } else {
+        read_bounded(path)
+    };
+    let text = read.map_err(|(message, hint)| Invalid {
         from_aws: false,
         diagnostics: vec![Diagnostic {
             file: file.clone(),
@@ -380,6 +390,35 @@ pub fn load(
 
 /// The largest stack file read: a 1,000-resource stack is about 150 KB.
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+fn too_big() -> (String, Option<String>) {
+    (
+        format!(
+            "the stack file is larger than {} MiB",
+            MAX_FILE_BYTES / (1024 * 1024)
+        ),
+        Some("a stack file describes resources; data belongs elsewhere".into()),
+    )
+}
+
+/// Read the stack file from standard input (`-f -`), with the same bounds as a file.
+fn read_stdin() -> Result<String, (String, Option<String>)> {
+    use std::io::{IsTerminal, Read};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err((
+            "`-f -` reads the stack file from standard input, which is a terminal".into(),
+            Some("pipe the file in: `cat stack.yaml | provision -f - plan`".into()),
+        ));
+    }
+    let mut bytes = Vec::new();
+    stdin
+        .lock()
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| (format!("cannot read standard input: {e}"), None))?;
+    checked_text(bytes)
+}
 
 /// Read a stack file: a regular file (a FIFO or a device would block or never end),
 /// at most `MAX_FILE_BYTES`, UTF-8. Errors as (message, hint).
@@ -402,15 +441,6 @@ fn read_bounded(path: &Path) -> Result<String, (String, Option<String>)> {
             Some("pass a YAML file with -f/--file".into()),
         ));
     }
-    let too_big = || {
-        (
-            format!(
-                "the stack file is larger than {} MiB",
-                MAX_FILE_BYTES / (1024 * 1024)
-            ),
-            Some("a stack file describes resources; data belongs elsewhere".into()),
-        )
-    };
     if meta.len() > MAX_FILE_BYTES {
         return Err(too_big());
     }
@@ -418,6 +448,11 @@ fn read_bounded(path: &Path) -> Result<String, (String, Option<String>)> {
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
         .map_err(cannot)?;
+    checked_text(bytes)
+}
+
+/// Bytes read from a stack file: at most `MAX_FILE_BYTES`, UTF-8.
+fn checked_text(bytes: Vec<u8>) -> Result<String, (String, Option<String>)> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(too_big());
     }

@@ -15,11 +15,51 @@ use crate::engine::{CloudError, Observed};
 use crate::flows::{Error, Outcome, Place, Refusal, StackOutput, View};
 use crate::lock::Holder;
 use crate::model::Invalid;
+use crate::view::ColorChoice;
+use crate::view::{differences, drifted_itself, never_deployed};
 
 const UNKNOWN: &str = "(known after apply)";
 
+static COLOR: std::sync::OnceLock<ColorChoice> = std::sync::OnceLock::new();
+
+/// The `--color` choice, for the rest of the process.
+pub fn set_color(choice: ColorChoice) {
+    let _ = COLOR.set(choice);
+}
+
+/// Whether a stream gets colours: as chosen, or, on auto, when it is a terminal and
+/// NO_COLOR is not set.
+pub fn colour_for(choice: ColorChoice, terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+/// Colours on standard output (plans, reports).
 fn color() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+    colour_for(
+        COLOR.get().copied().unwrap_or(ColorChoice::Auto),
+        std::io::stdout().is_terminal(),
+    )
+}
+
+/// Colours on standard error (errors, questions).
+fn color_err() -> bool {
+    colour_for(
+        COLOR.get().copied().unwrap_or(ColorChoice::Auto),
+        std::io::stderr().is_terminal(),
+    )
+}
+
+/// `s` in colour on standard error.
+fn paint_err(s: &str, code: &str) -> String {
+    if color_err() {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
 }
 
 fn paint(s: &str, code: &str) -> String {
@@ -168,40 +208,77 @@ pub fn plan_text(plan: &Plan, place: &Place) -> String {
     out
 }
 
-pub fn drift_text(plan: &Plan) -> String {
-    let drifted: Vec<&Step> = plan.steps.iter().filter(|s| s.action.is_change()).collect();
+pub fn drift_text(plan: &Plan, place: &Place) -> String {
+    if never_deployed(plan) {
+        return format!(
+            "Nothing of {place} exists: it is not deployed (`provision up` creates it).\n"
+        );
+    }
+    let (drifted, following): (Vec<&Step>, Vec<&Step>) = plan
+        .steps
+        .iter()
+        .filter(|s| s.action.is_change())
+        .partition(|s| drifted_itself(s));
     if drifted.is_empty() {
-        return "No drift: live resources match the stack file.\n".into();
+        return format!("No drift: the resources of {place} match the stack file.\n");
     }
     let mut out = format!(
-        "Drift: {} resource(s) differ from the stack file.\n",
+        "Drift in {place}: {} resource(s) differ from the stack file.\n",
         drifted.len()
     );
+    let value = |v: &Value| show(&Some(v.clone()));
     for s in drifted {
+        let id =
+            s.id.as_deref()
+                .map(|i| format!(" ({i})"))
+                .unwrap_or_default();
         let what = match s.action {
-            Action::Create => "missing".to_string(),
-            Action::Delete => "not in the stack file".to_string(),
-            _ => {
-                let fields: Vec<&str> = s.changes.iter().map(|c| c.field.as_str()).collect();
-                format!("changed: {}", fields.join(", "))
-            }
+            Action::Create => ": missing from AWS",
+            Action::Delete => ": in AWS, not in the stack file",
+            _ => "",
         };
         out.push_str(&format!(
-            "  {} {} {}: {what}\n",
+            "  {} {} {}{id}{what}\n",
             symbol(s.action),
             s.kind,
             s.name
         ));
-        if !matches!(s.action, Action::Create | Action::Delete) {
-            for c in &s.changes {
-                for l in field_lines(c, false) {
-                    out.push_str(&l);
-                    out.push('\n');
-                }
+        if let Some(r) = s.reason.as_ref().filter(|r| !r.is_empty()) {
+            out.push_str(&format!("      # {r}\n"));
+        }
+        if matches!(s.action, Action::Create | Action::Delete) {
+            continue;
+        }
+        for c in &s.changes {
+            for d in differences(c) {
+                let line = match (&d.file, &d.aws) {
+                    (Some(f), Some(a)) => {
+                        format!("the file says {}, AWS has {}", value(f), value(a))
+                    }
+                    (Some(f), None) => format!("the file has {}, AWS does not", value(f)),
+                    (None, Some(a)) => format!("AWS has {}, the file does not", value(a)),
+                    (None, None) => continue,
+                };
+                let tag = if c.forces_replacement {
+                    " (forces replacement)"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("      {}: {line}{tag}\n", d.field));
             }
         }
     }
-    out.push_str("Run `provision up` to bring them back to the stack file.\n");
+    if !following.is_empty() {
+        let names: Vec<String> = following
+            .iter()
+            .map(|s| format!("{} {}", s.kind, s.name))
+            .collect();
+        out.push_str(&format!(
+            "  (also changed by `up`, through what differs above: {})\n",
+            names.join(", ")
+        ));
+    }
+    out.push_str("`provision up` brings AWS back to the stack file.\n");
     out
 }
 
@@ -325,7 +402,7 @@ pub fn stats_text(s: &StatsReport) -> String {
 pub fn invalid_text(i: &Invalid) -> String {
     let mut out = String::new();
     for d in &i.diagnostics {
-        out.push_str(&format!("{} {d}\n", paint("error:", "31;1")));
+        out.push_str(&format!("{} {d}\n", paint_err("error:", "31;1")));
     }
     out.push_str(&format!(
         "{} problem(s) found; {}.\n",
@@ -518,7 +595,7 @@ pub fn outcome(place: &Place, file: &str, o: &Outcome) {
             println!("{file} is valid: stack {stack} in {region}, {resources} resources.")
         }
         Outcome::Planned { plan, .. } => print!("{}", plan_text(plan, place)),
-        Outcome::Drift { plan } => print!("{}", drift_text(plan)),
+        Outcome::Drift { plan } => print!("{}", drift_text(plan, place)),
         Outcome::Status {
             observed,
             lock,

@@ -70,8 +70,26 @@ fn body(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
                 .steps
                 .iter()
                 .filter(|st| st.action.is_change())
+                .map(|st| {
+                    let mut doc = json!(st);
+                    let differences: Vec<Value> = st
+                        .changes
+                        .iter()
+                        .flat_map(crate::view::differences)
+                        .map(|d| json!({"field": d.field, "file": d.file, "aws": d.aws}))
+                        .collect();
+                    doc["differences"] = json!(differences);
+                    doc["drifted_itself"] = json!(crate::view::drifted_itself(st));
+                    doc
+                })
                 .collect();
-            json!({"ok": true, "stack": stack, "drift": !drifted.is_empty(), "resources": drifted})
+            json!({
+                "ok": true,
+                "stack": stack,
+                "exists": !crate::view::never_deployed(plan),
+                "drift": !drifted.is_empty(),
+                "resources": drifted,
+            })
         }
         Outcome::Outputs { outputs, only } => match only {
             Some(name) => {
