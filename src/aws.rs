@@ -450,7 +450,7 @@ pub fn advice(code: &str) -> Option<String> {
     Some(match code {
         NO_CREDENTIALS => "set AWS_PROFILE (or --profile) to a profile of ~/.aws/config, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; with IAM Identity Center run `aws sso login` first".into(),
         PROFILE_NOT_FOUND => "`aws configure --profile NAME` creates one; `aws configure list-profiles` lists them".into(),
-        CREDENTIALS_UNAVAILABLE => "check the profile's settings; for an SSO profile run `aws sso login`".into(),
+        CREDENTIALS_UNAVAILABLE => "set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; check the profile's settings, and for an SSO profile run `aws sso login`".into(),
         UNREACHABLE if endpoint_set => "check AWS_ENDPOINT_URL: nothing answers there".into(),
         UNREACHABLE => "check the network connection (and any proxy settings)".into(),
         NOT_AWS if endpoint_set => "AWS_ENDPOINT_URL points at something that is not AWS".into(),

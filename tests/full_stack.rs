@@ -618,3 +618,53 @@ async fn a_slow_distribution_is_waited_for_with_visible_progress() {
         down.stdout
     );
 }
+
+/// Compare `text` with the committed snapshot `tests/snapshots/NAME` (rewritten instead
+/// when UPDATE_SNAPSHOTS is set).
+fn snapshot(name: &str, text: &str) {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&path, text).expect("write snapshot");
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_SNAPSHOTS=1 writes it)", path.display()));
+    assert!(
+        want == text,
+        "{} differs (UPDATE_SNAPSHOTS=1 rewrites it); now:\n{text}",
+        path.display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plans_read_like_the_file() {
+    let p = Project::new("snap");
+    // The whole stack: a header with the place, a legend and the tags told once; values
+    // as known, each unknown leaf named; long values as blocks; no line wider than 110.
+    let full = p.ok(&["plan"], 0).stdout;
+    snapshot("plan-full-stack.txt", &full);
+    assert!(full.lines().all(|l| l.chars().count() <= 110), "{full}");
+    // A resource's own tags stay, the identity tags go to the header.
+    assert!(
+        full.contains("      tags = {\"data\": \"media\"}\n"),
+        "{full}"
+    );
+    assert_eq!(
+        full.matches("provision:stack=snap").count(),
+        1,
+        "identity tags are told once"
+    );
+    // A small change: only what changes, "before -> after".
+    p.ok(&["up", "--yes"], 0);
+    p.edit("desired_count: 2", "desired_count: 3");
+    p.edit(
+        "api-logs: {retention_days: 14}",
+        "api-logs: {retention_days: 30}",
+    );
+    let small = p.ok(&["plan"], 0).stdout;
+    snapshot("plan-small-change.txt", &small);
+    p.ok(&["down", "--yes", "--skip-final-snapshot"], 0);
+}

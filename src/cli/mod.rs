@@ -121,7 +121,9 @@ fn usage_hint(e: &clap::Error) -> Option<String> {
 fn init_logs(verbose: u8, choice: args::ColorChoice) {
     // Never below info for the SDK: its wire-level logs could carry secrets.
     let filter = match verbose {
-        0 => "warn",
+        // The SDK's own warnings (a credentials provider that failed on the way, with
+        // its debug dump) say nothing the error report does not: only with -v.
+        0 => "warn,aws_config=error,aws_smithy_runtime=error,aws_runtime=error",
         1 => "provision=info,warn",
         _ => "provision=debug,aws_config=info,info",
     };

@@ -26,13 +26,42 @@ impl Action {
     }
 }
 
-/// One field that differs. `after == None` means the value is only known after apply.
+/// One field that differs. `after == None` means the value is only known after apply;
+/// `after_known_parts` then holds what is known of it, each unknown leaf an object
+/// `{"$unknown": "<resource>.<output>"}`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FieldChange {
     pub field: String,
     pub before: Option<Value>,
     pub after: Option<Value>,
+    /// The value is only known after apply (never the same as a null value).
+    pub after_unknown: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_known_parts: Option<Value>,
     pub forces_replacement: bool,
+}
+
+/// The key of an unknown leaf in `after_known_parts`.
+pub const UNKNOWN_KEY: &str = "$unknown";
+
+/// A value with its references resolved where they can be, and each one that cannot
+/// marked `{"$unknown": "<resource>.<output>"}`.
+fn known_parts(v: &Value, lookup: &dyn Fn(&str, &str) -> Option<String>) -> Value {
+    if let Some((name, attr)) = super::as_ref(v) {
+        return match super::resolve(v, lookup) {
+            Some(r) => r,
+            None => serde_json::json!({ UNKNOWN_KEY: format!("{name}.{attr}") }),
+        };
+    }
+    match v {
+        Value::Array(a) => Value::Array(a.iter().map(|x| known_parts(x, lookup)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), known_parts(x, lookup)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -264,6 +293,10 @@ pub fn plan(
                         field: f.clone(),
                         before: None,
                         after: resolved.get(f).cloned(),
+                        after_unknown: unknown.contains(f),
+                        after_known_parts: unknown
+                            .contains(f)
+                            .then(|| known_parts(&d.props[f], &lookup)),
                         forces_replacement: false,
                     })
                     .collect();
@@ -285,6 +318,10 @@ pub fn plan(
                             field: f.clone(),
                             before,
                             after,
+                            after_unknown: unknown.contains(f),
+                            after_known_parts: unknown
+                                .contains(f)
+                                .then(|| known_parts(&d.props[f], &lookup)),
                             forces_replacement: replace_fields.contains(&f.as_str()),
                         });
                     }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::aws::StatsReport;
 use crate::engine::apply::{Event, OpKind, OpResult, Progress, Report};
-use crate::engine::plan::{Action, FieldChange, Plan, Step};
+use crate::engine::plan::{Action, FieldChange, Plan, Step, UNKNOWN_KEY};
 use crate::engine::{CloudError, Observed};
 use crate::flows::{Error, Outcome, Place, Refusal, StackOutput, View};
 use crate::lock::Holder;
@@ -100,6 +100,37 @@ fn show(v: &Option<Value>) -> String {
     }
 }
 
+/// A value with unknown leaves (`after_known_parts`): what is known shown as it is, each
+/// unknown leaf as `(known after apply: <resource>.<output>)`.
+fn show_known_parts(v: &Value) -> String {
+    match v {
+        Value::Object(o) if o.len() == 1 && o.contains_key(UNKNOWN_KEY) => format!(
+            "(known after apply: {})",
+            o[UNKNOWN_KEY].as_str().unwrap_or("?")
+        ),
+        Value::Object(o) => {
+            let items: Vec<String> = o
+                .iter()
+                .map(|(k, x)| format!("{k:?}: {}", show_known_parts(x)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        Value::Array(a) => {
+            let items: Vec<String> = a.iter().map(show_known_parts).collect();
+            format!("[{}]", items.join(", "))
+        }
+        other => show(&Some(other.clone())),
+    }
+}
+
+/// What a change sets: its value, or what is known of it.
+fn show_after(c: &FieldChange) -> String {
+    match (&c.after, &c.after_known_parts) {
+        (None, Some(parts)) => show_known_parts(parts),
+        (after, _) => show(after),
+    }
+}
+
 /// Lines describing one field change, diff-style: maps key by key, lists item by item.
 fn field_lines(c: &FieldChange, creating: bool) -> Vec<String> {
     let tag = if c.forces_replacement {
@@ -108,7 +139,7 @@ fn field_lines(c: &FieldChange, creating: bool) -> Vec<String> {
         String::new()
     };
     if creating {
-        return vec![format!("      {} = {}", c.field, show(&c.after))];
+        return vec![format!("      {} = {}", c.field, show_after(c))];
     }
     match (&c.before, &c.after) {
         (Some(Value::Object(b)), Some(Value::Object(a))) => {
@@ -154,12 +185,118 @@ fn field_lines(c: &FieldChange, creating: bool) -> Vec<String> {
             "      ~ {}: {} -> {}{tag}",
             c.field,
             show(&c.before),
-            show(&c.after)
+            show_after(c)
         )],
     }
 }
 
-fn step_lines(s: &Step) -> Vec<String> {
+/// Tags every resource of a plan carries alike (the stack's `tags:` and `provision:stack`),
+/// told once in the plan's header instead of on every resource.
+fn common_tags(steps: &[&Step]) -> BTreeMap<String, Value> {
+    let mut common: Option<BTreeMap<String, Value>> = None;
+    for s in steps.iter().filter(|s| s.action == Action::Create) {
+        let Some(Value::Object(tags)) = s
+            .changes
+            .iter()
+            .find(|c| c.field == "tags")
+            .and_then(|c| c.after.as_ref())
+        else {
+            continue;
+        };
+        let these: BTreeMap<String, Value> = tags
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "Name" | "provision:name"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        common = Some(match common {
+            None => these,
+            Some(c) => c
+                .into_iter()
+                .filter(|(k, v)| these.get(k) == Some(v))
+                .collect(),
+        });
+    }
+    common.unwrap_or_default()
+}
+
+/// A created resource's tags without what the header tells once: the common tags, its
+/// identity tag, and a `Name` that is the usual `<stack>-<name>`.
+fn own_tags(
+    c: &FieldChange,
+    s: &Step,
+    place: &Place,
+    common: &BTreeMap<String, Value>,
+) -> Option<Value> {
+    let stack = place.stack.as_str();
+    let Some(Value::Object(tags)) = &c.after else {
+        return c.after.clone();
+    };
+    let own: serde_json::Map<String, Value> = tags
+        .iter()
+        .filter(|(k, v)| common.get(*k) != Some(v))
+        .filter(|(k, v)| !(k.as_str() == "provision:name" && v.as_str() == Some(&s.name)))
+        .filter(|(k, v)| {
+            !(k.as_str() == "provision:region" && v.as_str() == Some(place.region.as_str()))
+        })
+        .filter(|(k, v)| {
+            !(k.as_str() == "Name" && v.as_str() == Some(&format!("{stack}-{}", s.name)))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (!own.is_empty()).then_some(Value::Object(own))
+}
+
+/// A long map or list as an indented block, one key or item per line.
+fn block(v: &Value, indent: usize, out: &mut Vec<String>) {
+    let pad = " ".repeat(indent);
+    let inline = |x: &Value| show_known_parts(x);
+    match v {
+        Value::Object(o) if !(o.len() == 1 && o.contains_key(UNKNOWN_KEY)) => {
+            for (k, x) in o {
+                let text = inline(x);
+                if text.len() <= 70 || !(x.is_object() || x.is_array()) {
+                    out.push(format!("{pad}{k}: {text}"));
+                } else {
+                    out.push(format!("{pad}{k}:"));
+                    block(x, indent + 2, out);
+                }
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                let text = inline(x);
+                if text.len() <= 70 || !(x.is_object() || x.is_array()) {
+                    out.push(format!("{pad}- {text}"));
+                } else {
+                    // YAML's way: the item's first line on the dash.
+                    let mut item = Vec::new();
+                    block(x, indent + 2, &mut item);
+                    for (i, l) in item.into_iter().enumerate() {
+                        if i == 0 {
+                            out.push(format!("{pad}- {}", l.trim_start()));
+                        } else {
+                            out.push(l);
+                        }
+                    }
+                }
+            }
+        }
+        other => out.push(format!("{pad}{}", inline(other))),
+    }
+}
+
+/// A created resource's field: inline when short, else as a block.
+fn created_field_lines(field: &str, value: &Value) -> Vec<String> {
+    let text = show_known_parts(value);
+    if text.len() <= 90 || !(value.is_object() || value.is_array()) {
+        return vec![format!("      {field} = {text}")];
+    }
+    let mut out = vec![format!("      {field}:")];
+    block(value, 8, &mut out);
+    out
+}
+
+fn step_lines(s: &Step, place: Option<&Place>, common: &BTreeMap<String, Value>) -> Vec<String> {
     let id =
         s.id.as_deref()
             .map(|i| format!(" ({i})"))
@@ -180,7 +317,22 @@ fn step_lines(s: &Step) -> Vec<String> {
         out.push(paint("      ! destroys the data it holds", "31;1"));
     }
     for c in &s.changes {
-        out.extend(field_lines(c, s.action == Action::Create));
+        if s.action != Action::Create {
+            out.extend(field_lines(c, false));
+            continue;
+        }
+        let value = if let (Some(place), "tags") = (place, c.field.as_str()) {
+            match own_tags(c, s, place, common) {
+                Some(v) => Some(v),
+                None => continue,
+            }
+        } else {
+            c.after.clone().or_else(|| c.after_known_parts.clone())
+        };
+        match value {
+            Some(v) => out.extend(created_field_lines(&c.field, &v)),
+            None => out.extend(field_lines(c, true)),
+        }
     }
     out
 }
@@ -195,8 +347,46 @@ pub fn plan_text(plan: &Plan, place: &Place) -> String {
         );
     }
     let mut out = format!("Plan for {place}:\n");
+    out.push_str(&format!(
+        "  ({} create, {} update in place, {} replace, {} delete; \"known after apply: x.id\" is set once x exists)\n",
+        symbol(Action::Create),
+        symbol(Action::Update),
+        symbol(Action::Replace),
+        symbol(Action::Delete)
+    ));
+    let common = common_tags(&changes);
+    if !common.is_empty() {
+        let tags: Vec<String> = common
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                )
+            })
+            .collect();
+        let mut line = String::from("  Tags on every resource:");
+        let n = tags.len();
+        for (i, t) in tags.into_iter().enumerate() {
+            let t = if i + 1 < n { format!("{t},") } else { t };
+            if line.len() + t.len() > 92 {
+                out.push_str(&line);
+                out.push('\n');
+                line = String::from("   ");
+            }
+            line.push(' ');
+            line.push_str(&t);
+        }
+        out.push_str(&line);
+        out.push_str(&format!(
+            "\n    and each its own provision:name=<name> and Name={}-<name> (global ones also\n    provision:region={}), unless shown.\n",
+            place.stack, place.region
+        ));
+    }
     for s in changes {
-        for l in step_lines(s) {
+        for l in step_lines(s, Some(place), &common) {
             out.push_str(&l);
             out.push('\n');
         }
