@@ -594,7 +594,46 @@ async fn a_slow_distribution_is_waited_for_with_visible_progress() {
     p.write(
         "stack: full-cdn\nbuckets:\n  site: {cloudfront_access: [cdn]}\ndistributions:\n  cdn: {origin_bucket: site, default_root_object: index.html}\n",
     );
-    let up = p.ok(&["up", "--yes"], 0);
+    // `status` while `up` waits shows the distribution as AWS has it, not "ok".
+    let endpoint = common::emulator().endpoint.clone();
+    let running = common::command(&endpoint, &p.dir, &["up", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("up");
+    let mut seen = Vec::new();
+    let deploying = loop {
+        let status = p.ok(&["status"], 0).stdout;
+        let cdn = status
+            .lines()
+            .find(|l| l.trim_start().starts_with("distribution"))
+            .map(str::to_string);
+        if let Some(line) = &cdn {
+            if line.ends_with("not ready: inprogress") {
+                break true;
+            }
+            seen.push(line.clone());
+            if line.ends_with("  ok") {
+                break false;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    let out = running.wait_with_output().expect("up ends");
+    let up = common::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_eq!(up.code, 0, "{}", up.all());
+    assert!(deploying, "status never showed the deployment: {seen:?}");
+    let after = p.ok(&["status"], 0).stdout;
+    assert!(
+        after
+            .lines()
+            .any(|l| l.trim_start().starts_with("distribution") && l.ends_with("  ok")),
+        "{after}"
+    );
     assert!(
         up.stderr
             .contains("waiting for distribution cdn: inprogress"),

@@ -80,8 +80,31 @@ async fn up_creates_the_tier_and_a_second_up_writes_nothing() {
         "{human}"
     );
 
-    let up = p.ok(&["up", "--yes", "--json", "--stats"], 0).json();
+    let run = p.ok(&["up", "--yes", "--json", "--stats"], 0);
+    let up = run.json();
     assert_eq!(up["summary"]["create"], ALL.len());
+    assert_eq!(up["format_version"], 1);
+    // NDJSON: every line a document; each resource started and finished while it ran,
+    // then the result.
+    let lines: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let (events, result) = lines.split_at(lines.len() - 1);
+    assert_eq!(result[0], up);
+    for name in ALL {
+        let seen = |what: &str| {
+            events
+                .iter()
+                .position(|e| e["event"] == what && e["name"] == name)
+        };
+        let (started, finished) = (seen("started"), seen("finished"));
+        assert!(
+            started.is_some() && started < finished,
+            "{name}: started {started:?}, finished {finished:?}"
+        );
+    }
 
     // Check everything through our own client.
     let ec2 = ec2().await;

@@ -11,6 +11,7 @@ pub mod snapshots;
 pub mod unlock;
 pub mod up;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -219,6 +220,8 @@ pub enum Outcome {
         observed: Vec<Observed>,
         lock: Option<String>,
         outputs: Vec<StackOutput>,
+        /// AWS's status of what is still changing, by `kind name`.
+        settling: BTreeMap<String, String>,
     },
     /// `up` or `down` ran (or found nothing to do).
     Applied {

@@ -1,6 +1,7 @@
 //! The read-only flows: `plan`, `drift`, `status`. They never take the stack lock.
 
 use super::{Error, Outcome, Session};
+use crate::engine::Status;
 
 /// What `up` would do.
 pub async fn plan(s: &Session, detailed: bool) -> Result<Outcome, Error> {
@@ -28,9 +29,42 @@ pub async fn status(s: &Session) -> Result<Outcome, Error> {
         Some(Err(raw)) => Some(format!("unreadable lock {raw:?}")),
     };
     let outputs = s.outputs(&observed);
+    let settling = settling(s, &observed).await?;
     Ok(Outcome::Status {
         observed,
         lock,
         outputs,
+        settling,
     })
+}
+
+/// What is still changing in AWS (a distribution deploying, a service short of its
+/// tasks), by `kind name`: AWS's status of each resource whose kind waits for one,
+/// asked a few at a time.
+async fn settling(
+    s: &Session,
+    observed: &[crate::engine::Observed],
+) -> Result<std::collections::BTreeMap<String, String>, Error> {
+    use futures::{StreamExt, TryStreamExt};
+    let asks = observed.iter().filter_map(|o| {
+        let kind = s.registry.get(o.kind)?.clone();
+        kind.info().wait?;
+        Some(async move {
+            let status = kind.status(o).await?;
+            Ok::<_, Error>((format!("{} {}", o.kind, o.name), status))
+        })
+    });
+    let found: Vec<(String, Status)> = futures::stream::iter(asks)
+        .buffer_unordered(8)
+        .try_collect()
+        .await?;
+    Ok(found
+        .into_iter()
+        .filter_map(|(k, st)| match st {
+            Status::Pending(text) => Some((k, text)),
+            Status::Failed(text) => Some((k, format!("failed: {text}"))),
+            Status::Missing => Some((k, "gone since it was listed".into())),
+            Status::Ready => None,
+        })
+        .collect())
 }

@@ -531,7 +531,7 @@ fn op_word(op: OpKind) -> &'static str {
     }
 }
 
-pub fn status_text(observed: &[Observed]) -> String {
+pub fn status_text(observed: &[Observed], settling: &BTreeMap<String, String>) -> String {
     if observed.is_empty() {
         return "Nothing of this stack exists.\n".into();
     }
@@ -539,10 +539,12 @@ pub fn status_text(observed: &[Observed]) -> String {
     let w = observed.iter().map(|o| o.kind.len()).max().unwrap_or(0);
     let n = observed.iter().map(|o| o.name.len()).max().unwrap_or(0);
     for o in observed {
+        let now = settling.get(&format!("{} {}", o.kind, o.name));
         let state = o
             .failed
             .as_deref()
             .map(|f| format!("failed: {f}"))
+            .or_else(|| now.map(|s| format!("not ready: {s}")))
             .unwrap_or_else(|| match o.outputs.get("pending_confirmation") {
                 // Nothing is delivered to them until the link AWS sent is followed.
                 Some(p) if !p.is_empty() => format!("ok; not yet confirmed by {p}"),
@@ -790,12 +792,13 @@ pub fn outcome(place: &Place, file: &str, o: &Outcome) {
             observed,
             lock,
             outputs,
+            settling,
         } => {
             if let Some(l) = lock {
                 println!("Locked by {l}.");
             }
             println!("Status of {place}:");
-            print!("{}", status_text(observed));
+            print!("{}", status_text(observed, settling));
             print!("{}", outputs_text(outputs));
         }
         Outcome::Outputs {
@@ -927,7 +930,7 @@ mod tests {
         confirmed
             .outputs
             .insert("pending_confirmation".into(), String::new());
-        let text = status_text(&[topic, confirmed]);
+        let text = status_text(&[topic, confirmed], &BTreeMap::new());
         let lines: Vec<&str> = text.lines().collect();
         assert!(
             lines[0].ends_with("ok; not yet confirmed by team@example.com"),

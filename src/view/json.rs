@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::aws::StatsReport;
-use crate::engine::apply::{Progress, Quiet};
+use crate::engine::apply::{Event, Progress};
 use crate::engine::plan::Plan;
 use crate::engine::CloudError;
 use crate::flows::{Error, Outcome, Place, Refusal, StackOutput, View};
@@ -43,7 +43,57 @@ impl View for Json {
     }
 
     fn progress(&self) -> Arc<dyn Progress> {
-        Arc::new(Quiet)
+        Arc::new(Lines)
+    }
+}
+
+/// The version of the documents `--json` prints (docs/json.md); raised when a field
+/// changes meaning or goes away, not when one is added.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Progress as it happens, one JSON object per line on stdout (NDJSON), before the
+/// command's result.
+struct Lines;
+
+impl Progress for Lines {
+    fn event(&self, e: Event) {
+        let doc = match e {
+            Event::Started { op, kind, name } => {
+                json!({"event": "started", "op": op, "kind": kind, "name": name})
+            }
+            Event::Waiting {
+                kind,
+                name,
+                status,
+                elapsed,
+            } => {
+                json!({"event": "waiting", "kind": kind, "name": name, "status": status, "elapsed_seconds": elapsed.as_secs()})
+            }
+            Event::Finished {
+                op,
+                kind,
+                name,
+                id,
+                elapsed,
+            } => {
+                json!({"event": "finished", "op": op, "kind": kind, "name": name, "id": id, "elapsed_seconds": elapsed.as_secs()})
+            }
+            Event::Failed {
+                op,
+                kind,
+                name,
+                error,
+            } => {
+                json!({"event": "failed", "op": op, "kind": kind, "name": name, "error": error.to_string(), "code": error.code})
+            }
+            Event::Kept {
+                kind,
+                name,
+                id,
+                reason,
+            } => json!({"event": "kept", "kind": kind, "name": name, "id": id, "reason": reason}),
+        };
+        println!("{doc}");
     }
 }
 
@@ -102,6 +152,7 @@ fn body(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
             observed,
             lock,
             outputs,
+            settling,
         } => {
             let items: Vec<_> = observed
                 .iter()
@@ -110,6 +161,11 @@ fn body(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
                         .failed
                         .as_deref()
                         .map(|f| format!("failed: {f}"))
+                        .or_else(|| {
+                            settling
+                                .get(&format!("{} {}", o.kind, o.name))
+                                .map(|s| format!("not ready: {s}"))
+                        })
                         .unwrap_or_else(|| "ok".into());
                     json!({"kind": o.kind, "name": o.name, "id": o.id, "state": state, "outputs": o.outputs})
                 })
@@ -186,9 +242,13 @@ pub fn failure(e: &Error) -> Value {
 }
 
 /// Print a document, with the call statistics when asked.
+/// Print a command's last document: one line, with the format's version.
 pub fn emit(mut doc: Value, stats: Option<&StatsReport>) {
     if let Some(s) = stats {
         doc["stats"] = serde_json::to_value(s).unwrap_or_default();
     }
-    println!("{doc:#}");
+    if let Value::Object(m) = &mut doc {
+        m.insert("format_version".into(), json!(FORMAT_VERSION));
+    }
+    println!("{doc}");
 }
