@@ -117,10 +117,17 @@ fn the_connection_counter_does_see_calls_from_a_valid_file() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("GetCallerIdentity"), "{}", r.stderr);
     assert!(connections.load(Ordering::SeqCst) >= 1);
-    // The SDK's warnings (a config file named but missing) come without colour codes
-    // when stderr is not a terminal.
-    assert!(r.stderr.contains("WARN"), "{}", r.stderr);
-    assert!(!r.stderr.contains('\u{1b}'), "{:?}", r.stderr);
+    // The SDK's own warnings (a config file named but missing) only with -v, and then
+    // without colour codes when stderr is not a terminal.
+    assert!(!r.stderr.contains("WARN"), "{}", r.stderr);
+    let v = run_at(
+        &endpoint,
+        &dir,
+        &["-v", "plan"],
+        &[("AWS_MAX_ATTEMPTS", "1")],
+    );
+    assert!(v.stderr.contains("WARN"), "{}", v.stderr);
+    assert!(!v.stderr.contains('\u{1b}'), "{:?}", v.stderr);
 }
 
 #[test]

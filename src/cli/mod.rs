@@ -144,7 +144,7 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             flag.store(true, Ordering::SeqCst);
-            eprintln!("\nInterrupt: letting running operations finish, starting nothing new (Ctrl-C again to exit now).");
+            eprintln!("\nInterrupt: starting nothing new and ending waits (what AWS is doing carries on; the next run picks it up). Ctrl-C again exits at once.");
             if tokio::signal::ctrl_c().await.is_ok() {
                 eprintln!("Exiting at once; run the command again to converge (it takes over the stack lock this process leaves; from elsewhere, `provision unlock`).");
                 std::process::exit(i32::from(EXIT_INTERRUPTED));

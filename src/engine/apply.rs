@@ -55,6 +55,8 @@ pub enum Event {
 
 pub trait Progress: Send + Sync {
     fn event(&self, e: Event);
+    /// How many operations the run has (before the first event).
+    fn planned(&self, _operations: usize) {}
 }
 
 /// Discards events.
@@ -101,6 +103,12 @@ pub enum OpResult {
     },
     /// Not started: a dependency failed, or the run stopped first.
     NotStarted,
+    /// Asked of AWS, which was still at it when an interrupt ended the wait: it carries
+    /// on there, and the next run picks it up from what it finds.
+    Settling {
+        id: String,
+        status: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -138,13 +146,20 @@ impl Report {
             .iter()
             .filter(|o| matches!(o.result, OpResult::Done { .. }))
     }
+    pub fn settling(&self) -> impl Iterator<Item = &Outcome> {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o.result, OpResult::Settling { .. }))
+    }
     pub fn kept(&self) -> impl Iterator<Item = &Outcome> {
         self.outcomes
             .iter()
             .filter(|o| matches!(o.result, OpResult::Kept { .. }))
     }
     pub fn ok(&self) -> bool {
-        self.failed().next().is_none() && self.not_started().next().is_none()
+        self.failed().next().is_none()
+            && self.not_started().next().is_none()
+            && self.settling().next().is_none()
     }
 }
 
@@ -164,6 +179,7 @@ pub async fn apply(
     progress: Arc<dyn Progress>,
 ) -> Report {
     let ops = &plan.operations;
+    progress.planned(ops.len());
     let live: Arc<Mutex<BTreeMap<String, Observed>>> = Arc::new(Mutex::new(plan.existing.clone()));
 
     let mut states = vec![State::Pending; ops.len()];
@@ -213,6 +229,7 @@ pub async fn apply(
                     live: live.clone(),
                     progress: progress.clone(),
                     in_use_wait: options.in_use_wait,
+                    stop: options.stop.clone(),
                 };
                 set.spawn(async move { (i, task.run().await) });
             }
@@ -277,6 +294,8 @@ struct Task {
     live: Arc<Mutex<BTreeMap<String, Observed>>>,
     progress: Arc<dyn Progress>,
     in_use_wait: Duration,
+    /// Set by an interrupt: waits end at once.
+    stop: Arc<AtomicBool>,
 }
 
 impl Task {
@@ -424,14 +443,18 @@ impl Task {
                         Err(e) => self.recover_create(&props, e).await?,
                     },
                 };
-                if wait.is_some() {
-                    wait_for(&*self.kind, &obs, Want::Ready, &*self.progress).await?;
-                }
+                let waited = match wait {
+                    Some(_) => {
+                        wait_for(&*self.kind, &obs, Want::Ready, &*self.progress, &self.stop)
+                            .await?
+                    }
+                    None => Waited::Done,
+                };
                 let id = obs.id.clone();
                 if let Ok(mut live) = self.live.lock() {
                     live.insert(name.clone(), obs);
                 }
-                Ok(OpResult::Done { id })
+                Ok(waited.result(id))
             }
             OpKind::Delete => {
                 let Some(cur) = &self.op.current else {
@@ -446,11 +469,15 @@ impl Task {
                         reason,
                     });
                 }
-                match self.delete(cur).await? {
-                    Deletion::Gone => {}
+                let waited = match self.delete(cur).await? {
+                    Deletion::Gone => Waited::Done,
                     Deletion::Started | Deletion::NextStepWhenSettled => {
-                        wait_for(&*self.kind, cur, Want::Missing, &*self.progress).await?
+                        wait_for(&*self.kind, cur, Want::Missing, &*self.progress, &self.stop)
+                            .await?
                     }
+                };
+                if let Waited::Interrupted { .. } = waited {
+                    return Ok(waited.result(cur.id.clone()));
                 }
                 if let Ok(mut live) = self.live.lock() {
                     if live.get(name).is_some_and(|o| o.id == cur.id) {
@@ -459,6 +486,25 @@ impl Task {
                 }
                 Ok(OpResult::Done { id: cur.id.clone() })
             }
+        }
+    }
+}
+
+/// How a wait ended without error.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Waited {
+    Done,
+    /// An interrupt ended it; AWS's last status.
+    Interrupted {
+        status: String,
+    },
+}
+
+impl Waited {
+    fn result(self, id: String) -> OpResult {
+        match self {
+            Waited::Done => OpResult::Done { id },
+            Waited::Interrupted { status } => OpResult::Settling { id, status },
         }
     }
 }
@@ -477,14 +523,17 @@ pub async fn wait_for(
     obs: &Observed,
     want: Want,
     progress: &dyn Progress,
-) -> Result<(), CloudError> {
+    stop: &AtomicBool,
+) -> Result<Waited, CloudError> {
     let policy = kind.info().wait.unwrap_or_default();
     let started = Instant::now();
     let mut interval = policy.first_interval;
     loop {
         let status = kind.status(obs).await?;
         let pending = match (&status, want) {
-            (Status::Ready, Want::Ready) | (Status::Missing, Want::Missing) => return Ok(()),
+            (Status::Ready, Want::Ready) | (Status::Missing, Want::Missing) => {
+                return Ok(Waited::Done)
+            }
             (Status::Failed(reason), Want::Ready) => {
                 return Err(CloudError::new(
                     format!("waiting for {} {} ({})", kind.kind(), obs.name, obs.id),
@@ -496,7 +545,7 @@ pub async fn wait_for(
             // Settled but still there: a delete of several steps (disable, then delete)
             // takes its next step.
             (Status::Ready, Want::Missing) => match kind.delete(obs).await? {
-                Deletion::Gone => return Ok(()),
+                Deletion::Gone => return Ok(Waited::Done),
                 Deletion::Started | Deletion::NextStepWhenSettled => "deleting".to_string(),
             },
             (Status::Failed(s), Want::Missing) => format!("failed: {s}"),
@@ -516,10 +565,21 @@ pub async fn wait_for(
         progress.event(Event::Waiting {
             kind: kind.kind(),
             name: obs.name.clone(),
-            status: pending,
+            status: pending.clone(),
             elapsed,
         });
-        tokio::time::sleep(interval).await;
+        // An interrupt ends the pause at once (checked a few times a second).
+        let pause = tokio::time::sleep(interval);
+        tokio::pin!(pause);
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return Ok(Waited::Interrupted { status: pending });
+            }
+            tokio::select! {
+                _ = &mut pause => break,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
         // The usual duration is the create's: a delete's pauses just grow.
         interval = match want {
             Want::Ready => policy.next_pause(started.elapsed(), interval),

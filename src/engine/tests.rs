@@ -718,3 +718,50 @@ fn a_shown_value_waits_for_every_output_it_names() {
     db.outputs.insert("port".into(), "5432".into());
     assert_eq!(endpoint.render(&db).as_deref(), Some("db.example:5432"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_interrupt_ends_a_wait_at_once_and_says_what_is_still_settling() {
+    let cloud = FakeCloud::default();
+    cloud.knobs(
+        "net",
+        Knobs {
+            pending_polls: u32::MAX,
+            ..Knobs::default()
+        },
+    );
+    let reg = cloud.registry(KINDS);
+    let want = [
+        desired("net", "net", "x", &[]),
+        desired("box", "a", "a1", &["net"]),
+    ];
+    let observed = reg.discover_all().await.expect("discover");
+    let p = plan(&want, &observed, &reg).expect("plan");
+    let options = Options::default();
+    let stop = options.stop.clone();
+    let started = tokio::time::Instant::now();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(90)).await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let report = apply(&p, &reg, &options, Arc::new(Quiet)).await;
+    // The wait (which would go on for its whole timeout) ended within a second of the
+    // interrupt, with the status AWS last gave.
+    assert!(
+        started.elapsed() < Duration::from_secs(92),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(report.interrupted);
+    let net = report
+        .outcomes
+        .iter()
+        .find(|o| o.name == "net")
+        .expect("net");
+    assert!(
+        matches!(&net.result, OpResult::Settling { status, .. } if status.contains("creating")),
+        "{net:?}"
+    );
+    let a = report.outcomes.iter().find(|o| o.name == "a").expect("a");
+    assert!(matches!(a.result, OpResult::NotStarted), "{a:?}");
+    assert!(!report.ok());
+}

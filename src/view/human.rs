@@ -508,15 +508,36 @@ pub fn report_text(report: &Report) -> String {
             .collect();
         out.push_str(&format!("not done: {}\n", names.join(", ")));
     }
-    if report.interrupted {
-        out.push_str("Interrupted: no new work was started after the interrupt.\n");
+    let settling: Vec<String> = report
+        .settling()
+        .filter_map(|o| match &o.result {
+            OpResult::Settling { status, .. } => Some(format!(
+                "{} {} {} ({status})",
+                op_word(o.op),
+                o.kind,
+                o.name
+            )),
+            _ => None,
+        })
+        .collect();
+    if !settling.is_empty() {
+        out.push_str(&format!(
+            "still settling in AWS (it carries on; the next run picks up from there): {}\n",
+            settling.join(", ")
+        ));
     }
-    if failed.is_empty() && not_started.is_empty() {
+    if report.interrupted {
+        out.push_str(
+            "Interrupted: no new work was started after the interrupt, and waits ended.\n",
+        );
+    }
+    if failed.is_empty() && not_started.is_empty() && settling.is_empty() {
         out.push_str(&format!("Done: {done} operation(s) applied.\n"));
     } else {
         out.push_str(&format!(
-            "{done} operation(s) applied, {} failed, {} not done. Run the command again to continue from what exists.\n",
+            "{done} operation(s) applied, {} failed, {} settling, {} not done. Run the command again to continue from what exists.\n",
             failed.len(),
+            settling.len(),
             not_started.len()
         ));
     }
@@ -613,11 +634,16 @@ pub fn invalid_text(i: &Invalid) -> String {
 pub struct HumanProgress {
     last: Mutex<BTreeMap<String, (String, Instant)>>,
     every: Duration,
+    /// Operations ended, and planned: "[12/45]".
+    ended: std::sync::atomic::AtomicUsize,
+    total: std::sync::atomic::AtomicUsize,
 }
 
 impl HumanProgress {
     pub fn new() -> Self {
         HumanProgress {
+            ended: std::sync::atomic::AtomicUsize::new(0),
+            total: std::sync::atomic::AtomicUsize::new(0),
             last: Mutex::new(BTreeMap::new()),
             every: if std::io::stderr().is_terminal() {
                 Duration::from_secs(10)
@@ -634,7 +660,24 @@ impl Default for HumanProgress {
     }
 }
 
+impl HumanProgress {
+    /// "[12/45] " once an operation ends: how far the run is.
+    fn count(&self) -> String {
+        use std::sync::atomic::Ordering;
+        let n = self.ended.fetch_add(1, Ordering::SeqCst) + 1;
+        match self.total.load(Ordering::SeqCst) {
+            0 => String::new(),
+            total => format!("[{n}/{total}] "),
+        }
+    }
+}
+
 impl Progress for HumanProgress {
+    fn planned(&self, operations: usize) {
+        self.total
+            .store(operations, std::sync::atomic::Ordering::SeqCst);
+    }
+
     fn event(&self, e: Event) {
         let line = match e {
             Event::Started { op, kind, name } => {
@@ -647,7 +690,8 @@ impl Progress for HumanProgress {
                 id,
                 elapsed,
             } => Some(format!(
-                "{} {kind} {name} ({id}) in {:.1}s",
+                "{}{} {kind} {name} ({id}) in {:.1}s",
+                self.count(),
                 match op {
                     OpKind::Create => "Created",
                     OpKind::Update => "Updated",
@@ -660,10 +704,14 @@ impl Progress for HumanProgress {
                 kind,
                 name,
                 error,
-            } => Some(format!("Failed to {} {kind} {name}: {error}", op_word(op))),
+            } => Some(format!(
+                "{}Failed to {} {kind} {name}: {error}",
+                self.count(),
+                op_word(op)
+            )),
             Event::Kept {
                 kind, name, reason, ..
-            } => Some(format!("Kept {kind} {name}: {reason}")),
+            } => Some(format!("{}Kept {kind} {name}: {reason}", self.count())),
             Event::Waiting {
                 kind,
                 name,

@@ -405,8 +405,21 @@ impl Kind for EcsService {
         {
             return Status::Ready;
         }
+        // ECS's newest event says why a rollout is slow (tasks failing their health
+        // check, no capacity, an image that cannot be pulled): part of what is waited on.
+        let created = primary.and_then(|p| p.created_at());
+        let event = s
+            .events()
+            .first()
+            .filter(|e| created.is_none() || e.created_at() >= created)
+            .and_then(|e| e.message())
+            .map(|m| {
+                let short: String = m.chars().take(200).collect();
+                format!("; latest event: {short}")
+            })
+            .unwrap_or_default();
         Status::Pending(format!(
-            "{} of {} tasks running, {} deployment(s)",
+            "{} of {} tasks running, {} deployment(s){event}",
             s.running_count(),
             s.desired_count(),
             deployments.len()
@@ -527,7 +540,7 @@ impl Kind for EcsService {
 mod tests {
     use super::*;
     use crate::kinds::support::testing::{self, assert_observes, context, out};
-    use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState};
+    use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, ServiceEvent};
 
     fn service(running: i32, rollout: DeploymentRolloutState) -> Service {
         let vpc = AwsVpcConfiguration::builder()
@@ -595,6 +608,15 @@ mod tests {
         assert!(matches!(
             k.state(&service(1, DeploymentRolloutState::InProgress)),
             Status::Pending(s) if s.starts_with("1 of 2 tasks")
+        ));
+        // A stuck rollout says why, from ECS's newest event of this deployment.
+        let mut stuck = service(1, DeploymentRolloutState::InProgress);
+        stuck.events = Some(vec![ServiceEvent::builder()
+            .message("(service app-api) is unable to consistently start tasks successfully.")
+            .build()]);
+        assert!(matches!(
+            k.state(&stuck),
+            Status::Pending(s) if s.ends_with("; latest event: (service app-api) is unable to consistently start tasks successfully.")
         ));
         assert!(matches!(
             k.state(&service(0, DeploymentRolloutState::Failed)),
