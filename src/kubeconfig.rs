@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_yaml::{Mapping, Value};
+use serde_yaml_ng::{Mapping, Value};
 
 /// What a kubeconfig entry needs to know about the cluster.
 pub struct Entry {
@@ -59,7 +59,7 @@ pub fn merge(existing: &str, e: &Entry) -> Result<String, String> {
     let mut doc: Mapping = if existing.trim().is_empty() {
         Mapping::new()
     } else {
-        serde_yaml::from_str(existing)
+        serde_yaml_ng::from_str(existing)
             .map_err(|err| format!("the existing kubeconfig is not valid YAML: {err}"))?
     };
     doc.entry("apiVersion".into()).or_insert("v1".into());
@@ -117,7 +117,7 @@ pub fn merge(existing: &str, e: &Entry) -> Result<String, String> {
         named(&e.arn, "context", Value::Mapping(ctx)),
     );
     doc.insert("current-context".into(), e.arn.clone().into());
-    serde_yaml::to_string(&doc).map_err(|err| err.to_string())
+    serde_yaml_ng::to_string(&doc).map_err(|err| err.to_string())
 }
 
 /// Write the merged file, readable by its owner only.
@@ -161,7 +161,7 @@ mod tests {
         let other = "apiVersion: v1\nkind: Config\nclusters:\n- name: kind\n  cluster: {server: https://127.0.0.1:6443}\ncurrent-context: kind\n";
         let once = merge(other, &entry("arn:eks:1")).expect("merge");
         let twice = merge(&once, &entry("arn:eks:1")).expect("merge");
-        let doc: serde_yaml::Value = serde_yaml::from_str(&twice).expect("yaml");
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&twice).expect("yaml");
         assert_eq!(doc["clusters"].as_sequence().map(|s| s.len()), Some(2));
         assert_eq!(doc["users"].as_sequence().map(|s| s.len()), Some(1));
         assert_eq!(doc["current-context"], "arn:eks:1");

@@ -312,7 +312,7 @@ async fn the_complete_stack_comes_up_with_its_key_attributes() {
     let kube = p.dir.join("kubeconfig");
     p.ok(&["kubeconfig", "--output", kube.to_str().expect("path")], 0);
     let text = std::fs::read_to_string(&kube).expect("kubeconfig");
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("yaml");
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
     let cluster = eks
         .describe_cluster()
         .name(format!("{stack}-frontend"))

@@ -109,7 +109,7 @@ pub trait KindModel: Sync {
         self.info().outputs
     }
     /// Parse and check one entry; report problems through `cx` and return what it stands for.
-    fn build(&self, cx: &mut Cx, name: &str, body: serde_yaml::Value) -> Vec<Desired>;
+    fn build(&self, cx: &mut Cx, name: &str, body: serde_yaml_ng::Value) -> Vec<Desired>;
     /// Checks that need the other resources (containment, overlaps).
     fn check(&self, _cx: &mut Cx, _d: &Desired, _all: &BTreeMap<String, Desired>) {}
     /// Checks among the resources of this kind taken together (overlaps), made once and
@@ -125,7 +125,7 @@ pub struct Stack {
     pub region: String,
     pub tags: BTreeMap<String, String>,
     header: Header,
-    sections: Vec<(String, serde_yaml::Mapping)>,
+    sections: Vec<(String, serde_yaml_ng::Mapping)>,
     text: String,
 }
 
@@ -224,7 +224,7 @@ impl<'a> Cx<'a> {
 
     /// Deserialize an entry into the kind's spec type; type errors and unknown fields are
     /// reported with their path and line.
-    pub fn parse<T: DeserializeOwned>(&mut self, body: serde_yaml::Value) -> Option<T> {
+    pub fn parse<T: DeserializeOwned>(&mut self, body: serde_yaml_ng::Value) -> Option<T> {
         match serde_path_to_error::deserialize::<_, T>(body) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -520,7 +520,7 @@ pub fn parse(
                 .collect(),
         });
     }
-    let root: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
+    let root: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| {
         // Some YAML errors carry no position (several documents in one file): point at the
         // start of the content then.
         let loc = e
@@ -539,7 +539,7 @@ pub fn parse(
             )],
         }
     })?;
-    let serde_yaml::Value::Mapping(root) = root else {
+    let serde_yaml_ng::Value::Mapping(root) = root else {
         let pos = sources.root;
         return Err(Invalid {
         from_aws: false,
@@ -554,7 +554,7 @@ pub fn parse(
     };
 
     let mut diags = Vec::new();
-    let mut header = serde_yaml::Mapping::new();
+    let mut header = serde_yaml_ng::Mapping::new();
     let mut sections = Vec::new();
     let section_names: Vec<&str> = kinds.iter().map(|k| k.section()).collect();
     for (k, v) in root {
@@ -572,8 +572,8 @@ pub fn parse(
             header.insert(k, v);
         } else if section_names.contains(&key.as_str()) {
             match v {
-                serde_yaml::Value::Mapping(m) => sections.push((key, m)),
-                serde_yaml::Value::Null => {}
+                serde_yaml_ng::Value::Mapping(m) => sections.push((key, m)),
+                serde_yaml_ng::Value::Null => {}
                 _ => {
                     let pos = sources.find(&key);
                     diags.push(diag(
@@ -604,7 +604,7 @@ pub fn parse(
 
     let header: Header = {
         let mut cx = Cx::new(file, "", "", PLACEHOLDER_ACCOUNT, &sources);
-        let h = cx.parse::<Header>(serde_yaml::Value::Mapping(header));
+        let h = cx.parse::<Header>(serde_yaml_ng::Value::Mapping(header));
         diags.append(&mut cx.diags);
         match h {
             Some(h) => h,
@@ -773,11 +773,11 @@ impl Stack {
         cx: &mut Cx,
         kind: &dyn KindModel,
         name: &str,
-        body: serde_yaml::Value,
+        body: serde_yaml_ng::Value,
     ) -> Option<Vec<Desired>> {
         let mut body = match body {
-            serde_yaml::Value::Mapping(m) => m,
-            serde_yaml::Value::Null => serde_yaml::Mapping::new(),
+            serde_yaml_ng::Value::Mapping(m) => m,
+            serde_yaml_ng::Value::Null => serde_yaml_ng::Mapping::new(),
             _ => {
                 cx.error("", "a resource must be a mapping of its fields");
                 return None;
@@ -793,13 +793,13 @@ impl Stack {
             #[serde(default)]
             disposable: bool,
         }
-        let mut common = serde_yaml::Mapping::new();
+        let mut common = serde_yaml_ng::Mapping::new();
         for key in ["tags", "depends_on", "disposable"] {
             if let Some(v) = body.remove(key) {
                 common.insert(key.into(), v);
             }
         }
-        let common: Common = cx.parse(serde_yaml::Value::Mapping(common))?;
+        let common: Common = cx.parse(serde_yaml_ng::Value::Mapping(common))?;
         check_tags(cx, "tags", &common.tags);
         if common.disposable && !kind.stateful() {
             cx.error(
@@ -835,7 +835,7 @@ impl Stack {
         tags.insert(TAG_STACK.into(), self.name.clone());
         tags.insert(TAG_NAME.into(), name.to_string());
         cx.tags = tags;
-        let mut out = kind.build(cx, name, serde_yaml::Value::Mapping(body));
+        let mut out = kind.build(cx, name, serde_yaml_ng::Value::Mapping(body));
         for (i, dep) in common.depends_on.iter().enumerate() {
             cx.reference(&format!("depends_on[{i}]"), dep, &[]);
         }

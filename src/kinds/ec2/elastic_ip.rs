@@ -37,7 +37,7 @@ impl KindModel for Model {
         &INFO
     }
 
-    fn build(&self, cx: &mut Cx, name: &str, body: serde_yaml::Value) -> Vec<Desired> {
+    fn build(&self, cx: &mut Cx, name: &str, body: serde_yaml_ng::Value) -> Vec<Desired> {
         let Some(Spec {}) = cx.parse::<Spec>(body) else {
             return vec![];
         };

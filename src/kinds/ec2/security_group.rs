@@ -58,7 +58,7 @@ struct Spec {
 struct RuleSpec {
     /// `443`, or a range `1024-65535`. Omitted for protocol `all`.
     #[serde(default)]
-    ports: Option<serde_yaml::Value>,
+    ports: Option<serde_yaml_ng::Value>,
     /// tcp (default), udp, icmp or all.
     #[serde(default)]
     protocol: Option<String>,
@@ -105,15 +105,15 @@ pub struct RulesProps<R = String> {
 
 pub struct Model;
 
-fn parse_ports(v: &serde_yaml::Value) -> Result<(i32, i32), String> {
+fn parse_ports(v: &serde_yaml_ng::Value) -> Result<(i32, i32), String> {
     let range = match v {
-        serde_yaml::Value::Number(n) => {
+        serde_yaml_ng::Value::Number(n) => {
             let p = n
                 .as_i64()
                 .ok_or_else(|| format!("`{n:?}` is not a port number"))?;
             (p, p)
         }
-        serde_yaml::Value::String(s) => {
+        serde_yaml_ng::Value::String(s) => {
             let (a, b) = s.split_once('-').unwrap_or((s, s));
             let num = |x: &str| {
                 x.trim()
@@ -234,7 +234,7 @@ impl KindModel for Model {
         &INFO
     }
 
-    fn build(&self, cx: &mut Cx, name: &str, body: serde_yaml::Value) -> Vec<Desired> {
+    fn build(&self, cx: &mut Cx, name: &str, body: serde_yaml_ng::Value) -> Vec<Desired> {
         let Some(spec) = cx.parse::<Spec>(body) else {
             return vec![];
         };
@@ -671,18 +671,21 @@ mod tests {
 
     #[test]
     fn ports_accept_numbers_and_ranges() {
-        assert_eq!(parse_ports(&serde_yaml::Value::from(443)), Ok((443, 443)));
         assert_eq!(
-            parse_ports(&serde_yaml::Value::from("1024-65535")),
+            parse_ports(&serde_yaml_ng::Value::from(443)),
+            Ok((443, 443))
+        );
+        assert_eq!(
+            parse_ports(&serde_yaml_ng::Value::from("1024-65535")),
             Ok((1024, 65535))
         );
-        assert!(parse_ports(&serde_yaml::Value::from(70000))
+        assert!(parse_ports(&serde_yaml_ng::Value::from(70000))
             .unwrap_err()
             .contains("outside"));
-        assert!(parse_ports(&serde_yaml::Value::from("90-80"))
+        assert!(parse_ports(&serde_yaml_ng::Value::from("90-80"))
             .unwrap_err()
             .contains("reversed"));
-        assert!(parse_ports(&serde_yaml::Value::from("http")).is_err());
+        assert!(parse_ports(&serde_yaml_ng::Value::from("http")).is_err());
     }
 
     #[test]
