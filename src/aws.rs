@@ -490,6 +490,16 @@ fn throttling_code(c: &str) -> bool {
     )
 }
 
+/// Error codes meaning AWS refused the input itself (a value, a combination, a policy).
+pub fn is_invalid_input(code: &str) -> bool {
+    let credentials = matches!(code, "InvalidClientTokenId" | "InvalidAccessKeyId");
+    !credentials
+        && !code.contains("NotFound")
+        && (code.starts_with("Invalid")
+            || code.starts_with("Malformed")
+            || code.contains("Validation"))
+}
+
 /// Error codes meaning "it is not there".
 pub fn is_not_found(e: &CloudError) -> bool {
     e.code.as_deref().is_some_and(|c| {

@@ -347,7 +347,15 @@ async fn the_complete_stack_comes_up_with_its_key_attributes() {
         again["outputs"], shown["outputs"],
         "a second up shows the same outputs"
     );
-    p.ok(&["down", "--yes", "--skip-final-snapshot"], 0);
+    let down = p.ok(&["down", "--yes", "--skip-final-snapshot"], 0);
+    // What was agreed to names the place and what is kept (no snapshot: skipped).
+    assert!(
+        down.stderr.contains(&format!(
+            "resources of stack {stack} in account {ACCOUNT}, region {REGION}? (buckets and image repositories that still hold data are kept) yes (--yes)"
+        )),
+        "{}",
+        down.stderr
+    );
     let oacs = cf.list_origin_access_controls().send().await.expect("oac");
     assert!(
         !oacs.origin_access_control_list().is_some_and(|l| l

@@ -594,6 +594,11 @@ async fn out_of_band_changes_are_reported_as_drift_and_repaired_by_up() {
         text.contains("(also changed by `up`, through what differs above: alarm "),
         "{text}"
     );
+    let status = p.ok(&["status"], 0).stdout;
+    assert!(
+        status.contains("In the stack file, not in AWS (1): sns_topic alerts\n"),
+        "{status}"
+    );
     p.ok(&["up", "--yes"], 0);
     p.ok(&["drift"], 0);
 

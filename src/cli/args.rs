@@ -40,6 +40,7 @@ pub struct Cli {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// The stack file (`-` reads it from standard input).
     #[arg(
@@ -55,7 +56,7 @@ pub struct Global {
     /// AWS profile from the shared config files.
     #[arg(long, global = true)]
     pub profile: Option<String>,
-    /// One JSON document on stdout instead of text.
+    /// JSON on stdout instead of text: one document per line, the result last (docs/json.md).
     #[arg(long, global = true)]
     pub json: bool,
     /// Do not ask for confirmation before changing or deleting resources.

@@ -32,6 +32,25 @@ fn network_scope(observed: &[Observed]) -> blockers::Scope {
     }
 }
 
+/// What `down` keeps of what it deletes, said before it asks: final snapshots (billed
+/// until deleted) and what still holds data.
+fn what_is_kept(s: &Session, plan: &plan::Plan) -> String {
+    let has = |kind: &str| plan.steps.iter().any(|st| st.kind == kind);
+    let options = &s.cx.options;
+    let mut kept = Vec::new();
+    if has(names::DATABASE) && !options.skip_final_snapshot {
+        kept.push("each database leaves a final snapshot, billed until deleted");
+    }
+    if (has(names::BUCKET) || has(names::ECR_REPOSITORY)) && !options.force_empty {
+        kept.push("buckets and image repositories that still hold data are kept");
+    }
+    if kept.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", kept.join("; "))
+    }
+}
+
 pub async fn down(
     s: &Session,
     view: &Arc<dyn View>,
@@ -73,9 +92,10 @@ pub async fn down(
     let what = |bs: &[blockers::Blocker]| bs.iter().map(|b| b.what.clone()).collect::<Vec<_>>();
     view.sweep(&what(&derived), &what(&foreign));
     view.confirm(&format!(
-        "Delete these {} resources of {}?",
+        "Delete these {} resources of {}?{}",
         plan.steps.len() + derived.len() + foreign.len(),
-        s.place()
+        s.place(),
+        what_is_kept(s, &plan)
     ))?;
     let lock = take_lock(s, view, "down", run).await?;
     let mut sweep = derived;

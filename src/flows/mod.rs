@@ -78,6 +78,16 @@ impl Session {
         }
     }
 
+    /// A create or update AWS refused as invalid input points at the entry of the stack
+    /// file that asked for it: `[stack.yaml:14: subnets.a]` after AWS's message.
+    pub fn locate_refusals(&self, report: &mut Report) {
+        locate_refusals(
+            &self.stack,
+            &|kind| Some(self.registry.get(kind)?.info().section),
+            report,
+        );
+    }
+
     /// What the user wants to see of what exists (addresses, endpoints), by name
     /// (`<resource>.<output>`), in name order.
     pub fn outputs<'a>(&self, live: impl IntoIterator<Item = &'a Observed>) -> Vec<StackOutput> {
@@ -222,6 +232,8 @@ pub enum Outcome {
         outputs: Vec<StackOutput>,
         /// AWS's status of what is still changing, by `kind name`.
         settling: BTreeMap<String, String>,
+        /// What the stack file has and AWS does not (`kind name`).
+        missing: Vec<String>,
     },
     /// `up` or `down` ran (or found nothing to do).
     Applied {
@@ -400,5 +412,86 @@ pub async fn release_dead_lock(s: &Session, view: &Arc<dyn View>) {
 pub async fn give_back(view: &Arc<dyn View>, lock: crate::lock::Lock) {
     if let Err(e) = lock.release().await {
         view.lock_not_released(&e);
+    }
+}
+
+fn locate_refusals(
+    stack: &Stack,
+    section_of: &dyn Fn(&str) -> Option<&'static str>,
+    report: &mut Report,
+) {
+    use crate::engine::apply::OpResult;
+    for o in &mut report.outcomes {
+        let OpResult::Failed {
+            error,
+            code: Some(code),
+        } = &mut o.result
+        else {
+            continue;
+        };
+        if !crate::aws::is_invalid_input(code) {
+            continue;
+        }
+        // A part of another entry (`alb.rules`) is found under its entry.
+        let (section, name) = match section_of(o.kind) {
+            Some(s) if !s.is_empty() => (s, o.name.as_str()),
+            _ => continue,
+        };
+        let d = stack.diagnostic(section, name, "", String::new(), None);
+        if let Some(line) = d.line {
+            error.push_str(&format!(" [{}:{line}: {section}.{name}]", d.file));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::apply::{OpKind, OpResult, Outcome as Done};
+
+    #[test]
+    fn what_aws_refuses_as_invalid_points_at_the_file() {
+        let text = "stack: app\nregion: eu-west-3\nvpcs:\n  main: {cidr: 10.0.0.0/16}\nsubnets:\n  a: {vpc: main, cidr: 10.0.1.0/24, zone: eu-west-3a}\n";
+        let stack =
+            crate::model::parse("stack.yaml", text, &crate::kinds::models(), None).expect("valid");
+        let failed = |kind, name: &str, code: &str| Done {
+            op: OpKind::Create,
+            kind,
+            name: name.into(),
+            result: OpResult::Failed {
+                error: format!("ec2:Create: refused ({code})"),
+                code: Some(code.into()),
+            },
+        };
+        let mut report = Report {
+            outcomes: vec![
+                failed("subnet", "a", "InvalidParameterValue"),
+                failed("subnet", "a", "Throttling"),
+                failed("vpc", "main", "InvalidVpcID.NotFound"),
+            ],
+            ..Report::default()
+        };
+        let sections = |k: &str| match k {
+            "subnet" => Some("subnets"),
+            "vpc" => Some("vpcs"),
+            _ => None,
+        };
+        locate_refusals(&stack, &sections, &mut report);
+        let errors: Vec<String> = report
+            .outcomes
+            .iter()
+            .map(|o| match &o.result {
+                OpResult::Failed { error, .. } => error.clone(),
+                _ => String::new(),
+            })
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "ec2:Create: refused (InvalidParameterValue) [stack.yaml:6: subnets.a]",
+                "ec2:Create: refused (Throttling)",
+                "ec2:Create: refused (InvalidVpcID.NotFound)",
+            ]
+        );
     }
 }

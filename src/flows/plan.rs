@@ -30,11 +30,24 @@ pub async fn status(s: &Session) -> Result<Outcome, Error> {
     };
     let outputs = s.outputs(&observed);
     let settling = settling(s, &observed).await?;
+    // What the file has and AWS does not.
+    let mut missing: Vec<String> = s
+        .desired
+        .iter()
+        .filter(|d| {
+            !observed
+                .iter()
+                .any(|o| o.kind == d.kind && o.name == d.name)
+        })
+        .map(|d| format!("{} {}", d.kind, d.name))
+        .collect();
+    missing.sort();
     Ok(Outcome::Status {
         observed,
         lock,
         outputs,
         settling,
+        missing,
     })
 }
 

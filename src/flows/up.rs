@@ -67,7 +67,8 @@ pub async fn up(
             stop: run.stop.clone(),
             in_use_wait: run.in_use_wait,
         };
-        let report = apply::apply(&fresh, &s.registry, &options, view.progress()).await;
+        let mut report = apply::apply(&fresh, &s.registry, &options, view.progress()).await;
+        s.locate_refusals(&mut report);
         Ok(Outcome::Applied {
             command: "up",
             outputs: s.outputs(&report.live),

@@ -810,6 +810,8 @@ impl View for Human {
 /// Ask on the terminal, unless `--yes`; refuse when nobody can answer.
 pub fn ask(yes: bool, question: &str) -> Result<(), Refusal> {
     if yes {
+        // Said even when not asked: the log shows what was agreed to.
+        eprintln!("{question} yes (--yes)");
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
@@ -841,12 +843,20 @@ pub fn outcome(place: &Place, file: &str, o: &Outcome) {
             lock,
             outputs,
             settling,
+            missing,
         } => {
             if let Some(l) = lock {
                 println!("Locked by {l}.");
             }
             println!("Status of {place}:");
             print!("{}", status_text(observed, settling));
+            if !missing.is_empty() && !observed.is_empty() {
+                println!(
+                    "In the stack file, not in AWS ({}): {}",
+                    missing.len(),
+                    missing.join(", ")
+                );
+            }
             print!("{}", outputs_text(outputs));
         }
         Outcome::Outputs {

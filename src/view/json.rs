@@ -153,6 +153,7 @@ fn body(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
             lock,
             outputs,
             settling,
+            missing,
         } => {
             let items: Vec<_> = observed
                 .iter()
@@ -170,7 +171,7 @@ fn body(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
                     json!({"kind": o.kind, "name": o.name, "id": o.id, "state": state, "outputs": o.outputs})
                 })
                 .collect();
-            json!({"ok": true, "stack": stack, "lock": lock, "resources": items, "outputs": outputs_doc(outputs)})
+            json!({"ok": true, "stack": stack, "lock": lock, "resources": items, "outputs": outputs_doc(outputs), "missing": missing})
         }
         Outcome::Applied {
             command,
