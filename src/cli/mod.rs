@@ -191,6 +191,7 @@ async fn run(cli: Cli) -> ExitCode {
             stack: name,
             account: None,
             region,
+            lines: Default::default(),
         };
         return report(&g, &place, &file, &Outcome::Validated { resources }, None);
     }

@@ -71,10 +71,33 @@ impl Session {
 
     /// Where this session works.
     pub fn place(&self) -> Place {
+        let lines = self
+            .desired
+            .iter()
+            .filter_map(|d| {
+                let entry = d.name.split('.').next().unwrap_or(&d.name);
+                let section = self.registry.get(d.kind)?.info().section;
+                // A part of another entry has no section of its own: its entry's.
+                let section = if section.is_empty() {
+                    self.desired
+                        .iter()
+                        .find(|e| e.name == entry)
+                        .and_then(|e| Some(self.registry.get(e.kind)?.info().section))?
+                } else {
+                    section
+                };
+                let line = self
+                    .stack
+                    .diagnostic(section, entry, "", String::new(), None)
+                    .line?;
+                Some((d.name.clone(), line))
+            })
+            .collect();
         Place {
             stack: self.stack.name.clone(),
             account: Some(self.cx.scope.account.clone()),
             region: self.stack.region.clone(),
+            lines,
         }
     }
 
@@ -188,6 +211,10 @@ pub struct Place {
     pub stack: String,
     pub account: Option<String>,
     pub region: String,
+    /// Each resource's line in the stack file: plans are shown in the file's order (a
+    /// part of an entry, `alb.rules`, right after it).
+    #[serde(skip)]
+    pub lines: BTreeMap<String, usize>,
 }
 
 impl std::fmt::Display for Place {

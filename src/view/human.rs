@@ -338,7 +338,14 @@ fn step_lines(s: &Step, place: Option<&Place>, common: &BTreeMap<String, Value>)
 }
 
 pub fn plan_text(plan: &Plan, place: &Place) -> String {
-    let changes: Vec<&Step> = plan.steps.iter().filter(|s| s.action.is_change()).collect();
+    let mut changes: Vec<&Step> = plan.steps.iter().filter(|s| s.action.is_change()).collect();
+    // The file's order; what the file no longer has (deletes) last.
+    changes.sort_by_key(|s| {
+        (
+            place.lines.get(&s.name).copied().unwrap_or(usize::MAX),
+            s.name.clone(),
+        )
+    });
     let sum = plan.summary();
     if changes.is_empty() {
         return format!(
