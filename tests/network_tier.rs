@@ -495,7 +495,7 @@ async fn out_of_band_changes_are_reported_as_drift_and_repaired_by_up() {
     assert!(
         text.lines()
             .any(|l| l.starts_with("      ingress: AWS has {")
-                && l.contains("\"from_port\":22")
+                && l.contains("\"ports\":22")
                 && l.ends_with(", the file does not")),
         "{text}"
     );

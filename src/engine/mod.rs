@@ -406,6 +406,12 @@ pub trait ResourceKind: Send + Sync {
     /// move is not a change to undo.
     fn settle(&self, _want: &mut Props, _have: &Props) {}
 
+    /// A field's value as the stack file spells it (`protocol: all` rather than AWS's
+    /// `"-1"`), for plans and drift.
+    fn as_written(&self, _field: &str, value: &Value) -> Value {
+        value.clone()
+    }
+
     /// Every resource of this kind that carries the stack's tags: one batched (paginated)
     /// listing, never one call per resource where a listing can say it. A kind with a
     /// `parent` gets what discovery found of the parent kind.

@@ -292,11 +292,11 @@ pub fn plan(
                     .map(|f| FieldChange {
                         field: f.clone(),
                         before: None,
-                        after: resolved.get(f).cloned(),
+                        after: resolved.get(f).map(|v| kind.as_written(f, v)),
                         after_unknown: unknown.contains(f),
                         after_known_parts: unknown
                             .contains(f)
-                            .then(|| known_parts(&d.props[f], &lookup)),
+                            .then(|| kind.as_written(f, &known_parts(&d.props[f], &lookup))),
                         forces_replacement: false,
                     })
                     .collect();
@@ -316,12 +316,12 @@ pub fn plan(
                     if differs {
                         changes.push(FieldChange {
                             field: f.clone(),
-                            before,
-                            after,
+                            before: before.map(|v| kind.as_written(f, &v)),
+                            after: after.map(|v| kind.as_written(f, &v)),
                             after_unknown: unknown.contains(f),
                             after_known_parts: unknown
                                 .contains(f)
-                                .then(|| known_parts(&d.props[f], &lookup)),
+                                .then(|| kind.as_written(f, &known_parts(&d.props[f], &lookup))),
                             forces_replacement: replace_fields.contains(&f.as_str()),
                         });
                     }

@@ -105,6 +105,30 @@ pub struct RulesProps<R = String> {
 
 pub struct Model;
 
+/// One rule as the file writes it (see `Rules::as_written`).
+fn rule_as_written(rule: &Value) -> Value {
+    let Some(r) = rule.as_object() else {
+        return rule.clone();
+    };
+    let mut out = r.clone();
+    let from = out.remove("from_port");
+    let to = out.remove("to_port");
+    if r.get("protocol").and_then(Value::as_str) == Some("-1") {
+        out.insert("protocol".into(), Value::from("all"));
+    } else {
+        let ports = match (
+            from.as_ref().and_then(Value::as_i64),
+            to.as_ref().and_then(Value::as_i64),
+        ) {
+            (Some(a), Some(b)) if a == b => Value::from(a),
+            (Some(a), Some(b)) => Value::from(format!("{a}-{b}")),
+            _ => return rule.clone(),
+        };
+        out.insert("ports".into(), ports);
+    }
+    Value::Object(out)
+}
+
 fn parse_ports(v: &serde_yaml_ng::Value) -> Result<(i32, i32), String> {
     let range = match v {
         serde_yaml_ng::Value::Number(n) => {
@@ -564,6 +588,16 @@ impl Rules {
 
 #[async_trait]
 impl Kind for Rules {
+    /// Rules as the file writes them: `protocol: all` without ports, `ports: 443` or
+    /// `ports: 1024-65535`.
+    fn as_written(field: &str, value: &Value) -> Option<Value> {
+        if field != "ingress" && field != "egress" {
+            return None;
+        }
+        let rules = value.as_array()?;
+        Some(Value::Array(rules.iter().map(rule_as_written).collect()))
+    }
+
     type Props = RulesProps;
     type Remote = SecurityGroup;
 
@@ -668,6 +702,27 @@ impl Kind for Rules {
 mod tests {
     use super::*;
     use crate::kinds::support::testing::{self, assert_observes, context, out};
+
+    #[test]
+    fn rules_are_shown_as_the_file_writes_them() {
+        let aws = serde_json::json!([
+            {"protocol": "-1", "from_port": -1, "to_port": -1, "cidr": "0.0.0.0/0"},
+            {"protocol": "tcp", "from_port": 443, "to_port": 443, "group": "sg-1"},
+            {"protocol": "udp", "from_port": 1024, "to_port": 65535, "cidr": "10.0.0.0/8"}
+        ]);
+        assert_eq!(
+            <Rules as Kind>::as_written("egress", &aws),
+            Some(serde_json::json!([
+                {"protocol": "all", "cidr": "0.0.0.0/0"},
+                {"protocol": "tcp", "ports": 443, "group": "sg-1"},
+                {"protocol": "udp", "ports": "1024-65535", "cidr": "10.0.0.0/8"}
+            ]))
+        );
+        assert_eq!(
+            <Rules as Kind>::as_written("group", &serde_json::json!("sg-1")),
+            None
+        );
+    }
 
     #[test]
     fn ports_accept_numbers_and_ranges() {

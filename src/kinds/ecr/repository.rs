@@ -266,6 +266,22 @@ fn mutability(immutable: bool) -> ImageTagMutability {
 
 #[async_trait]
 impl Kind for EcrRepository {
+    /// Encryption as the file writes it: `aes256`, `kms` (with its key).
+    fn as_written(field: &str, value: &Value) -> Option<Value> {
+        if field != "encryption" {
+            return None;
+        }
+        let name = match value.get("kind")?.as_str()? {
+            "AES256" => "aes256",
+            "KMS" => "kms",
+            _ => return None,
+        };
+        Some(match value.get("kms_key").and_then(Value::as_str) {
+            Some(key) => json!({"encryption": name, "kms_key": key}),
+            None => Value::from(name),
+        })
+    }
+
     type Props = Props;
     type Remote = Remote;
 

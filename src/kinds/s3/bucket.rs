@@ -748,6 +748,23 @@ impl Bucket {
 
 #[async_trait]
 impl Kind for Bucket {
+    /// Encryption as the file writes it: `sse-s3`, `sse-kms` (with its key).
+    fn as_written(field: &str, value: &Value) -> Option<Value> {
+        if field != "encryption" {
+            return None;
+        }
+        let algorithm = value.get("algorithm")?.as_str()?;
+        let name = match algorithm {
+            "AES256" => "sse-s3",
+            "aws:kms" => "sse-kms",
+            _ => return None,
+        };
+        Some(match value.get("kms_key").and_then(Value::as_str) {
+            Some(key) => json!({"encryption": name, "kms_key": key}),
+            None => Value::from(name),
+        })
+    }
+
     type Props = Props;
     /// The bucket's name and settings.
     type Remote = (String, Settings);
@@ -1050,6 +1067,23 @@ impl Kind for Policy {
 mod tests {
     use super::*;
     use crate::kinds::support::testing::{self, assert_observes, context, ACCOUNT};
+
+    #[test]
+    fn encryption_is_shown_as_the_file_writes_it() {
+        let written = |v: Value| <Bucket as Kind>::as_written("encryption", &v);
+        assert_eq!(
+            written(json!({"algorithm": "AES256"})),
+            Some(json!("sse-s3"))
+        );
+        assert_eq!(
+            written(json!({"algorithm": "aws:kms", "kms_key": "arn:aws:kms:eu-west-3:1:key/k"})),
+            Some(json!({"encryption": "sse-kms", "kms_key": "arn:aws:kms:eu-west-3:1:key/k"}))
+        );
+        assert_eq!(
+            <Bucket as Kind>::as_written("versioning", &json!(true)),
+            None
+        );
+    }
 
     const FILE: &str = "buckets:\n  media:\n    versioning: true\n    lifecycle: [{id: old, noncurrent_expire_days: 30}]\n";
 

@@ -104,6 +104,12 @@ pub trait Kind: Send + Sync + 'static {
     /// Canonical order of sets (both sides of a comparison go through it).
     fn normalize(_props: &mut Self::Props) {}
 
+    /// A field's value as the stack file spells it, where AWS's form differs; `None`:
+    /// the same.
+    fn as_written(_field: &str, _value: &Value) -> Option<Value> {
+        None
+    }
+
     /// What the file wants, settled against what exists where AWS moves a value forward
     /// on its own (see [`ResourceKind::settle`]).
     fn settle(_want: &mut Self::Props, _have: &Self::Props) {}
@@ -235,6 +241,10 @@ impl<K: Kind> ResourceKind for Typed<K> {
             K::settle(&mut w, &h);
             *want = to_props(&w);
         }
+    }
+
+    fn as_written(&self, field: &str, value: &Value) -> Value {
+        K::as_written(field, value).unwrap_or_else(|| value.clone())
     }
 
     async fn discover(&self, parents: &[Observed]) -> Result<Vec<Observed>, CloudError> {
