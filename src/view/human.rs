@@ -636,9 +636,92 @@ pub fn invalid_text(i: &Invalid) -> String {
     out
 }
 
+/// On a terminal, a live view (indicatif): an overall bar "n/m operations" and a spinner
+/// for each operation in flight with AWS's status and its time; the lines of ends stay
+/// above it.
+pub struct Live {
+    multi: indicatif::MultiProgress,
+    overall: Mutex<Option<indicatif::ProgressBar>>,
+    running: Mutex<BTreeMap<String, indicatif::ProgressBar>>,
+}
+
+impl Live {
+    pub fn new(target: indicatif::ProgressDrawTarget) -> Live {
+        Live {
+            multi: indicatif::MultiProgress::with_draw_target(target),
+            overall: Mutex::new(None),
+            running: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn planned(&self, operations: usize) {
+        let bar = self
+            .multi
+            .add(indicatif::ProgressBar::new(operations as u64));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "[{elapsed_precise}] {bar:30} {pos}/{len} operations",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        if let Ok(mut o) = self.overall.lock() {
+            *o = Some(bar);
+        }
+    }
+
+    fn started(&self, key: String, what: String) {
+        let bar = self
+            .multi
+            .insert_from_back(1, indicatif::ProgressBar::new_spinner());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("  {spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_message(what);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        if let Ok(mut r) = self.running.lock() {
+            r.insert(key, bar);
+        }
+    }
+
+    fn waiting(&self, key: &str, what: String) {
+        if let Some(bar) = self.running.lock().ok().and_then(|r| r.get(key).cloned()) {
+            bar.set_message(what);
+        }
+    }
+
+    fn ended(&self, key: &str, line: &str) {
+        if let Some(bar) = self.running.lock().ok().and_then(|mut r| r.remove(key)) {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+        if let Some(o) = self.overall.lock().ok().and_then(|o| o.clone()) {
+            o.inc(1);
+            if o.position() >= o.length().unwrap_or(0) {
+                o.finish_and_clear();
+            }
+        }
+        let _ = self.multi.println(line);
+    }
+
+    /// Operations ended so far, and in flight.
+    pub fn counts(&self) -> (u64, usize) {
+        let ended = self
+            .overall
+            .lock()
+            .ok()
+            .and_then(|o| o.as_ref().map(|b| b.position()))
+            .unwrap_or(0);
+        let running = self.running.lock().map(|r| r.len()).unwrap_or(0);
+        (ended, running)
+    }
+}
+
 /// Progress on stderr: one line per start and end, and for waits a line when the status
-/// changes or, while it stays the same, at most every 30 seconds (10 on a terminal).
+/// changes or, while it stays the same, at most every 30 seconds. On a terminal, the
+/// live view instead.
 pub struct HumanProgress {
+    live: Option<Live>,
     last: Mutex<BTreeMap<String, (String, Instant)>>,
     every: Duration,
     /// Operations ended, and planned: "[12/45]".
@@ -648,7 +731,9 @@ pub struct HumanProgress {
 
 impl HumanProgress {
     pub fn new() -> Self {
+        let terminal = std::io::stderr().is_terminal();
         HumanProgress {
+            live: terminal.then(|| Live::new(indicatif::ProgressDrawTarget::stderr())),
             ended: std::sync::atomic::AtomicUsize::new(0),
             total: std::sync::atomic::AtomicUsize::new(0),
             last: Mutex::new(BTreeMap::new()),
@@ -668,6 +753,58 @@ impl Default for HumanProgress {
 }
 
 impl HumanProgress {
+    /// An event in the live view: spinners start, change their message and end in a
+    /// line that stays.
+    fn live_event(&self, live: &Live, e: Event) {
+        match e {
+            Event::Started { op, kind, name } => live.started(
+                format!("{kind}/{name}"),
+                format!("{} {kind} {name}", op_word(op)),
+            ),
+            Event::Waiting {
+                kind, name, status, ..
+            } => live.waiting(
+                &format!("{kind}/{name}"),
+                format!("{kind} {name}: {status}"),
+            ),
+            Event::Finished {
+                op,
+                kind,
+                name,
+                id,
+                elapsed,
+            } => {
+                let done = match op {
+                    OpKind::Create => "Created",
+                    OpKind::Update => "Updated",
+                    OpKind::Delete => "Deleted",
+                };
+                live.ended(
+                    &format!("{kind}/{name}"),
+                    &format!(
+                        "{done} {kind} {name} ({id}) in {:.1}s",
+                        elapsed.as_secs_f64()
+                    ),
+                )
+            }
+            Event::Failed {
+                op,
+                kind,
+                name,
+                error,
+            } => live.ended(
+                &format!("{kind}/{name}"),
+                &format!("Failed to {} {kind} {name}: {error}", op_word(op)),
+            ),
+            Event::Kept {
+                kind, name, reason, ..
+            } => live.ended(
+                &format!("{kind}/{name}"),
+                &format!("Kept {kind} {name}: {reason}"),
+            ),
+        }
+    }
+
     /// "[12/45] " once an operation ends: how far the run is.
     fn count(&self) -> String {
         use std::sync::atomic::Ordering;
@@ -683,9 +820,16 @@ impl Progress for HumanProgress {
     fn planned(&self, operations: usize) {
         self.total
             .store(operations, std::sync::atomic::Ordering::SeqCst);
+        if let Some(live) = &self.live {
+            live.planned(operations);
+        }
     }
 
     fn event(&self, e: Event) {
+        if let Some(live) = &self.live {
+            self.live_event(live, e);
+            return;
+        }
         let line = match e {
             Event::Started { op, kind, name } => {
                 Some(format!("{} {kind} {name}...", capital(op_word(op))))
@@ -984,6 +1128,45 @@ pub fn failure(e: &Error) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_live_view_counts_what_ended_and_shows_what_is_in_flight() {
+        let progress = HumanProgress {
+            live: Some(Live::new(indicatif::ProgressDrawTarget::hidden())),
+            ..HumanProgress::new()
+        };
+        let live = progress.live.as_ref().expect("live");
+        progress.planned(3);
+        for name in ["a", "b"] {
+            progress.event(Event::Started {
+                op: OpKind::Create,
+                kind: "subnet",
+                name: name.into(),
+            });
+        }
+        progress.event(Event::Waiting {
+            kind: "subnet",
+            name: "a".into(),
+            status: "pending".into(),
+            elapsed: Duration::from_secs(3),
+        });
+        assert_eq!(live.counts(), (0, 2));
+        progress.event(Event::Finished {
+            op: OpKind::Create,
+            kind: "subnet",
+            name: "a".into(),
+            id: "subnet-1".into(),
+            elapsed: Duration::from_secs(4),
+        });
+        assert_eq!(live.counts(), (1, 1));
+        progress.event(Event::Failed {
+            op: OpKind::Create,
+            kind: "subnet",
+            name: "b".into(),
+            error: CloudError::new("ec2:CreateSubnet", "refused"),
+        });
+        assert_eq!(live.counts(), (2, 0));
+    }
 
     #[test]
     fn status_names_the_subscribers_who_have_not_confirmed() {
