@@ -393,7 +393,22 @@ pub fn plan_text(plan: &Plan, place: &Place) -> String {
         ));
     }
     for s in changes {
-        for l in step_lines(s, Some(place), &common) {
+        let mut lines = step_lines(s, Some(place), &common);
+        // A part of an entry (`alb.rules`) is shown inside it, as the file writes it.
+        if let Some((entry, part)) = s.name.split_once('.') {
+            if let Some(head) = lines.first_mut() {
+                *head = format!(
+                    "    {} {part} of {entry} ({}): {}",
+                    symbol(s.action),
+                    s.kind,
+                    verb(s.action)
+                );
+            }
+            for l in lines.iter_mut().skip(1) {
+                l.insert_str(0, "  ");
+            }
+        }
+        for l in lines {
             out.push_str(&l);
             out.push('\n');
         }
