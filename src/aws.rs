@@ -26,6 +26,7 @@ use crate::engine::CloudError;
 #[derive(Debug, Default)]
 pub struct Stats {
     counts: Mutex<BTreeMap<(String, String), (u64, u64)>>,
+    in_flight: Arc<InFlight>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -39,6 +40,8 @@ pub struct OperationCount {
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct StatsReport {
+    /// The most requests in flight at once.
+    pub peak_in_flight: usize,
     pub reads: u64,
     pub writes: u64,
     pub attempts: u64,
@@ -67,7 +70,10 @@ impl Stats {
     }
 
     pub fn report(&self) -> StatsReport {
-        let mut r = StatsReport::default();
+        let mut r = StatsReport {
+            peak_in_flight: self.in_flight.peak(),
+            ..StatsReport::default()
+        };
         if let Ok(c) = self.counts.lock() {
             for ((service, operation), (calls, attempts)) in c.iter() {
                 let write = !is_read(operation);
@@ -131,6 +137,111 @@ pub struct Settings {
     pub profile: Option<String>,
     /// How long one attempt of a call may take (then it counts as a timeout and is retried).
     pub attempt_timeout: Duration,
+    /// The most requests in flight at once, in total (each service also has its own,
+    /// lower bound: see [`service_limit`]).
+    pub max_requests: usize,
+}
+
+/// Requests in flight one service takes at most: low for the control planes AWS
+/// throttles hardest (IAM, CloudFront, Budgets, STS, SSM), higher for the rest.
+pub fn service_limit(service: &str) -> usize {
+    match service {
+        "iam" | "cloudfront" | "budgets" | "sts" | "ssm" => 4,
+        _ => 8,
+    }
+}
+
+/// Requests in flight: now, and the most at once (for `--stats` and the tests).
+#[derive(Debug, Default)]
+pub struct InFlight {
+    now: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+impl InFlight {
+    fn enter(&self) {
+        use std::sync::atomic::Ordering;
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(n, Ordering::SeqCst);
+    }
+    fn leave(&self) {
+        self.now.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn peak(&self) -> usize {
+        self.peak.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The HTTPS client the SDK would make by default.
+fn default_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::{tls, Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
+}
+
+/// An HTTP client that lets a request go only when its service's and the total bound
+/// allow: discovery, applies and waits all share them.
+#[derive(Debug, Clone)]
+struct Bounded {
+    inner: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    service: Arc<tokio::sync::Semaphore>,
+    total: Arc<tokio::sync::Semaphore>,
+    in_flight: Arc<InFlight>,
+}
+
+#[derive(Debug, Clone)]
+struct BoundedConnector {
+    inner: aws_smithy_runtime_api::client::http::SharedHttpConnector,
+    service: Arc<tokio::sync::Semaphore>,
+    total: Arc<tokio::sync::Semaphore>,
+    in_flight: Arc<InFlight>,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for Bounded {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(BoundedConnector {
+            inner: self.inner.http_connector(settings, components),
+            service: self.service.clone(),
+            total: self.total.clone(),
+            in_flight: self.in_flight.clone(),
+        })
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for BoundedConnector {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        let this = self.clone();
+        aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(async move {
+            let closed = |e: tokio::sync::AcquireError| {
+                aws_smithy_runtime_api::client::result::ConnectorError::other(Box::new(e), None)
+            };
+            // The service's bound first: a request waiting for a busy service does not
+            // hold a place of the total.
+            let _service = this.service.acquire_owned().await.map_err(closed)?;
+            let _total = this.total.acquire_owned().await.map_err(closed)?;
+            this.in_flight.enter();
+            let answer = this.inner.call(request).await;
+            this.in_flight.leave();
+            answer
+        })
+    }
 }
 
 /// SDK clients for every service the kinds use, all counted.
@@ -167,12 +278,12 @@ impl Aws {
                     .build(),
             );
         // Our retry bounds, unless the standard settings (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE)
-        // say otherwise.
+        // say otherwise; adaptive: once AWS throttles, the client slows its own rate.
         if std::env::var_os("AWS_MAX_ATTEMPTS").is_none()
             && std::env::var_os("AWS_RETRY_MODE").is_none()
         {
             loader = loader.retry_config(
-                RetryConfig::standard()
+                RetryConfig::adaptive()
                     .with_max_attempts(8)
                     .with_initial_backoff(Duration::from_millis(200))
                     .with_max_backoff(Duration::from_secs(20)),
@@ -180,6 +291,9 @@ impl Aws {
         }
         // A profile named on the command line wins over the environment's keys, as with
         // the AWS CLI (the standard chain would look at the environment first).
+        // The SDK's default HTTPS client (rustls with aws-lc, proxies from the
+        // environment), made here so that it can be bounded (see `Bounded`).
+        loader = loader.http_client(default_https_client());
         if let Some(p) = &settings.profile {
             loader = loader.profile_name(p).credentials_provider(
                 aws_config::profile::ProfileFileCredentialsProvider::builder()
@@ -188,7 +302,7 @@ impl Aws {
             );
         }
         let conf = loader.load().await;
-        Aws::from_conf(&conf, &settings.region)
+        Aws::from_conf(&conf, &settings.region, settings.max_requests)
     }
 
     /// Clients that make no call at start (no credentials are looked up): for code paths
@@ -198,44 +312,60 @@ impl Aws {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
             .build();
-        Aws::from_conf(&conf, region)
+        Aws::from_conf(&conf, region, 1)
     }
 
-    fn from_conf(conf: &aws_config::SdkConfig, region: &str) -> Aws {
+    fn from_conf(conf: &aws_config::SdkConfig, region: &str, max_requests: usize) -> Aws {
         let stats = Arc::new(Stats::default());
         let counter = Counter(stats.clone());
         let emulated = std::env::var_os("AWS_ENDPOINT_URL").is_some();
+        let total = Arc::new(tokio::sync::Semaphore::new(max_requests.max(1)));
+        // Each service's client behind its bound and the total one.
+        let bounded = |service: &str| {
+            conf.http_client().map(|inner| Bounded {
+                inner,
+                service: Arc::new(tokio::sync::Semaphore::new(
+                    service_limit(service).min(max_requests).max(1),
+                )),
+                total: total.clone(),
+                in_flight: stats.in_flight.clone(),
+            })
+        };
         macro_rules! client {
-            ($krate:ident) => {
-                $krate::Client::from_conf(
-                    $krate::config::Builder::from(conf)
-                        .interceptor(counter.clone())
-                        .build(),
-                )
-            };
+            ($krate:ident, $service:expr) => {{
+                let mut b = $krate::config::Builder::from(conf).interceptor(counter.clone());
+                if let Some(h) = bounded($service) {
+                    b = b.http_client(h);
+                }
+                $krate::Client::from_conf(b.build())
+            }};
         }
+        let s3 = {
+            let mut b = aws_sdk_s3::config::Builder::from(conf)
+                .interceptor(counter.clone())
+                .force_path_style(emulated);
+            if let Some(h) = bounded("s3") {
+                b = b.http_client(h);
+            }
+            aws_sdk_s3::Client::from_conf(b.build())
+        };
         Aws {
-            ec2: client!(aws_sdk_ec2),
-            s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(conf)
-                    .interceptor(counter.clone())
-                    .force_path_style(emulated)
-                    .build(),
-            ),
-            sts: client!(aws_sdk_sts),
-            tagging: client!(aws_sdk_resourcegroupstagging),
-            iam: client!(aws_sdk_iam),
-            rds: client!(aws_sdk_rds),
-            ecs: client!(aws_sdk_ecs),
-            elb: client!(aws_sdk_elasticloadbalancingv2),
-            eks: client!(aws_sdk_eks),
-            cloudwatch: client!(aws_sdk_cloudwatch),
-            logs: client!(aws_sdk_cloudwatchlogs),
-            sns: client!(aws_sdk_sns),
-            budgets: client!(aws_sdk_budgets),
-            cloudfront: client!(aws_sdk_cloudfront),
-            ssm: client!(aws_sdk_ssm),
-            ecr: client!(aws_sdk_ecr),
+            ec2: client!(aws_sdk_ec2, "ec2"),
+            s3,
+            sts: client!(aws_sdk_sts, "sts"),
+            tagging: client!(aws_sdk_resourcegroupstagging, "tagging"),
+            iam: client!(aws_sdk_iam, "iam"),
+            rds: client!(aws_sdk_rds, "rds"),
+            ecs: client!(aws_sdk_ecs, "ecs"),
+            elb: client!(aws_sdk_elasticloadbalancingv2, "elasticloadbalancing"),
+            eks: client!(aws_sdk_eks, "eks"),
+            cloudwatch: client!(aws_sdk_cloudwatch, "cloudwatch"),
+            logs: client!(aws_sdk_cloudwatchlogs, "logs"),
+            sns: client!(aws_sdk_sns, "sns"),
+            budgets: client!(aws_sdk_budgets, "budgets"),
+            cloudfront: client!(aws_sdk_cloudfront, "cloudfront"),
+            ssm: client!(aws_sdk_ssm, "ssm"),
+            ecr: client!(aws_sdk_ecr, "ecr"),
             stats,
             region: region.to_string(),
         }

@@ -831,3 +831,55 @@ async fn down_removes_everything_of_the_stack_and_nothing_else() {
     let again = p.ok(&["down", "--yes", "--json"], 0).json();
     assert_eq!(again["summary"]["delete"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_resources_keep_to_the_request_bounds() {
+    // 5 VPCs of 199 subnets: 1,000 resources, created 64 at a time but never more than
+    // the bound of requests in flight.
+    let p = Project::new("many");
+    let mut text = String::from("stack: many\nregion: eu-west-3\nvpcs:\n");
+    for v in 0..5 {
+        text.push_str(&format!("  v{v}: {{cidr: 10.{v}.0.0/16}}\n"));
+    }
+    text.push_str("subnets:\n");
+    for v in 0..5 {
+        for i in 0..199 {
+            text.push_str(&format!(
+                "  s{v}-{i}: {{vpc: v{v}, cidr: 10.{v}.{}.{}/26, zone: eu-west-3{}}}\n",
+                i / 4,
+                (i % 4) * 64,
+                ["a", "b", "c"][i % 3]
+            ));
+        }
+    }
+    p.write(&text);
+    let bound = |args: &[&str]| {
+        let doc = p.ok(args, 0).json();
+        let peak = doc["stats"]["peak_in_flight"].as_u64().expect("peak");
+        (doc, peak)
+    };
+    let (up, peak) = bound(&[
+        "up",
+        "--yes",
+        "--json",
+        "--stats",
+        "--parallelism",
+        "64",
+        "--max-requests",
+        "6",
+    ]);
+    assert_eq!(up["summary"]["create"], 1000);
+    assert!(
+        (1..=6).contains(&peak),
+        "{peak} in flight with --max-requests 6"
+    );
+    // EC2 alone keeps to its own bound of 8 under the default total of 16.
+    let (plan, peak) = bound(&["plan", "--json", "--stats"]);
+    assert_eq!(plan["summary"]["unchanged"], 1000);
+    assert!(peak <= 16, "{peak}");
+    let (_, peak) = bound(&["down", "--yes", "--json", "--stats", "--parallelism", "64"]);
+    assert!(
+        (1..=8).contains(&peak),
+        "{peak} in flight: EC2's bound is 8"
+    );
+}

@@ -65,6 +65,10 @@ pub struct Global {
     /// Print the number of AWS calls by service and operation at the end.
     #[arg(long, global = true)]
     pub stats: bool,
+    /// The most AWS requests in flight at once, in total; each service also keeps to its
+    /// own bound (4 for IAM, CloudFront, Budgets, STS and SSM, 8 for the others).
+    #[arg(long, default_value_t = 16, global = true, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub max_requests: u16,
     /// How many operations may run at once.
     #[arg(long, default_value_t = 10, global = true, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,

@@ -199,6 +199,7 @@ async fn run(cli: Cli) -> ExitCode {
         region: stack.region.clone(),
         profile: g.profile.clone(),
         attempt_timeout: Duration::from_secs(g.attempt_timeout),
+        max_requests: usize::from(g.max_requests),
     };
     let s = match Session::connect(stack, &settings, kind_options(&g, &cli.command)).await {
         Ok(s) => s,

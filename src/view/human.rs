@@ -616,11 +616,12 @@ pub fn outputs_text(outputs: &[StackOutput]) -> String {
 
 pub fn stats_text(s: &StatsReport) -> String {
     let mut out = format!(
-        "AWS calls: {} ({} reads, {} writes, {} attempts with retries)\n",
+        "AWS calls: {} ({} reads, {} writes, {} attempts with retries; at most {} in flight)\n",
         s.reads + s.writes,
         s.reads,
         s.writes,
-        s.attempts
+        s.attempts,
+        s.peak_in_flight
     );
     for o in &s.operations {
         out.push_str(&format!(
