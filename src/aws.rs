@@ -278,12 +278,12 @@ impl Aws {
                     .build(),
             );
         // Our retry bounds, unless the standard settings (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE)
-        // say otherwise; adaptive: once AWS throttles, the client slows its own rate.
+        // say otherwise.
         if std::env::var_os("AWS_MAX_ATTEMPTS").is_none()
             && std::env::var_os("AWS_RETRY_MODE").is_none()
         {
             loader = loader.retry_config(
-                RetryConfig::adaptive()
+                RetryConfig::standard()
                     .with_max_attempts(8)
                     .with_initial_backoff(Duration::from_millis(200))
                     .with_max_backoff(Duration::from_secs(20)),

@@ -711,7 +711,14 @@ async fn plans_read_like_the_file() {
         "api-logs: {retention_days: 14}",
         "api-logs: {retention_days: 30}",
     );
+    // A nested change (one action less in a policy statement) shows that statement, not
+    // the whole policy twice.
+    p.edit(
+        "{actions: [s3:GetObject, s3:PutObject, s3:DeleteObject], objects_in: media}",
+        "{actions: [s3:GetObject, s3:PutObject], objects_in: media}",
+    );
     let small = p.ok(&["plan"], 0).stdout;
     snapshot("plan-small-change.txt", &small);
+    assert!(small.lines().all(|l| l.chars().count() <= 200), "{small}");
     p.ok(&["down", "--yes", "--skip-final-snapshot"], 0);
 }

@@ -142,43 +142,41 @@ fn field_lines(c: &FieldChange, creating: bool) -> Vec<String> {
         return vec![format!("      {} = {}", c.field, show_after(c))];
     }
     match (&c.before, &c.after) {
-        (Some(Value::Object(b)), Some(Value::Object(a))) => {
-            let mut out = vec![format!("      ~ {} {{{tag}", c.field)];
-            let keys: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
-            for k in keys {
-                match (b.get(k), a.get(k)) {
-                    (Some(x), Some(y)) if x == y => {}
-                    (Some(x), Some(y)) => out.push(format!(
-                        "          {} {k}: {} -> {}",
-                        paint("~", "33"),
-                        show(&Some(x.clone())),
-                        show(&Some(y.clone()))
-                    )),
-                    (Some(x), None) => out.push(format!(
-                        "          {} {k}: {}",
-                        paint("-", "31"),
-                        show(&Some(x.clone()))
-                    )),
-                    (None, Some(y)) => out.push(format!(
-                        "          {} {k}: {}",
-                        paint("+", "32"),
-                        show(&Some(y.clone()))
-                    )),
-                    (None, None) => {}
-                }
+        // Maps and lists: down to the leaf (or list item) that changed, each on its line,
+        // with its path inside the field.
+        (Some(b), Some(a))
+            if (b.is_object() && a.is_object()) || (b.is_array() && a.is_array()) =>
+        {
+            let (open, close) = if a.is_object() {
+                ("{", "}")
+            } else {
+                ("[", "]")
+            };
+            let mut out = vec![format!("      ~ {} {open}{tag}", c.field)];
+            for d in differences(c) {
+                let path = d
+                    .field
+                    .strip_prefix(&c.field)
+                    .map(|p| p.trim_start_matches('.'))
+                    .filter(|p| !p.is_empty())
+                    .map(|p| format!("{p}: "))
+                    .unwrap_or_default();
+                let value = |v: &Value| show(&Some(v.clone()));
+                out.push(match (&d.file, &d.aws) {
+                    (Some(f), Some(a)) => {
+                        format!(
+                            "          {} {path}{} -> {}",
+                            paint("~", "33"),
+                            value(a),
+                            value(f)
+                        )
+                    }
+                    (Some(f), None) => format!("          {} {path}{}", paint("+", "32"), value(f)),
+                    (None, Some(a)) => format!("          {} {path}{}", paint("-", "31"), value(a)),
+                    (None, None) => continue,
+                });
             }
-            out.push("        }".into());
-            out
-        }
-        (Some(Value::Array(b)), Some(Value::Array(a))) => {
-            let mut out = vec![format!("      ~ {} [{tag}", c.field)];
-            for x in b.iter().filter(|x| !a.contains(x)) {
-                out.push(format!("          {} {}", paint("-", "31"), x));
-            }
-            for y in a.iter().filter(|y| !b.contains(y)) {
-                out.push(format!("          {} {}", paint("+", "32"), y));
-            }
-            out.push("        ]".into());
+            out.push(format!("        {close}"));
             out
         }
         _ => vec![format!(

@@ -205,6 +205,75 @@ pub fn cloud(cx: &Arc<Context>) -> Vec<Arc<dyn ResourceKind>> {
 pub struct EcsService(pub Arc<Context>);
 
 impl EcsService {
+    /// While a service is short of its tasks, why its last task stopped (a failing
+    /// health check, an image that cannot be pulled, a container that exits), as the
+    /// service's newest event: what a wait shows. Best effort: two reads, only then.
+    async fn add_stopped_task(&self, s: &mut Service) {
+        if s.status() != Some("ACTIVE") || s.running_count() >= s.desired_count() {
+            return;
+        }
+        let (Some(cluster), Some(name)) = (s.cluster_arn(), s.service_name()) else {
+            return;
+        };
+        let ecs = &self.0.aws.ecs;
+        let listed = ecs
+            .list_tasks()
+            .cluster(cluster)
+            .service_name(name)
+            .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| err("ecs:ListTasks", e));
+        let arn = match listed {
+            Ok(l) => match l.task_arns().first() {
+                Some(a) => a.clone(),
+                None => return,
+            },
+            Err(e) => {
+                tracing::debug!("why tasks of {name} stopped is not known: {e}");
+                return;
+            }
+        };
+        let described = match ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .tasks(&arn)
+            .send()
+            .await
+            .map_err(|e| err("ecs:DescribeTasks", e))
+        {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::debug!("why tasks of {name} stopped is not known: {e}");
+                return;
+            }
+        };
+        let Some(task) = described.tasks().first() else {
+            return;
+        };
+        let mut why = task.stopped_reason().unwrap_or("stopped").to_string();
+        for c in task.containers() {
+            match (c.reason(), c.exit_code()) {
+                (Some(r), _) => {
+                    why.push_str(&format!("; container {}: {r}", c.name().unwrap_or("?")))
+                }
+                (None, Some(code)) if code != 0 => why.push_str(&format!(
+                    "; container {} exited {code}",
+                    c.name().unwrap_or("?")
+                )),
+                _ => {}
+            }
+        }
+        let event = aws_sdk_ecs::types::ServiceEvent::builder()
+            .message(format!("a task stopped: {why}"))
+            .created_at(aws_smithy_types::DateTime::from(
+                std::time::SystemTime::now(),
+            ))
+            .build();
+        s.events.get_or_insert_with(Vec::new).insert(0, event);
+    }
+
     fn network(p: &Props) -> Result<NetworkConfiguration, CloudError> {
         let vpc = AwsVpcConfiguration::builder()
             .set_subnets(Some(p.subnets.clone()))
@@ -383,7 +452,13 @@ impl Kind for EcsService {
         {
             Err(e) if e.has_code("ClusterNotFoundException") => Ok(None),
             Err(e) => Err(e),
-            Ok(found) => Ok(found.into_iter().find(|s| s.status() != Some("INACTIVE"))),
+            Ok(found) => {
+                let mut service = found.into_iter().find(|s| s.status() != Some("INACTIVE"));
+                if let Some(s) = &mut service {
+                    self.add_stopped_task(s).await;
+                }
+                Ok(service)
+            }
         }
     }
 
