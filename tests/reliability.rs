@@ -66,7 +66,7 @@ async fn up_and_down_killed_at_many_points_converge_without_duplicates() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn ctrl_c_lets_running_work_finish_and_starts_nothing_new() {
+async fn ctrl_c_ends_waits_at_once_and_starts_nothing_new() {
     // Distributions stay "InProgress" for 3 s: the interrupt lands while one is being waited on.
     let url = format!(
         "{}/moto-api/state-manager/set-transition",
@@ -80,7 +80,7 @@ async fn ctrl_c_lets_running_work_finish_and_starts_nothing_new() {
         .success());
     let p = Project::new("ctrl-c");
     p.write("stack: ctrl-c\nbuckets:\n  site: {cloudfront_access: [cdn]}\ndistributions:\n  cdn: {origin_bucket: site}\nlog_groups:\n  after: {retention_days: 7, depends_on: [cdn]}\n");
-    let mut child = spawn(&p, &["up", "--yes"]);
+    let mut child = spawn_with(&p, &["up", "--yes"], Stdio::piped());
     // Read the progress; once the distribution is being waited on, interrupt once.
     let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
     let mut stderr = String::new();
@@ -97,15 +97,23 @@ async fn ctrl_c_lets_running_work_finish_and_starts_nothing_new() {
         }
         line.clear();
     }
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut stdout)
+        .expect("stdout");
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(
-        stderr.contains("Interrupt: letting running operations finish"),
+        stderr.contains("Interrupt: starting nothing new and ending waits"),
         "{stderr}"
     );
+    // The wait ended at once: the distribution is AWS's to finish, and said so.
     assert!(
-        stderr.contains("Created distribution cdn"),
-        "the running create finished: {stderr}"
+        !stderr.contains("Created distribution cdn"),
+        "the wait ended before AWS did: {stderr}"
+    );
+    assert!(
+        stdout.contains("still settling in AWS (it carries on; the next run picks up from there): create distribution cdn (inprogress)"),
+        "{stdout}"
     );
     assert!(
         !stderr.contains("Create log_group after"),
