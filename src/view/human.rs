@@ -766,10 +766,54 @@ impl Default for HumanProgress {
     }
 }
 
+/// The line an operation's end leaves (keyed `kind/name`): created, failed, kept.
+fn ended(e: &Event) -> Option<(String, String)> {
+    let (kind, name, line) = match e {
+        Event::Finished {
+            op,
+            kind,
+            name,
+            id,
+            elapsed,
+        } => {
+            let done = match op {
+                OpKind::Create => "Created",
+                OpKind::Update => "Updated",
+                OpKind::Delete => "Deleted",
+            };
+            let secs = elapsed.as_secs_f64();
+            (
+                kind,
+                name,
+                format!("{done} {kind} {name} ({id}) in {secs:.1}s"),
+            )
+        }
+        Event::Failed {
+            op,
+            kind,
+            name,
+            error,
+        } => (
+            kind,
+            name,
+            format!("Failed to {} {kind} {name}: {error}", op_word(*op)),
+        ),
+        Event::Kept {
+            kind, name, reason, ..
+        } => (kind, name, format!("Kept {kind} {name}: {reason}")),
+        Event::Started { .. } | Event::Waiting { .. } => return None,
+    };
+    Some((format!("{kind}/{name}"), line))
+}
+
 impl HumanProgress {
     /// An event in the live view: spinners start, change their message and end in a
     /// line that stays.
     fn live_event(&self, live: &Live, e: Event) {
+        if let Some((key, line)) = ended(&e) {
+            live.ended(&key, &line);
+            return;
+        }
         match e {
             Event::Started { op, kind, name } => live.started(
                 format!("{kind}/{name}"),
@@ -781,41 +825,7 @@ impl HumanProgress {
                 &format!("{kind}/{name}"),
                 format!("{kind} {name}: {status}"),
             ),
-            Event::Finished {
-                op,
-                kind,
-                name,
-                id,
-                elapsed,
-            } => {
-                let done = match op {
-                    OpKind::Create => "Created",
-                    OpKind::Update => "Updated",
-                    OpKind::Delete => "Deleted",
-                };
-                live.ended(
-                    &format!("{kind}/{name}"),
-                    &format!(
-                        "{done} {kind} {name} ({id}) in {:.1}s",
-                        elapsed.as_secs_f64()
-                    ),
-                )
-            }
-            Event::Failed {
-                op,
-                kind,
-                name,
-                error,
-            } => live.ended(
-                &format!("{kind}/{name}"),
-                &format!("Failed to {} {kind} {name}: {error}", op_word(op)),
-            ),
-            Event::Kept {
-                kind, name, reason, ..
-            } => live.ended(
-                &format!("{kind}/{name}"),
-                &format!("Kept {kind} {name}: {reason}"),
-            ),
+            _ => {}
         }
     }
 
@@ -848,35 +858,9 @@ impl Progress for HumanProgress {
             Event::Started { op, kind, name } => {
                 Some(format!("{} {kind} {name}...", capital(op_word(op))))
             }
-            Event::Finished {
-                op,
-                kind,
-                name,
-                id,
-                elapsed,
-            } => Some(format!(
-                "{}{} {kind} {name} ({id}) in {:.1}s",
-                self.count(),
-                match op {
-                    OpKind::Create => "Created",
-                    OpKind::Update => "Updated",
-                    OpKind::Delete => "Deleted",
-                },
-                elapsed.as_secs_f64()
-            )),
-            Event::Failed {
-                op,
-                kind,
-                name,
-                error,
-            } => Some(format!(
-                "{}Failed to {} {kind} {name}: {error}",
-                self.count(),
-                op_word(op)
-            )),
-            Event::Kept {
-                kind, name, reason, ..
-            } => Some(format!("{}Kept {kind} {name}: {reason}", self.count())),
+            Event::Finished { .. } | Event::Failed { .. } | Event::Kept { .. } => {
+                ended(&e).map(|(_, line)| format!("{}{line}", self.count()))
+            }
             Event::Waiting {
                 kind,
                 name,
