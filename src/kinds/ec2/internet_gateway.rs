@@ -1,5 +1,6 @@
 //! Internet gateway: attached to one VPC (moved in place), tags.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{identity_filters, stack_filter, tag_spec, tags_of, Ec2Tags};
 use crate::aws::{err, is_not_found};
-use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
+use crate::engine::{as_ref, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
 use crate::kinds::support::retry::{already_done, create_once, in_use, no_retries};
 use crate::kinds::support::tags::{identity, sync_tags, Tags};
@@ -50,6 +51,46 @@ impl KindModel for Model {
             tags: cx.tags(),
         };
         vec![desired(&INFO, name, &props)]
+    }
+
+    /// AWS attaches one internet gateway per VPC, and a NAT gateway sends its traffic
+    /// through its VPC's internet gateway: refused before any call rather than half-way.
+    fn check_all(&self, cx: &mut Cx, all: &BTreeMap<String, Desired>) {
+        let vpc_of = |d: &Desired, field: &str| {
+            d.props
+                .get(field)
+                .and_then(as_ref)
+                .map(|(n, _)| n.to_string())
+        };
+        let mut gateways: BTreeMap<String, &str> = BTreeMap::new();
+        for d in all.values().filter(|d| d.kind == INFO.kind) {
+            let Some(vpc) = vpc_of(d, "vpc") else {
+                continue;
+            };
+            if let Some(first) = gateways.get(&vpc) {
+                cx.at(INFO.section, &d.name);
+                cx.error(
+                    "vpc",
+                    format!("VPC `{vpc}` already has internet gateway `{first}`: AWS attaches one per VPC"),
+                );
+            } else {
+                gateways.insert(vpc, &d.name);
+            }
+        }
+        for nat in all.values().filter(|d| d.kind == names::NAT_GATEWAY) {
+            let subnet = vpc_of(nat, "subnet").and_then(|s| all.get(&s));
+            let Some(vpc) = subnet.and_then(|s| vpc_of(s, "vpc")) else {
+                continue;
+            };
+            if !gateways.contains_key(&vpc) {
+                cx.at("nat_gateways", &nat.name);
+                cx.error_hint(
+                    "subnet",
+                    format!("VPC `{vpc}` has no internet gateway, which a NAT gateway sends its traffic through"),
+                    "add one under internet_gateways",
+                );
+            }
+        }
     }
 }
 

@@ -317,7 +317,7 @@ mod tests {
 
     #[test]
     fn a_described_gateway_is_what_the_file_wants() {
-        let file = "vpcs:\n  main: {cidr: 10.0.0.0/16}\nsubnets:\n  pub-a: {vpc: main, cidr: 10.0.1.0/24, zone: eu-west-3a}\nelastic_ips:\n  nat-ip: {}\nnat_gateways:\n  nat: {subnet: pub-a, eip: nat-ip}\n";
+        let file = "vpcs:\n  main: {cidr: 10.0.0.0/16}\ninternet_gateways:\n  igw: {vpc: main}\nsubnets:\n  pub-a: {vpc: main, cidr: 10.0.1.0/24, zone: eu-west-3a}\nelastic_ips:\n  nat-ip: {}\nnat_gateways:\n  nat: {subnet: pub-a, eip: nat-ip}\n";
         assert_observes(
             NatGateway(context()),
             &nat(NatGatewayState::Available),
