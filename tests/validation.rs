@@ -437,3 +437,51 @@ fn a_stack_file_can_come_from_standard_input() {
     assert!(stderr.contains("\u{1b}[31;1merror:"), "{stderr}");
     assert_eq!(connections.load(Ordering::SeqCst), 0);
 }
+
+#[test]
+fn on_a_terminal_colours_follow_no_color_and_the_flag() {
+    // A pseudo-terminal through util-linux `script`, as a person at a terminal would run it.
+    let script = std::path::Path::new("/usr/bin/script");
+    assert!(
+        script.exists(),
+        "util-linux `script` is needed for this test"
+    );
+    let dir = Scratch::new();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "stack: demo\nregion: nowhere-1\n",
+    )
+    .expect("write");
+    let bin = env!("CARGO_BIN_EXE_provision");
+    let run = |env: &str, flag: &str| {
+        let out = std::process::Command::new(script)
+            .args([
+                "-qec",
+                &format!("{env} {bin} -f bad.yaml {flag} validate"),
+                "/dev/null",
+            ])
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("TERM", "xterm")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("script");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coloured = |text: &str| text.contains("\u{1b}[31;1merror:");
+    assert!(coloured(&run("", "")), "a terminal gets colours");
+    assert!(
+        coloured(&run("NO_COLOR=", "")),
+        "an empty NO_COLOR does not count"
+    );
+    assert!(
+        !coloured(&run("NO_COLOR=1", "")),
+        "NO_COLOR=1 turns them off"
+    );
+    assert!(!coloured(&run("", "--color never")));
+    assert!(
+        coloured(&run("NO_COLOR=1", "--color always")),
+        "the flag wins"
+    );
+}

@@ -28,12 +28,13 @@ pub fn set_color(choice: ColorChoice) {
 }
 
 /// Whether a stream gets colours: as chosen, or, on auto, when it is a terminal and
-/// NO_COLOR is not set.
+/// NO_COLOR is not set (or empty).
 pub fn colour_for(choice: ColorChoice, terminal: bool) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none(),
+        // no-color.org: NO_COLOR counts when it is set and not empty.
+        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     }
 }
 
