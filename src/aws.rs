@@ -194,6 +194,12 @@ fn default_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpCli
 #[derive(Debug, Clone)]
 struct Bounded {
     inner: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    bounds: Bounds,
+}
+
+/// A service's bound, the total one, and the count of requests in flight.
+#[derive(Debug, Clone)]
+struct Bounds {
     service: Arc<tokio::sync::Semaphore>,
     total: Arc<tokio::sync::Semaphore>,
     in_flight: Arc<InFlight>,
@@ -202,9 +208,7 @@ struct Bounded {
 #[derive(Debug, Clone)]
 struct BoundedConnector {
     inner: aws_smithy_runtime_api::client::http::SharedHttpConnector,
-    service: Arc<tokio::sync::Semaphore>,
-    total: Arc<tokio::sync::Semaphore>,
-    in_flight: Arc<InFlight>,
+    bounds: Bounds,
 }
 
 impl aws_smithy_runtime_api::client::http::HttpClient for Bounded {
@@ -215,9 +219,7 @@ impl aws_smithy_runtime_api::client::http::HttpClient for Bounded {
     ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
         aws_smithy_runtime_api::client::http::SharedHttpConnector::new(BoundedConnector {
             inner: self.inner.http_connector(settings, components),
-            service: self.service.clone(),
-            total: self.total.clone(),
-            in_flight: self.in_flight.clone(),
+            bounds: self.bounds.clone(),
         })
     }
 }
@@ -234,11 +236,12 @@ impl aws_smithy_runtime_api::client::http::HttpConnector for BoundedConnector {
             };
             // The service's bound first: a request waiting for a busy service does not
             // hold a place of the total.
-            let _service = this.service.acquire_owned().await.map_err(closed)?;
-            let _total = this.total.acquire_owned().await.map_err(closed)?;
-            this.in_flight.enter();
+            let b = &this.bounds;
+            let _service = b.service.clone().acquire_owned().await.map_err(closed)?;
+            let _total = b.total.clone().acquire_owned().await.map_err(closed)?;
+            b.in_flight.enter();
             let answer = this.inner.call(request).await;
-            this.in_flight.leave();
+            b.in_flight.leave();
             answer
         })
     }
@@ -324,11 +327,13 @@ impl Aws {
         let bounded = |service: &str| {
             conf.http_client().map(|inner| Bounded {
                 inner,
-                service: Arc::new(tokio::sync::Semaphore::new(
-                    service_limit(service).min(max_requests).max(1),
-                )),
-                total: total.clone(),
-                in_flight: stats.in_flight.clone(),
+                bounds: Bounds {
+                    service: Arc::new(tokio::sync::Semaphore::new(
+                        service_limit(service).min(max_requests).max(1),
+                    )),
+                    total: total.clone(),
+                    in_flight: stats.in_flight.clone(),
+                },
             })
         };
         macro_rules! client {

@@ -71,27 +71,28 @@ impl Session {
 
     /// Where this session works.
     pub fn place(&self) -> Place {
-        let lines = self
+        // A part of another entry (`alb.rules`) is found at its entry, in its section.
+        let sections: BTreeMap<&str, &str> = self
+            .desired
+            .iter()
+            .filter_map(|d| Some((d.name.as_str(), self.registry.get(d.kind)?.info().section)))
+            .collect();
+        let entries: Vec<(&str, &str, &str)> = self
             .desired
             .iter()
             .filter_map(|d| {
-                let entry = d.name.split('.').next().unwrap_or(&d.name);
-                let section = self.registry.get(d.kind)?.info().section;
-                // A part of another entry has no section of its own: its entry's.
-                let section = if section.is_empty() {
-                    self.desired
-                        .iter()
-                        .find(|e| e.name == entry)
-                        .and_then(|e| Some(self.registry.get(e.kind)?.info().section))?
-                } else {
-                    section
-                };
-                let line = self
-                    .stack
-                    .diagnostic(section, entry, "", String::new(), None)
-                    .line?;
-                Some((d.name.clone(), line))
+                let entry = d.name.split('.').next()?;
+                let section = sections.get(entry).copied().filter(|s| !s.is_empty())?;
+                Some((d.name.as_str(), section, entry))
             })
+            .collect();
+        let found = self
+            .stack
+            .entry_lines(entries.iter().map(|(_, section, entry)| (*section, *entry)));
+        let lines = entries
+            .iter()
+            .zip(found)
+            .filter_map(|((name, _, _), line)| Some((name.to_string(), line?)))
             .collect();
         Place {
             stack: self.stack.name.clone(),

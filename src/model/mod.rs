@@ -680,6 +680,18 @@ impl Stack {
         }
     }
 
+    /// The line of each entry `(section, name)` of the file (the file is indexed once).
+    pub fn entry_lines<'a>(
+        &self,
+        entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Vec<Option<usize>> {
+        let sources = SourceMap::index(&self.text);
+        entries
+            .into_iter()
+            .map(|(section, name)| sources.find(&format!("{section}.{name}")).map(|p| p.line))
+            .collect()
+    }
+
     /// The desired resources, with names derived for `account`.
     pub fn desired(&self, kinds: &[&dyn KindModel], account: &str) -> Vec<Desired> {
         let sources = SourceMap::index(&self.text);
