@@ -128,7 +128,7 @@ fn plan_at(endpoint: &str, dir: &Path, args: &[&str]) -> std::process::Command {
 #[test]
 fn no_credentials_says_so_and_how_to_give_them() {
     let (endpoint, seen) = canned(|_| aws_error(500, "InternalError", "unexpected"));
-    let dir = Project::new("errors-nocreds");
+    let dir = Project::new("errorsnocreds");
     let mut cmd = plan_at(&endpoint, &dir.dir, &[]);
     cmd.env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY");
@@ -150,7 +150,7 @@ fn an_unknown_profile_is_an_error_and_a_named_one_wins_over_the_environment() {
             "The security token included in the request is invalid.",
         )
     });
-    let dir = Project::new("errors-profile");
+    let dir = Project::new("errorsprofile");
     let config = dir.dir.join("aws-config");
     std::fs::write(
         &config,
@@ -196,7 +196,7 @@ fn an_unknown_profile_is_an_error_and_a_named_one_wins_over_the_environment() {
 
 #[test]
 fn an_endpoint_that_refuses_or_is_not_aws_is_named_with_what_it_did() {
-    let dir = Project::new("errors-endpoint");
+    let dir = Project::new("errorsendpoint");
     let refused = {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = l.local_addr().expect("addr");
@@ -227,7 +227,7 @@ fn an_endpoint_that_refuses_or_is_not_aws_is_named_with_what_it_did() {
 
 #[test]
 fn aws_refusals_keep_aws_words_and_add_what_to_do() {
-    let dir = Project::new("errors-refusals");
+    let dir = Project::new("errorsrefusals");
     for (code, message, hint) in [
         ("ExpiredToken", "The security token included in the request is expired", "have expired"),
         ("AccessDenied", "User: arn:aws:iam::123456789012:user/dev is not authorized to perform: sts:GetCallerIdentity with an explicit deny", "docs/iam-policy.json"),
@@ -243,7 +243,7 @@ fn aws_refusals_keep_aws_words_and_add_what_to_do() {
 
 #[test]
 fn with_json_the_failure_is_a_document_with_its_code_and_hint() {
-    let dir = Project::new("errors-json");
+    let dir = Project::new("errorsjson");
     let (endpoint, _) = canned(|_| {
         aws_error(
             403,

@@ -32,7 +32,7 @@ fn changed(plan: &serde_json::Value) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_complete_stack_comes_up_with_its_key_attributes() {
-    let p = Project::new("full-up");
+    let p = Project::new("fullup");
     let up = p.ok(&["up", "--yes"], 0);
     let conf = sdk_config().await;
     let stack = &p.stack;
@@ -368,7 +368,7 @@ async fn the_complete_stack_comes_up_with_its_key_attributes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn updates_are_planned_as_the_right_action_and_applied() {
-    let p = Project::new("full-update");
+    let p = Project::new("fullupdate");
     p.ok(&["up", "--yes"], 0);
     p.edit("instance_class: db.t3.micro", "instance_class: db.t3.small");
     p.edit("backup_retention_days: 7", "backup_retention_days: 14");
@@ -509,7 +509,7 @@ async fn updates_are_planned_as_the_right_action_and_applied() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn drift_on_the_application_tier_is_detected_and_repaired() {
-    let p = Project::new("full-drift");
+    let p = Project::new("fulldrift");
     p.ok(&["up", "--yes"], 0);
     let conf = sdk_config().await;
     let stack = &p.stack;
@@ -598,9 +598,9 @@ async fn a_slow_distribution_is_waited_for_with_visible_progress() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let p = Project::new("full-cdn");
+    let p = Project::new("fullcdn");
     p.write(
-        "stack: full-cdn\nbuckets:\n  site: {cloudfront_access: [cdn]}\ndistributions:\n  cdn: {origin_bucket: site, default_root_object: index.html}\n",
+        "stack: fullcdn\nbuckets:\n  site: {cloudfront_access: [cdn]}\ndistributions:\n  cdn: {origin_bucket: site, default_root_object: index.html}\n",
     );
     // `status` while `up` waits shows the distribution as AWS has it, not "ok".
     let endpoint = common::emulator().endpoint.clone();
@@ -660,7 +660,7 @@ async fn a_slow_distribution_is_waited_for_with_visible_progress() {
         down.stderr
     );
     assert!(
-        down.stdout.contains("Nothing of stack full-cdn remains"),
+        down.stdout.contains("Nothing of stack fullcdn remains"),
         "{}",
         down.stdout
     );

@@ -71,7 +71,7 @@ const ALL: [&str; 45] = [
 
 #[tokio::test(flavor = "multi_thread")]
 async fn up_creates_the_tier_and_a_second_up_writes_nothing() {
-    let p = Project::new("tier-up");
+    let p = Project::new("tierup");
     let plan = p.ok(&["plan", "--json", "--detailed-exitcode"], 2).json();
     assert_eq!(names_in(&plan, "create"), ALL.to_vec());
     let human = p.ok(&["plan"], 0).stdout;
@@ -401,12 +401,12 @@ async fn up_creates_the_tier_and_a_second_up_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn out_of_band_changes_are_reported_as_drift_and_repaired_by_up() {
-    let p = Project::new("tier-drift");
+    let p = Project::new("tierdrift");
     // Never deployed: said so, not "45 resources differ".
     let never = p.ok(&["drift"], 2).stdout;
     assert_eq!(
         never,
-        format!("Nothing of stack tier-drift in account {ACCOUNT}, region {REGION} exists: it is not deployed (`provision up` creates it).\n")
+        format!("Nothing of stack tierdrift in account {ACCOUNT}, region {REGION} exists: it is not deployed (`provision up` creates it).\n")
     );
     assert_eq!(p.ok(&["drift", "--json"], 2).json()["exists"], false);
     p.ok(&["up", "--yes"], 0);
@@ -578,7 +578,7 @@ async fn out_of_band_changes_are_reported_as_drift_and_repaired_by_up() {
         .topics()
         .iter()
         .filter_map(|t| t.topic_arn())
-        .find(|a| a.ends_with(":tier-drift-alerts"))
+        .find(|a| a.ends_with(":tierdrift-alerts"))
         .expect("the alerts topic");
     sns.delete_topic()
         .topic_arn(alerts)
@@ -587,7 +587,7 @@ async fn out_of_band_changes_are_reported_as_drift_and_repaired_by_up() {
         .expect("delete topic");
     let text = p.ok(&["drift"], 2).stdout;
     assert!(
-        text.starts_with(&format!("Drift in stack tier-drift in account {ACCOUNT}, region {REGION}: 1 resource(s) differ from the stack file.\n  + sns_topic alerts: missing from AWS\n")),
+        text.starts_with(&format!("Drift in stack tierdrift in account {ACCOUNT}, region {REGION}: 1 resource(s) differ from the stack file.\n  + sns_topic alerts: missing from AWS\n")),
         "{text}"
     );
     assert!(
@@ -607,7 +607,7 @@ async fn out_of_band_changes_are_reported_as_drift_and_repaired_by_up() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resource_removed_from_the_file_is_planned_as_a_delete_and_deleted() {
-    let p = Project::new("tier-remove");
+    let p = Project::new("tierremove");
     p.ok(&["up", "--yes"], 0);
     let before = ids(&p.stack).await;
     // The database free-storage alarm goes away (nothing references it).
@@ -671,7 +671,7 @@ async fn down_removes_everything_of_the_stack_and_nothing_else() {
         .to_string();
     let foreign_sg = ec2
         .create_security_group()
-        .group_name("tier-down-main")
+        .group_name("tierdown-main")
         .description("not the stack's, same name as one of its groups")
         .vpc_id(&foreign_vpc)
         .send()
@@ -689,7 +689,7 @@ async fn down_removes_everything_of_the_stack_and_nothing_else() {
                 .tags(
                     Tag::builder()
                         .key("provision:stack")
-                        .value("tier-down-other")
+                        .value("tierdown-other")
                         .build(),
                 )
                 .tags(
@@ -713,7 +713,7 @@ async fn down_removes_everything_of_the_stack_and_nothing_else() {
         .expect("eip")
         .allocation_id
         .expect("id");
-    let foreign_bucket = "tier-down-not-the-stacks";
+    let foreign_bucket = "tierdown-not-the-stacks";
     s3.create_bucket()
         .bucket(foreign_bucket)
         .create_bucket_configuration(
@@ -725,7 +725,7 @@ async fn down_removes_everything_of_the_stack_and_nothing_else() {
         .await
         .expect("bucket");
 
-    let p = Project::new("tier-down");
+    let p = Project::new("tierdown");
     p.ok(&["up", "--yes"], 0);
     assert_eq!(ids(&p.stack).await.len(), 14);
     let down = p.ok(&["down", "--yes", "--json"], 0).json();

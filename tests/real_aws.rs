@@ -148,7 +148,7 @@ async fn the_stack_comes_up_and_goes_down_against_aws_side_resources_and_lingers
 async fn two_changes_to_a_cluster_are_made_one_after_the_other() {
     let _turn = TURN.lock().await;
     realism(json!({"durations": {"eks_update": 2}}));
-    let p = Project::new("eks-updates");
+    let p = Project::new("eksupdates");
     p.ok(&["up", "--yes"], 0);
     p.edit(
         "endpoint_public_access: true",
@@ -191,7 +191,7 @@ async fn two_changes_to_a_cluster_are_made_one_after_the_other() {
 async fn a_failed_database_is_replaced_only_with_consent() {
     let _turn = TURN.lock().await;
     realism(json!({}));
-    let p = Project::new("failed-db");
+    let p = Project::new("faileddb");
     p.ok(&["up", "--yes"], 0);
     let id = format!("{}-postgres", p.stack);
     realism(json!({"fail": {"rds": [id]}}));
@@ -221,7 +221,7 @@ async fn a_failed_database_is_replaced_only_with_consent() {
 async fn a_nat_gateway_deleted_outside_is_made_again_with_a_fresh_token() {
     let _turn = TURN.lock().await;
     realism(json!({}));
-    let p = Project::new("nat-again");
+    let p = Project::new("natagain");
     p.ok(&["up", "--yes"], 0);
     let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
     let ours = || async {
@@ -317,7 +317,7 @@ async fn a_service_that_never_becomes_healthy_stops_at_the_circuit_breaker() {
 async fn rules_of_a_group_just_made_wait_until_ec2_knows_it() {
     let _turn = TURN.lock().await;
     realism(json!({"durations": {"sg_visible": 3}}));
-    let p = Project::new("sg-visible");
+    let p = Project::new("sgvisible");
     let up = p.ok(&["up", "--yes"], 0);
     assert_eq!(census(&p.stack).await, FULL.to_vec(), "{}", up.all());
     realism(json!({}));
@@ -332,7 +332,7 @@ async fn rules_of_a_group_just_made_wait_until_ec2_knows_it() {
 async fn a_subnet_moves_between_route_tables_in_one_run() {
     let _turn = TURN.lock().await;
     realism(json!({}));
-    let p = Project::new("rt-move");
+    let p = Project::new("rtmove");
     p.ok(&["up", "--yes"], 0);
     p.edit(
         "subnets: [public-a, public-b]\n",
@@ -370,7 +370,7 @@ async fn a_subnet_moves_between_route_tables_in_one_run() {
 async fn a_bucket_the_tagging_index_does_not_know_yet_is_still_found() {
     let _turn = TURN.lock().await;
     realism(json!({"durations": {"tagging_index_lag": 600}}));
-    let p = Project::new("lagging-index");
+    let p = Project::new("laggingindex");
     p.ok(&["up", "--yes"], 0);
     p.ok(&["plan", "--detailed-exitcode"], 0);
     p.ok(&["down", "--yes", "--force-empty"], 0);

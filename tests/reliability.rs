@@ -26,7 +26,7 @@ fn spawn(p: &Project, args: &[&str]) -> std::process::Child {
 #[tokio::test(flavor = "multi_thread")]
 async fn up_and_down_killed_at_many_points_converge_without_duplicates() {
     // First, how long a whole `up` takes here, to spread the kill points over it.
-    let first = Project::new("kill-0");
+    let first = Project::new("kill0");
     let start = Instant::now();
     first.ok(&["up", "--yes"], 0);
     let whole = start.elapsed();
@@ -78,8 +78,8 @@ async fn ctrl_c_ends_waits_at_once_and_starts_nothing_new() {
         .status()
         .expect("curl")
         .success());
-    let p = Project::new("ctrl-c");
-    p.write("stack: ctrl-c\nbuckets:\n  site: {cloudfront_access: [cdn]}\ndistributions:\n  cdn: {origin_bucket: site}\nlog_groups:\n  after: {retention_days: 7, depends_on: [cdn]}\n");
+    let p = Project::new("ctrlc");
+    p.write("stack: ctrlc\nbuckets:\n  site: {cloudfront_access: [cdn]}\ndistributions:\n  cdn: {origin_bucket: site}\nlog_groups:\n  after: {retention_days: 7, depends_on: [cdn]}\n");
     let mut child = spawn_with(&p, &["up", "--yes"], Stdio::piped());
     // Read the progress; once the distribution is being waited on, interrupt once.
     let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
@@ -129,8 +129,8 @@ async fn ctrl_c_ends_waits_at_once_and_starts_nothing_new() {
     p.ok(&["down", "--yes"], 0);
 
     // Twice: the second interrupt exits at once, without waiting for the running create.
-    let p = Project::new("ctrl-c-twice");
-    p.write("stack: ctrl-c-twice\nbuckets:\n  site: {cloudfront_access: [cdn]}\ndistributions:\n  cdn: {origin_bucket: site}\n");
+    let p = Project::new("ctrlctwice");
+    p.write("stack: ctrlctwice\nbuckets:\n  site: {cloudfront_access: [cdn]}\ndistributions:\n  cdn: {origin_bucket: site}\n");
     let mut child = spawn(&p, &["up", "--yes"]);
     let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
     let mut stderr = String::new();
@@ -588,8 +588,8 @@ async fn names_held_by_something_else_are_never_adopted_changed_or_deleted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn data_is_kept_unless_emptying_is_asked_for() {
-    let p = Project::new("keep-data");
-    p.write("stack: keep-data\nbuckets:\n  media: {deny_insecure_transport: false}\necr_repositories:\n  images: {}\nlog_groups:\n  logs: {retention_days: 7}\n");
+    let p = Project::new("keepdata");
+    p.write("stack: keepdata\nbuckets:\n  media: {deny_insecure_transport: false}\necr_repositories:\n  images: {}\nlog_groups:\n  logs: {retention_days: 7}\n");
     p.ok(&["up", "--yes"], 0);
     let s3 = common::s3().await;
     let bucket = p.bucket();
@@ -612,7 +612,7 @@ async fn data_is_kept_unless_emptying_is_asked_for() {
     let ecr = aws_sdk_ecr::Client::new(&sdk_config().await);
     let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json", "config": {"digest": "sha256:1", "size": 1, "mediaType": "application/vnd.docker.container.image.v1+json"}, "layers": []});
     ecr.put_image()
-        .repository_name("keep-data/images")
+        .repository_name("keepdata/images")
         .image_manifest(manifest.to_string())
         .image_tag("v1")
         .send()
@@ -637,7 +637,7 @@ async fn data_is_kept_unless_emptying_is_asked_for() {
     assert!(
         reasons
             .iter()
-            .any(|r| r.contains("keep-data/images") && r.contains("1 image(s)")),
+            .any(|r| r.contains("keepdata/images") && r.contains("1 image(s)")),
         "{reasons:?}"
     );
     assert_eq!(
@@ -665,7 +665,7 @@ async fn data_is_kept_unless_emptying_is_asked_for() {
     );
     let left = ecr
         .describe_repositories()
-        .repository_names("keep-data/images")
+        .repository_names("keepdata/images")
         .send()
         .await;
     assert!(left.is_err(), "the repository went with its images");

@@ -706,19 +706,22 @@ impl Stack {
             && n.len() <= 24
             && n.starts_with(|c: char| c.is_ascii_lowercase())
             && n.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !n.ends_with('-');
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !ok {
             cx.error(
                 "stack",
-                format!("`{n}` is not a valid stack name: use 1-24 lowercase letters, digits and hyphens, starting with a letter"),
+                format!("`{n}` is not a valid stack name: use 1-24 lowercase letters and digits, starting with a letter"),
             );
-        } else if n.contains("--") {
-            cx.error(
+        } else if n.contains('-') {
+            // Physical names are `<stack>-<name>` and resource names may hold hyphens: a
+            // hyphen in the stack name would let two stacks make one name (`web` with
+            // `b-cpu`, `web-b` with `cpu`). Without it, the first hyphen ends the stack.
+            cx.error_hint(
                 "stack",
-                format!("`{n}` has two hyphens in a row, which RDS and load balancer names built from it cannot have"),
+                format!("`{n}` has a hyphen: resources are named `<stack>-<name>`, so a hyphen in the stack name would let two stacks make the same name"),
+                format!("use letters and digits only, e.g. `{}`", n.replace('-', "")),
             );
-        } else if n == "internal" || n.starts_with("internal-") {
+        } else if n == "internal" {
             cx.error_hint(
                 "stack",
                 format!("`{n}` would make load balancer names start with `internal-`, which AWS refuses"),
