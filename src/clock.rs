@@ -35,6 +35,20 @@ pub fn utc_stamp_at(secs: u64) -> String {
     )
 }
 
+/// `secs` after the epoch as RFC 3339 (`2026-11-28T17:40:12Z`).
+pub fn rfc3339_at(secs: u64) -> String {
+    let d = utc_stamp_at(secs);
+    format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &d[0..4],
+        &d[4..6],
+        &d[6..8],
+        &d[8..10],
+        &d[10..12],
+        &d[12..14]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,6 +57,7 @@ mod tests {
     fn stamps_are_utc_digits() {
         assert_eq!(utc_stamp_at(0), "19700101000000");
         assert_eq!(utc_stamp_at(1_795_000_000), "20261118110640");
+        assert_eq!(rfc3339_at(1_795_000_000), "2026-11-18T11:06:40Z");
         let s = utc_stamp();
         assert_eq!(s.len(), 14);
         assert!(s.starts_with("20") && s.chars().all(|c| c.is_ascii_digit()));

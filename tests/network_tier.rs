@@ -728,6 +728,25 @@ async fn down_removes_everything_of_the_stack_and_nothing_else() {
     let p = Project::new("tierdown");
     p.ok(&["up", "--yes"], 0);
     assert_eq!(ids(&p.stack).await.len(), 14);
+    // Before asking, every resource to delete is shown with its id and creation time;
+    // unconfirmed (no terminal, no --yes), nothing is deleted.
+    let today = &provision::clock::rfc3339_at(provision::clock::now_secs())[..10];
+    let asked = p.run(&["down"]);
+    assert_ne!(asked.code, 0, "{}", asked.all());
+    let tops: Vec<&str> = asked
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("  - "))
+        .collect();
+    let folded = asked.stdout.lines().filter(|l| l.starts_with("    - "));
+    assert_eq!(tops.len() + folded.count(), ALL.len(), "{}", asked.stdout);
+    for line in &tops {
+        assert!(
+            line.contains(&format!(", created {today} ")) && line.contains(" UTC): delete"),
+            "{line}"
+        );
+    }
+    assert_eq!(ids(&p.stack).await.len(), 14);
     let down = p.ok(&["down", "--yes", "--json"], 0).json();
     assert_eq!(down["summary"]["delete"], ALL.len());
     assert_eq!(down["remaining"], serde_json::json!([]));

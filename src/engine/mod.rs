@@ -82,6 +82,8 @@ pub struct Observed {
     /// The cloud is deleting it (an interrupted run's delete): the plan waits for it to go
     /// before anything that depends on it, and re-creates it if the file still wants it.
     pub deleting: bool,
+    /// When it was created, as the cloud or the stack's own record says (RFC 3339).
+    pub created: Option<String>,
 }
 
 impl Observed {
@@ -97,6 +99,7 @@ impl Observed {
             outputs,
             failed: None,
             deleting: false,
+            created: None,
         }
     }
 

@@ -79,6 +79,10 @@ pub struct Step {
     pub reason: Option<String>,
     /// The resource holds data and the step would destroy it.
     pub destroys_data: bool,
+    /// When the existing resource was created (RFC 3339), where known: `down` shows it
+    /// next to the id before asking.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
 }
 
 /// What to do, per resource (`steps`), and how: the operations in the order they may
@@ -356,6 +360,7 @@ pub fn plan(
             destroys_data: d.stateful
                 && action == Action::Replace
                 && !current.is_some_and(|o| o.deleting),
+            created: current.and_then(|o| o.created.clone()),
         });
     }
 
@@ -378,6 +383,7 @@ pub fn plan(
             changes: Vec::new(),
             reason: Some(reason),
             destroys_data: stateful,
+            created: o.created.clone(),
         });
     }
     let operations = schedule(&steps, desired, observed, registry)?;
@@ -411,6 +417,7 @@ pub fn teardown(
             changes: Vec::new(),
             reason: None,
             destroys_data: registry.get(o.kind).is_some_and(|k| k.info().stateful),
+            created: o.created.clone(),
         })
         .collect();
     let operations = schedule(&steps, desired, observed, registry)?;

@@ -27,6 +27,10 @@ pub const TAG_NAME: &str = "provision:name";
 /// On resources AWS keeps outside any region (roles, budgets, distributions) and on
 /// globally named ones (buckets): the region the stack lives in.
 pub const TAG_REGION: &str = "provision:region";
+/// When provision created the resource (UTC, `2026-11-28T17:40:12Z`): written once at
+/// create, never compared, shown by `down` next to the id (most EC2 answers carry no
+/// creation time of their own).
+pub const TAG_CREATED: &str = "provision:created";
 /// Account id used for checks made before any AWS call (lengths of derived names).
 pub const PLACEHOLDER_ACCOUNT: &str = "000000000000";
 
@@ -836,12 +840,12 @@ impl Stack {
             }
         }
         tags.extend(common.tags);
-        // With Name and provision's own tags (up to 4), AWS allows 50 in all.
-        if tags.len() + 4 > 50 {
+        // With Name and provision's own tags (up to 5), AWS allows 50 in all.
+        if tags.len() + 5 > 50 {
             cx.error(
                 "tags",
                 format!(
-                    "{} tags from the stack and this resource, and provision adds up to 4: AWS allows 50 per resource",
+                    "{} tags from the stack and this resource, and provision adds up to 5: AWS allows 50 per resource",
                     tags.len()
                 ),
             );

@@ -295,10 +295,25 @@ fn created_field_lines(field: &str, value: &Value) -> Vec<String> {
     out
 }
 
+/// `2026-11-28T17:40:12Z` as `2026-11-28 17:40 UTC`.
+fn when(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(day), Some(time)) if rfc3339.ends_with('Z') => format!("{day} {time} UTC"),
+        _ => rfc3339.to_string(),
+    }
+}
+
 fn step_lines(s: &Step, place: Option<&Place>, common: &BTreeMap<String, Value>) -> Vec<String> {
+    // What goes away is shown with its creation time, to tell it from a look-alike.
+    let created = s
+        .created
+        .as_deref()
+        .filter(|_| matches!(s.action, Action::Delete | Action::Replace))
+        .map(|c| format!(", created {}", when(c)))
+        .unwrap_or_default();
     let id =
         s.id.as_deref()
-            .map(|i| format!(" ({i})"))
+            .map(|i| format!(" ({i}{created})"))
             .unwrap_or_default();
     let mut out = vec![format!(
         "  {} {} {}{id}: {}",

@@ -15,6 +15,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::clock::{now_secs, rfc3339_at};
+use crate::model::TAG_CREATED;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -189,6 +191,19 @@ pub fn props_of<P: DeserializeOwned>(d: &Desired) -> Option<P> {
     serde_json::from_value(Value::Object(d.props.clone())).ok()
 }
 
+/// With `set`, writes the `provision:created` tag into a tagged resource's properties;
+/// without, takes it out. Returns what was there. Kinds without tags are left alone.
+fn created_tag(props: &mut Props, set: Option<String>) -> Option<String> {
+    let Some(Value::Object(tags)) = props.get_mut("tags") else {
+        return None;
+    };
+    match set {
+        Some(at) => tags.insert(TAG_CREATED.into(), Value::String(at)),
+        None => tags.remove(TAG_CREATED),
+    }
+    .and_then(|v| v.as_str().map(str::to_string))
+}
+
 /// The engine's view of a typed kind.
 pub fn adapt<K: Kind>(kind: K) -> Arc<dyn ResourceKind> {
     Arc::new(Typed(kind))
@@ -200,6 +215,8 @@ impl<K: Kind> Typed<K> {
     fn observed(&self, f: Found<K::Props>) -> Observed {
         let mut o = Observed::new(self.0.info().kind, f.name, f.id);
         o.props = to_props(&f.props);
+        // The creation record is the resource's, not the file's: never compared.
+        o.created = created_tag(&mut o.props, None);
         o.outputs.extend(f.outputs);
         o.failed = f.failed;
         o.deleting = f.deleting;
@@ -207,10 +224,13 @@ impl<K: Kind> Typed<K> {
     }
 
     fn found(&self, o: &Observed) -> Result<Found<K::Props>, CloudError> {
+        // Given back to the kind so that a call that sets all tags at once keeps it.
+        let mut props = o.props.clone();
+        created_tag(&mut props, o.created.clone());
         Ok(Found {
             name: o.name.clone(),
             id: o.id.clone(),
-            props: from_props(self.0.info().kind, &o.props)?,
+            props: from_props(self.0.info().kind, &props)?,
             outputs: o.outputs.clone(),
             failed: o.failed.clone(),
             deleting: o.deleting,
@@ -257,7 +277,9 @@ impl<K: Kind> ResourceKind for Typed<K> {
     }
 
     async fn create(&self, name: &str, props: &Props) -> Result<Observed, CloudError> {
-        let want = self.props(props)?;
+        let mut props = props.clone();
+        created_tag(&mut props, Some(rfc3339_at(now_secs())));
+        let want = self.props(&props)?;
         let f = self.0.create(name, &want).await?;
         Ok(self.observed(f))
     }
@@ -269,7 +291,9 @@ impl<K: Kind> ResourceKind for Typed<K> {
         current: &Observed,
         _changed: &[String],
     ) -> Result<Observed, CloudError> {
-        let want = self.props(props)?;
+        let mut props = props.clone();
+        created_tag(&mut props, current.created.clone());
+        let want = self.props(&props)?;
         let f = self.0.update(&self.found(current)?, &want).await?;
         Ok(self.observed(f))
     }
@@ -312,5 +336,30 @@ impl<K: Kind> ResourceKind for Typed<K> {
             None => Status::Missing,
             Some(r) => self.0.state(&r),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_creation_record_is_taken_out_of_compared_tags_and_given_back_to_writes() {
+        let mut props: Props = serde_json::from_value(serde_json::json!({
+            "cidr": "10.0.0.0/16",
+            "tags": {"project": "p", TAG_CREATED: "2026-11-28T17:40:12Z"}
+        }))
+        .expect("props");
+        // Observing: out of the tags, so the file (which never has it) does not differ.
+        let was = created_tag(&mut props, None);
+        assert_eq!(was.as_deref(), Some("2026-11-28T17:40:12Z"));
+        assert_eq!(props["tags"], serde_json::json!({"project": "p"}));
+        // Writing: back in, so a call that sets every tag at once keeps it.
+        created_tag(&mut props, was);
+        assert_eq!(props["tags"][TAG_CREATED], "2026-11-28T17:40:12Z");
+        // A kind without tags is left alone.
+        let mut untagged: Props = serde_json::from_value(serde_json::json!({"a": 1})).expect("p");
+        assert_eq!(created_tag(&mut untagged, Some("x".into())), None);
+        assert!(!untagged.contains_key("tags"));
     }
 }
