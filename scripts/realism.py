@@ -4,8 +4,9 @@ Installed into the test venv's moto as `moto.provision_realism` and imported whe
 server starts (scripts/patch_emulator.py). It wraps moto's backends so that, like AWS:
 
 Rules (always on):
-- a security group, subnet or VPC still used by a network interface, or a group still
-  referenced by another group's rules, is not deleted (DependencyViolation);
+- a security group, subnet or VPC still used by a network interface (a database's
+  included), or a group still referenced by another group's rules, is not deleted
+  (DependencyViolation);
 - an internet gateway is not detached while its VPC maps public addresses (an
   internet-facing load balancer, a NAT gateway, an associated Elastic IP);
 - an internet-facing load balancer is not created in a VPC without an attached gateway;
@@ -190,6 +191,14 @@ def _enis(ec2, pred):
 
 def _group_users(ec2, group_id):
     users = _enis(ec2, lambda e: any(g.id == group_id for g in e._group_set))
+    # A database's interfaces are in its groups (moto makes none for it).
+    from moto.rds.models import rds_backends
+
+    rds = rds_backends[ec2.account_id][ec2.region_name]
+    users += [
+        d for d in list(rds.databases.values())
+        if group_id in (getattr(d, "vpc_security_group_ids", None) or [])
+    ]
     refs = []
     for groups in ec2.groups.values():
         for g in groups.values():

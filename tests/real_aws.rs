@@ -526,3 +526,103 @@ async fn a_down_interrupted_while_the_database_is_deleted_converges() {
     let again = p.ok(&["down", "--yes", "--skip-final-snapshot"], 0);
     assert!(nothing_left(&census(&p.stack).await), "{}", again.all());
 }
+
+/// EC2 refuses to delete a security group a database or another group's rules still
+/// use, and a group's description can only change by replacing the group. The new group
+/// is made first (under another name while the old one holds it), the database and the
+/// rules that refer to it move to it, and the old group goes last; a second change goes
+/// back to the plain name. Each `up` converges in one run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_in_use_is_replaced_by_making_the_new_one_first() {
+    let _turn = TURN.lock().await;
+    realism(json!({}));
+    let p = Project::new("sgreplace");
+    p.ok(&["up", "--yes"], 0);
+    let conf = sdk_config().await;
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let rds = aws_sdk_rds::Client::new(&conf);
+    let group_of_database = || async {
+        rds.describe_db_instances()
+            .db_instance_identifier(format!("{}-postgres", p.stack))
+            .send()
+            .await
+            .expect("db")
+            .db_instances()[0]
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    let first = common::ids(&p.stack).await["database"].clone();
+    assert_eq!(group_of_database().await, vec![first.clone()]);
+
+    for (from, to) in [
+        (
+            "PostgreSQL, reachable from the backend only",
+            "PostgreSQL from the backend",
+        ),
+        (
+            "PostgreSQL from the backend",
+            "PostgreSQL, reachable from the backend only",
+        ),
+    ] {
+        let before = common::ids(&p.stack).await["database"].clone();
+        p.edit(from, to);
+        let plan = p.ok(&["plan", "--json"], 0).json();
+        let ops: Vec<(String, String)> = plan["plan"]["operations"]
+            .as_array()
+            .expect("operations")
+            .iter()
+            .map(|o| {
+                let s = |k: &str| o[k].as_str().unwrap_or_default().to_string();
+                (s("op"), s("name"))
+            })
+            .collect();
+        let at = |op: &str, n: &str| {
+            ops.iter()
+                .position(|(o, m)| o == op && m == n)
+                .unwrap_or_else(|| panic!("no {op} {n} in {ops:?}"))
+        };
+        assert!(
+            at("create", "database") < at("update", "postgres"),
+            "{ops:?}"
+        );
+        assert!(
+            at("update", "postgres") < at("delete", "database"),
+            "{ops:?}"
+        );
+        assert!(
+            at("update", "backend.rules") < at("delete", "database"),
+            "{ops:?}"
+        );
+
+        let up = p.ok(&["up", "--yes"], 0);
+        p.ok(&["plan", "--detailed-exitcode"], 0);
+        let after = common::ids(&p.stack).await["database"].clone();
+        assert_ne!(after, before, "{}", up.stdout);
+        assert_eq!(group_of_database().await, vec![after.clone()]);
+        let old = ec2
+            .describe_security_groups()
+            .group_ids(&before)
+            .send()
+            .await;
+        assert!(old.is_err(), "the old group is gone: {old:?}");
+        let name = ec2
+            .describe_security_groups()
+            .group_ids(&after)
+            .send()
+            .await
+            .expect("new group")
+            .security_groups()[0]
+            .group_name()
+            .unwrap_or_default()
+            .to_string();
+        let plain = format!("{}-database", p.stack);
+        if before == first {
+            assert!(name.starts_with(&format!("{plain}-")), "{name}");
+        } else {
+            assert_eq!(name, plain);
+        }
+    }
+    p.ok(&["down", "--yes"], 0);
+}

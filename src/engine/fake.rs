@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde_json::Value;
 
 use super::{
     CloudError, Deletion, Desired, KindInfo, Observed, Props, Registry, ResourceKind, Status,
@@ -31,6 +32,9 @@ pub struct Knobs {
     pub partial_create: bool,
     /// Delete calls refused as "still in use" before one is accepted.
     pub in_use_deletes: u32,
+    /// Like AWS for a security group: a delete is refused while another resource's
+    /// properties hold its id.
+    pub refused_while_referenced: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -228,6 +232,15 @@ impl ResourceKind for FakeKind {
         if *refused < knobs.in_use_deletes {
             *refused += 1;
             return Err(CloudError::new("fake:Delete", "used by eni-1").in_use());
+        }
+        let id = Value::String(current.id.clone());
+        if let Some(user) = s
+            .resources
+            .values()
+            .find(|r| knobs.refused_while_referenced && r.props.values().any(|v| *v == id))
+        {
+            let message = format!("{} is used by {}", current.id, user.name);
+            return Err(CloudError::new("fake:Delete", message).in_use());
         }
         s.resources.remove(&current.id);
         Ok(Deletion::Started)

@@ -242,6 +242,10 @@ pub struct KindInfo {
     /// What a user wants to see of a resource once it exists (a URL, an endpoint): shown
     /// by `up`, `status` and `output`.
     pub shown: &'static [Shown],
+    /// A replacement can live next to the resource it replaces (a security group under
+    /// another name): it is created first, what uses the old one is moved to it, and the
+    /// old one is deleted last. Otherwise the old one is deleted first.
+    pub replace_creates_first: bool,
 }
 
 /// One value shown to the user: `template` with `{output}` replaced by the resource's
@@ -290,6 +294,7 @@ impl KindInfo {
             create_after: &[],
             delete_after: &[],
             shown: &[],
+            replace_creates_first: false,
         }
     }
 }

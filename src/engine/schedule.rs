@@ -1,8 +1,10 @@
 //! The schedule: a plan's steps as a graph of operations, in the order they may run.
 //!
-//! A replacement is two operations (delete the old, then create the new); creates and
-//! updates come after what they reference; deletes come after whoever still references
-//! the doomed resource lets go of it. Each ordering rule is one pass below. The executor
+//! A replacement is two operations: delete the old, then create the new; or, for kinds
+//! whose replacement can live next to the old one (`replace_creates_first`), create the
+//! new, move what uses the old one to it, then delete the old. Creates and updates come
+//! after what they reference; deletes come after whoever still references the doomed
+//! resource lets go of it. Each ordering rule is one pass below. The executor
 //! (`apply`) only runs the graph.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -61,12 +63,17 @@ pub fn schedule(
     observed: &[Observed],
     registry: &Registry,
 ) -> Result<Vec<Operation>, ScheduleError> {
-    let mut g = ops_from_steps(steps, desired, observed);
-    for op in &g.ops {
-        if registry.get(op.kind).is_none() {
-            return Err(ScheduleError::UnknownKind(op.kind.to_string()));
+    for step in steps {
+        if step.action.is_change() && registry.get(step.kind).is_none() {
+            return Err(ScheduleError::UnknownKind(step.kind.to_string()));
         }
     }
+    let creates_first = |kind: &str| {
+        registry
+            .get(kind)
+            .is_some_and(|k| k.info().replace_creates_first)
+    };
+    let mut g = ops_from_steps(steps, desired, observed, &creates_first);
     reference_edges(&mut g, desired);
     destroy_edges(&mut g, desired, observed);
     kind_edges(&mut g, registry);
@@ -81,7 +88,8 @@ struct Draft {
     up: BTreeMap<String, usize>,
     /// Name -> its delete operations (removed, replaced, duplicates).
     down: BTreeMap<String, Vec<usize>>,
-    replaced: BTreeSet<String>,
+    /// Replaced with the old one deleted first: what used it is not moved first.
+    deleted_first: BTreeSet<String>,
 }
 
 impl Draft {
@@ -93,8 +101,13 @@ impl Draft {
 }
 
 /// Pass 1: one operation per create, update and delete; a replacement is a delete and
-/// then a create.
-fn ops_from_steps(steps: &[Step], desired: &[Desired], observed: &[Observed]) -> Draft {
+/// then a create, or the other way round for kinds that allow it.
+fn ops_from_steps(
+    steps: &[Step],
+    desired: &[Desired],
+    observed: &[Observed],
+    creates_first: &dyn Fn(&str) -> bool,
+) -> Draft {
     let by_id: BTreeMap<(&str, &str), &Observed> = observed
         .iter()
         .map(|o| ((o.kind, o.id.as_str()), o))
@@ -106,7 +119,7 @@ fn ops_from_steps(steps: &[Step], desired: &[Desired], observed: &[Observed]) ->
         deps: Vec::new(),
         up: BTreeMap::new(),
         down: BTreeMap::new(),
-        replaced: BTreeSet::new(),
+        deleted_first: BTreeSet::new(),
     };
     for step in steps {
         let current = step
@@ -139,8 +152,14 @@ fn ops_from_steps(steps: &[Step], desired: &[Desired], observed: &[Observed]) ->
                 let i = g.push(o, BTreeSet::new());
                 g.up.insert(step.name.clone(), i);
             }
+            Action::Replace if creates_first(step.kind) => {
+                let create = g.push(op(OpKind::Create, None, want), BTreeSet::new());
+                g.up.insert(step.name.clone(), create);
+                let del = g.push(op(OpKind::Delete, current, None), BTreeSet::from([create]));
+                g.down.entry(step.name.clone()).or_default().push(del);
+            }
             Action::Replace => {
-                g.replaced.insert(step.name.clone());
+                g.deleted_first.insert(step.name.clone());
                 let del = g.push(op(OpKind::Delete, current, None), BTreeSet::new());
                 g.down.entry(step.name.clone()).or_default().push(del);
                 let create = g.push(op(OpKind::Create, None, want), BTreeSet::from([del]));
@@ -202,7 +221,8 @@ pub fn observed_refs(observed: &[Observed]) -> BTreeMap<String, BTreeSet<String>
 }
 
 /// Pass 3: a delete waits for the resources that reference the doomed one to let go of
-/// it: their own delete, or (when it is removed, not replaced) their update. References
+/// it: their own delete, or (unless it is replaced with the old one deleted first, when
+/// the update needs the new one) their update. References
 /// are what exists (any output) and what the file says (references and `depends_on`).
 fn destroy_edges(g: &mut Draft, desired: &[Desired], observed: &[Observed]) {
     let mut referenced_by: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -220,7 +240,7 @@ fn destroy_edges(g: &mut Draft, desired: &[Desired], observed: &[Observed]) {
     for (name, dels) in &down {
         for y in referenced_by.get(name).into_iter().flatten() {
             let mut waits: Vec<usize> = down.get(y).cloned().unwrap_or_default();
-            if !g.replaced.contains(name) {
+            if !g.deleted_first.contains(name) {
                 if let Some(&u) = g.up.get(y) {
                     if g.ops[u].op == OpKind::Update {
                         waits.push(u);

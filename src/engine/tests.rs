@@ -297,6 +297,80 @@ async fn replacement_deletes_dependents_first_and_recreates_in_order() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_replacement_that_can_live_next_to_the_old_one_is_made_first_and_users_moved_to_it() {
+    // Like a security group: AWS refuses to delete it while anything refers to it, and a
+    // new one can exist next to it.
+    let cloud = FakeCloud::default();
+    let reg = cloud.registry_of(vec![
+        KindInfo {
+            replace: &["value"],
+            replace_creates_first: true,
+            ..KindInfo::new("group", "group", "fake")
+        },
+        KindInfo::new("box", "box", "fake"),
+    ]);
+    let stack = |v: &str| {
+        vec![
+            desired("group", "g", v, &[]),
+            desired("box", "a", "a1", &["g"]),
+            desired("box", "b", "b1", &["g"]),
+        ]
+    };
+    assert!(up(&cloud, &reg, &stack("one"), 10).await.ok());
+    cloud.knobs(
+        "g",
+        Knobs {
+            refused_while_referenced: true,
+            ..Knobs::default()
+        },
+    );
+    let observed = reg.discover_all().await.expect("discover");
+    let p = plan(&stack("two"), &observed, &reg).expect("plan");
+    assert_eq!(p.step("g").map(|s| s.action), Some(Action::Replace));
+    let order: Vec<(OpKind, &str)> = p
+        .operations
+        .iter()
+        .map(|o| (o.op, o.name.as_str()))
+        .collect();
+    let at = |op: OpKind, n: &str| order.iter().position(|x| *x == (op, n)).expect("op");
+    assert!(
+        at(OpKind::Create, "g") < at(OpKind::Update, "a"),
+        "{order:?}"
+    );
+    assert!(
+        at(OpKind::Update, "b") < at(OpKind::Delete, "g"),
+        "{order:?}"
+    );
+
+    let report = apply(&p, &reg, &Options::default(), Arc::new(Quiet)).await;
+    assert!(report.ok(), "{report:?}");
+    let ids: Vec<String> = cloud
+        .lock()
+        .resources
+        .iter()
+        .filter(|(_, r)| r.name == "g")
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert_eq!(ids.len(), 1, "the old one is gone");
+    for user in ["a", "b"] {
+        let r = cloud
+            .lock()
+            .resources
+            .values()
+            .find(|r| r.name == user)
+            .and_then(|r| r.props.get("ref_g").cloned());
+        assert_eq!(
+            r.and_then(|v| v.as_str().map(str::to_string)),
+            ids.first().cloned()
+        );
+    }
+    let observed = reg.discover_all().await.expect("discover");
+    assert!(!plan(&stack("two"), &observed, &reg)
+        .expect("plan")
+        .has_changes());
+}
+
+#[tokio::test(start_paused = true)]
 async fn removed_resources_are_deleted_after_their_dependents_let_go() {
     let cloud = FakeCloud::default();
     let reg = cloud.registry(KINDS);

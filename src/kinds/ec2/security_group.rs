@@ -28,11 +28,16 @@ use crate::model::{Cx, KindModel};
 
 pub static INFO: KindInfo = KindInfo {
     replace: &["vpc", "group_name", "description"],
+    // AWS refuses to delete a group something uses: the new one comes first (under
+    // another name while the old one holds it), users move, the old one goes last.
+    replace_creates_first: true,
     ..KindInfo::new(names::SECURITY_GROUP, "security_groups", "ec2")
 };
 
 pub static RULES: KindInfo = KindInfo {
     replace: &["group"],
+    // The old group keeps its rules until it is deleted: no gap in what is allowed.
+    replace_creates_first: true,
     // Listed after the groups, from the same answer.
     parent: Some(names::SECURITY_GROUP),
     ..KindInfo::new(names::SECURITY_GROUP_RULES, "", "ec2")
@@ -422,51 +427,28 @@ impl Kind for Groups {
         Some(Found::new(name, g.group_id()?, props))
     }
 
+    fn settle(want: &mut Props, have: &Props) {
+        if is_successor_name(&have.group_name, &want.group_name) {
+            want.group_name = have.group_name.clone();
+        }
+    }
+
     async fn create(&self, name: &str, want: &Props) -> Result<Found<Props>, CloudError> {
-        let ec2 = &self.0.aws.ec2;
-        let res = ec2
-            .create_security_group()
-            .group_name(&want.group_name)
-            .description(&want.description)
-            .vpc_id(&want.vpc)
-            .tag_specifications(tag_spec(ResourceType::SecurityGroup, &want.tags))
-            .send()
-            .await
-            .map_err(|e| err("ec2:CreateSecurityGroup", e));
-        let id = match res {
-            Ok(out) => out.group_id.ok_or_else(|| {
-                CloudError::new("ec2:CreateSecurityGroup", "no group id in the answer")
-            })?,
-            // A create whose answer was lost: the name is unique per VPC, adopt it.
-            Err(e) if e.has_code("InvalidGroup.Duplicate") => {
-                let filter = |n: &str, v: &str| {
-                    aws_sdk_ec2::types::Filter::builder()
-                        .name(n)
-                        .values(v)
-                        .build()
-                };
-                let out = ec2
-                    .describe_security_groups()
-                    .filters(filter("group-name", &want.group_name))
-                    .filters(filter("vpc-id", &want.vpc))
-                    .send()
-                    .await
-                    .map_err(|e| err("ec2:DescribeSecurityGroups", e))?;
-                let g = out.security_groups().first().ok_or(e.clone())?;
-                if !owned(&tags_of(g.tags()), self.0.stack()) {
-                    return Err(CloudError {
-                        message: format!(
-                            "{}; the existing group does not belong to this stack",
-                            e.message
-                        ),
-                        ..e
-                    });
+        match self.create_named(name, want).await? {
+            Made::Group(found) => Ok(found),
+            // The group this one replaces holds the name until it is deleted.
+            Made::HeldByPredecessor => {
+                let mut next = want.clone();
+                next.group_name = format!("{}-{}", want.group_name, crate::clock::utc_stamp());
+                match self.create_named(name, &next).await? {
+                    Made::Group(found) => Ok(found),
+                    Made::HeldByPredecessor => Err(CloudError::new(
+                        "ec2:CreateSecurityGroup",
+                        format!("the name `{}` is taken as well", next.group_name),
+                    )),
                 }
-                g.group_id().unwrap_or_default().to_string()
             }
-            Err(e) => return Err(e),
-        };
-        Ok(Found::new(name, id, want.clone()))
+        }
     }
 
     async fn update(
@@ -497,6 +479,79 @@ impl Kind for Groups {
             .map_err(|e| err("ec2:DeleteSecurityGroup", e));
         gone_or_explained(&self.0, "group-id", &current.id, res).await?;
         Ok(Deletion::Gone)
+    }
+}
+
+/// A replacement's name while its predecessor holds the wanted one:
+/// `<wanted>-<YYYYMMDDhhmmss>`.
+fn is_successor_name(have: &str, want: &str) -> bool {
+    have.strip_prefix(want)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|stamp| stamp.len() == 14 && stamp.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// What a create under one name gave.
+enum Made {
+    Group(Found<Props>),
+    /// The stack's own group of this name, with another description: the one being
+    /// replaced.
+    HeldByPredecessor,
+}
+
+impl Groups {
+    async fn create_named(&self, name: &str, want: &Props) -> Result<Made, CloudError> {
+        let ec2 = &self.0.aws.ec2;
+        let res = ec2
+            .create_security_group()
+            .group_name(&want.group_name)
+            .description(&want.description)
+            .vpc_id(&want.vpc)
+            .tag_specifications(tag_spec(ResourceType::SecurityGroup, &want.tags))
+            .send()
+            .await
+            .map_err(|e| err("ec2:CreateSecurityGroup", e));
+        let id = match res {
+            Ok(out) => out.group_id.ok_or_else(|| {
+                CloudError::new("ec2:CreateSecurityGroup", "no group id in the answer")
+            })?,
+            // A create whose answer was lost: the name is unique per VPC, adopt it.
+            Err(e) if e.has_code("InvalidGroup.Duplicate") => {
+                let filter = |n: &str, v: &str| {
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name(n)
+                        .values(v)
+                        .build()
+                };
+                let out = ec2
+                    .describe_security_groups()
+                    .filters(filter("group-name", &want.group_name))
+                    .filters(filter("vpc-id", &want.vpc))
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:DescribeSecurityGroups", e))?;
+                let g = out.security_groups().first().ok_or(e.clone())?;
+                let tags = tags_of(g.tags());
+                if !owned(&tags, self.0.stack()) {
+                    return Err(CloudError {
+                        message: format!(
+                            "{}; the existing group does not belong to this stack",
+                            e.message
+                        ),
+                        ..e
+                    });
+                }
+                // A create whose answer was lost made exactly this group; the stack's
+                // group of this name with another description is the one replaced.
+                let same = identity(&tags, self.0.stack()).as_deref() == Some(name)
+                    && g.description() == Some(want.description.as_str());
+                if !same {
+                    return Ok(Made::HeldByPredecessor);
+                }
+                g.group_id().unwrap_or_default().to_string()
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(Made::Group(Found::new(name, id, want.clone())))
     }
 }
 
