@@ -83,6 +83,9 @@ pub struct Step {
     /// next to the id before asking.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
+    /// A replacement made before the old one is deleted (`replace_creates_first`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub creates_first: bool,
 }
 
 /// What to do, per resource (`steps`), and how: the operations in the order they may
@@ -361,6 +364,7 @@ pub fn plan(
                 && action == Action::Replace
                 && !current.is_some_and(|o| o.deleting),
             created: current.and_then(|o| o.created.clone()),
+            creates_first: action == Action::Replace && kind.info().replace_creates_first,
         });
     }
 
@@ -384,6 +388,7 @@ pub fn plan(
             reason: Some(reason),
             destroys_data: stateful,
             created: o.created.clone(),
+            creates_first: false,
         });
     }
     let operations = schedule(&steps, desired, observed, registry)?;
@@ -418,6 +423,7 @@ pub fn teardown(
             reason: None,
             destroys_data: registry.get(o.kind).is_some_and(|k| k.info().stateful),
             created: o.created.clone(),
+            creates_first: false,
         })
         .collect();
     let operations = schedule(&steps, desired, observed, registry)?;

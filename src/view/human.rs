@@ -180,6 +180,35 @@ fn field_lines(c: &FieldChange, creating: bool) -> Vec<String> {
             out.push(format!("        {close}"));
             out
         }
+        // A list whose new items are partly known after apply: the items that go and
+        // the items that come, each on its line.
+        (Some(Value::Array(before)), None) => {
+            let Some(Value::Array(after)) = &c.after_known_parts else {
+                return vec![format!(
+                    "      ~ {}: {} -> {}{tag}",
+                    c.field,
+                    show(&c.before),
+                    show_after(c)
+                )];
+            };
+            let mut out = vec![format!("      ~ {} [{tag}", c.field)];
+            for b in before.iter().filter(|b| !after.contains(b)) {
+                out.push(format!(
+                    "          {} {}",
+                    paint("-", "31"),
+                    show(&Some(b.clone()))
+                ));
+            }
+            for a in after.iter().filter(|a| !before.contains(a)) {
+                out.push(format!(
+                    "          {} {}",
+                    paint("+", "32"),
+                    show_known_parts(a)
+                ));
+            }
+            out.push("        ]".into());
+            out
+        }
         _ => vec![format!(
             "      ~ {}: {} -> {}{tag}",
             c.field,
@@ -303,6 +332,18 @@ fn when(rfc3339: &str) -> String {
     }
 }
 
+/// A step's sign and verb: a replacement made before the old one goes reads so.
+fn action_words(s: &Step) -> (String, &'static str) {
+    if s.creates_first {
+        (
+            paint("+/-", "35"),
+            "replace (the new one first, then the old one is deleted)",
+        )
+    } else {
+        (symbol(s.action), verb(s.action))
+    }
+}
+
 fn step_lines(s: &Step, place: Option<&Place>, common: &BTreeMap<String, Value>) -> Vec<String> {
     // What goes away is shown with its creation time, to tell it from a look-alike.
     let created = s
@@ -315,13 +356,8 @@ fn step_lines(s: &Step, place: Option<&Place>, common: &BTreeMap<String, Value>)
         s.id.as_deref()
             .map(|i| format!(" ({i}{created})"))
             .unwrap_or_default();
-    let mut out = vec![format!(
-        "  {} {} {}{id}: {}",
-        symbol(s.action),
-        s.kind,
-        s.name,
-        verb(s.action)
-    )];
+    let (sign, verb) = action_words(s);
+    let mut out = vec![format!("  {sign} {} {}{id}: {verb}", s.kind, s.name)];
     if let Some(r) = &s.reason {
         if !r.is_empty() {
             out.push(format!("      # {r}"));
@@ -411,12 +447,8 @@ pub fn plan_text(plan: &Plan, place: &Place) -> String {
         // A part of an entry (`alb.rules`) is shown inside it, as the file writes it.
         if let Some((entry, part)) = s.name.split_once('.') {
             if let Some(head) = lines.first_mut() {
-                *head = format!(
-                    "    {} {part} of {entry} ({}): {}",
-                    symbol(s.action),
-                    s.kind,
-                    verb(s.action)
-                );
+                let (sign, verb) = action_words(s);
+                *head = format!("    {sign} {part} of {entry} ({}): {verb}", s.kind);
             }
             for l in lines.iter_mut().skip(1) {
                 l.insert_str(0, "  ");

@@ -257,9 +257,25 @@ impl<K: Kind> ResourceKind for Typed<K> {
     }
 
     fn settle(&self, want: &mut Props, have: &Props) {
-        if let (Ok(mut w), Ok(h)) = (self.props(want), self.props(have)) {
+        // Fields only known after apply are missing from `want`: stand in what exists
+        // for them so the rest is settled too (a database whose groups are replaced
+        // keeps its minor version), then leave them out again.
+        let missing: Vec<String> = have
+            .keys()
+            .filter(|k| !want.contains_key(*k))
+            .cloned()
+            .collect();
+        let mut full = want.clone();
+        for k in &missing {
+            full.insert(k.clone(), have[k].clone());
+        }
+        if let (Ok(mut w), Ok(h)) = (self.props(&full), self.props(have)) {
             K::settle(&mut w, &h);
-            *want = to_props(&w);
+            let mut settled = to_props(&w);
+            for k in &missing {
+                settled.remove(k);
+            }
+            *want = settled;
         }
     }
 
