@@ -43,6 +43,8 @@ pub struct Stored {
     pub name: String,
     pub props: Props,
     pub polls: u32,
+    /// When it was made: one second after the one made before it.
+    pub created: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -156,6 +158,7 @@ pub struct FakeKind {
 fn observed(kind: &'static str, id: &str, s: &Stored) -> Observed {
     let mut o = Observed::new(kind, &s.name, id).with_output("arn", format!("arn:fake:{id}"));
     o.props = s.props.clone();
+    o.created = s.created.clone();
     o
 }
 
@@ -191,6 +194,7 @@ impl ResourceKind for FakeKind {
             name: name.to_string(),
             props: props.clone(),
             polls: 0,
+            created: Some(crate::clock::rfc3339_at(1_767_225_600 + s.next_id)),
         };
         if knobs.partial_create {
             stored.props.remove("value");

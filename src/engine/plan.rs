@@ -142,6 +142,9 @@ impl Plan {
 pub struct Matched<'a> {
     pub by_name: BTreeMap<&'a str, &'a Observed>,
     pub extra: Vec<(&'a Observed, String)>,
+    /// Copies with one identity that nothing tells apart (equally used, neither known to
+    /// be older): which one is the stack's is not guessed.
+    pub ambiguous: Vec<(&'a Observed, &'a Observed)>,
 }
 
 pub fn match_observed<'a>(desired: &[Desired], observed: &'a [Observed]) -> Matched<'a> {
@@ -149,6 +152,7 @@ pub fn match_observed<'a>(desired: &[Desired], observed: &'a [Observed]) -> Matc
     let used = uses(observed);
     let mut by_name: BTreeMap<&str, &Observed> = BTreeMap::new();
     let mut extra = Vec::new();
+    let mut ambiguous = Vec::new();
     for o in observed {
         if let Some(k) = kinds.get(o.name.as_str()) {
             if *k != o.kind {
@@ -167,21 +171,39 @@ pub fn match_observed<'a>(desired: &[Desired], observed: &'a [Observed]) -> Matc
             }
             Some(_) if o.deleting => extra.push((o, "being deleted (an earlier run)".to_string())),
             // Two copies with one identity: the one the rest of the stack uses stays (a
-            // copy nobody refers to, such as a decoy given the tags, is the duplicate).
-            Some(first) if used(o) > used(first) => {
+            // copy nobody refers to, such as a decoy given the tags, is the duplicate);
+            // equally used, the older stays; otherwise nothing is guessed.
+            Some(first) => {
+                let (a, b) = (used(first), used(o));
+                let older = match (&first.created, &o.created) {
+                    (Some(x), Some(y)) if x != y => Some(if x < y { first } else { o }),
+                    _ => None,
+                };
+                let (keep, why) = if a != b {
+                    (if a > b { first } else { o }, "which is in use")
+                } else if let Some(keep) = older {
+                    (keep, "which is older")
+                } else {
+                    ambiguous.push((first, o));
+                    continue;
+                };
+                let other = if std::ptr::eq(keep, first) { o } else { first };
                 extra.push((
-                    first,
-                    format!("duplicate of {} {} (which is in use)", o.kind, o.id),
+                    other,
+                    format!("duplicate of {} {} ({why})", keep.kind, keep.id),
                 ));
-                by_name.insert(&o.name, o);
+                by_name.insert(&o.name, keep);
             }
-            Some(first) => extra.push((o, format!("duplicate of {} {}", first.kind, first.id))),
             None => {
                 by_name.insert(&o.name, o);
             }
         }
     }
-    Matched { by_name, extra }
+    Matched {
+        by_name,
+        extra,
+        ambiguous,
+    }
 }
 
 /// How many times other observed resources refer to a resource, through any of its
@@ -243,6 +265,20 @@ pub fn plan(
     registry: &Registry,
 ) -> Result<Plan, ScheduleError> {
     let matched = match_observed(desired, observed);
+    if let Some((a, b)) = matched.ambiguous.first() {
+        return Err(ScheduleError::Ambiguous(format!(
+            "{} {} and {} both carry the identity of {} {}{}, neither is used by the rest of the stack nor known to be older, so provision does not guess which one is the stack's. Delete the one that is not, or remove its provision:stack tag, then run again",
+            a.kind,
+            a.id,
+            b.id,
+            a.kind,
+            a.name,
+            match (&a.created, &b.created) {
+                (Some(x), Some(y)) => format!(" (created {x} and {y})"),
+                _ => String::new(),
+            }
+        )));
+    }
     let order = desired_order(desired).unwrap_or_else(|_| desired.iter().collect());
     let mut actions: BTreeMap<&str, Action> = BTreeMap::new();
     let desired_kinds: BTreeMap<&str, &str> =

@@ -53,6 +53,8 @@ pub enum ScheduleError {
     Unorderable(String),
     #[error("no resource kind `{0}` is registered")]
     UnknownKind(String),
+    #[error("{0}")]
+    Ambiguous(String),
 }
 
 /// Operations of every changing step, ordered. `desired` gives references and

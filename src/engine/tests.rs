@@ -436,6 +436,43 @@ fn of_two_copies_with_one_identity_the_one_in_use_is_kept() {
     );
 }
 
+#[test]
+fn of_two_unused_copies_the_older_is_kept_and_when_nothing_tells_them_apart_the_plan_stops() {
+    let copy = |id: &str, created: Option<&str>| {
+        let mut o = Observed::new("box", "topic", id);
+        o.created = created.map(str::to_string);
+        o
+    };
+    let want = vec![desired("box", "topic", "t", &[])];
+    let reg = FakeCloud::default().registry(KINDS);
+
+    let observed = vec![
+        copy("t-1", Some("2026-11-28T10:00:05Z")),
+        copy("t-2", Some("2026-11-28T09:59:59Z")),
+    ];
+    let p = plan(&want, &observed, &reg).expect("plan");
+    let gone: Vec<&str> = p
+        .steps
+        .iter()
+        .filter(|s| s.action == Action::Delete)
+        .filter_map(|s| s.id.as_deref())
+        .collect();
+    assert_eq!(gone, vec!["t-1"], "the younger copy goes");
+
+    for observed in [
+        vec![copy("t-1", None), copy("t-2", None)],
+        vec![
+            copy("t-1", Some("2026-11-28T10:00:05Z")),
+            copy("t-2", Some("2026-11-28T10:00:05Z")),
+        ],
+    ] {
+        let e = plan(&want, &observed, &reg).expect_err("nothing tells them apart");
+        let text = e.to_string();
+        assert!(text.contains("t-1") && text.contains("t-2"), "{text}");
+        assert!(text.contains("does not guess"), "{text}");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn duplicates_left_by_a_crash_are_planned_for_deletion() {
     let cloud = FakeCloud::default();
