@@ -140,6 +140,59 @@ fn the_repository_stack_file_is_valid() {
     assert_eq!(doc["region"], "eu-west-3");
 }
 
+/// Values at the edge of what AWS takes stay accepted: the rules that refuse their
+/// neighbours must not refuse them.
+#[test]
+fn values_aws_accepts_at_the_edges_stay_accepted() {
+    let base =
+        std::fs::read_to_string(common::repo().join("tests/invalid/92-db-storage-type.yaml"))
+            .expect("base")
+            .replace("    storage_type: ssd\n", "");
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        ("the default PostgreSQL master user", &[("username: app", "username: postgres")]),
+        (
+            "io1 with its IOPS at 50 per GiB",
+            &[("allocated_storage: 20", "allocated_storage: 100\n    storage_type: io1\n    iops: 5000")],
+        ),
+        (
+            "gp3 from 400 GiB with provisioned IOPS",
+            &[("allocated_storage: 20", "allocated_storage: 400\n    iops: 12000")],
+        ),
+        (
+            "a maintenance window of exactly 30 minutes, across midnight on Sunday",
+            &[("db_name: app", "db_name: app\n    maintenance_window: sun:23:45-mon:00:15")],
+        ),
+        (
+            "ping allowed by ICMP type, and every ICMP type",
+            &[(
+                "db-sg: {vpc: main}",
+                "db-sg:\n    vpc: main\n    ingress:\n      - {protocol: icmp, ports: 8, cidr: 10.0.0.0/8}\n      - {protocol: icmp, cidr: 10.1.0.0/16}",
+            )],
+        ),
+        (
+            "a second VPC whose group refers to a group of its own VPC",
+            &[
+                ("subnets:\n", "  other: {cidr: 10.1.0.0/16}\nsubnets:\n"),
+                (
+                    "security_groups:\n",
+                    "security_groups:\n  far: {vpc: other, ingress: [{ports: 22, group: near}]}\n  near: {vpc: other}\n",
+                ),
+            ],
+        ),
+    ];
+    let dir = Scratch::new();
+    for (what, edits) in cases {
+        let mut text = base.clone();
+        for (from, to) in *edits {
+            assert!(text.contains(from), "{what}: no {from:?}");
+            text = text.replacen(from, to, 1);
+        }
+        std::fs::write(dir.path().join("edge.yaml"), &text).expect("write");
+        let (code, out) = validate_guarded(dir.path(), "edge.yaml");
+        assert_eq!(code, 0, "{what} is refused:\n{out}\n{text}");
+    }
+}
+
 /// A directory of its own, removed at the end.
 struct Scratch(PathBuf);
 

@@ -953,6 +953,9 @@ impl Stack {
                 );
             }
         }
+        if !bad_ref {
+            check_one_vpc(cx, &refs, all);
+        }
         for d in all.values() {
             if let Some(kind) = kinds.iter().find(|k| k.kind() == d.kind) {
                 cx.prefix = self
@@ -966,6 +969,58 @@ impl Stack {
         }
         for kind in kinds {
             kind.check_all(cx, all);
+        }
+    }
+}
+
+/// The VPC a resource lives in: a VPC itself, or through its `vpc`, `subnet`,
+/// `subnets`, `subnet_group` or `load_balancer` field. `None`: not in a VPC (a role, an
+/// alarm), or not known from the file.
+fn vpc_of(all: &BTreeMap<String, Desired>, name: &str, depth: usize) -> Option<String> {
+    let d = all.get(name)?;
+    if d.kind == crate::kinds::names::VPC {
+        return Some(name.to_string());
+    }
+    if depth > 4 {
+        return None;
+    }
+    ["vpc", "subnet", "subnets", "subnet_group", "load_balancer"]
+        .iter()
+        .filter_map(|f| d.props.get(*f))
+        .map(|v| match v {
+            Value::Array(items) => items.first().unwrap_or(&Value::Null),
+            v => v,
+        })
+        .find_map(crate::engine::as_ref)
+        .and_then(|(target, _)| vpc_of(all, target, depth + 1))
+}
+
+/// What lives in a VPC refers only to what lives in the same VPC (a rule's peer group,
+/// a route's gateway, a load balancer's subnets and groups, a database's groups): AWS
+/// refuses references across VPCs.
+fn check_one_vpc(cx: &mut Cx, refs: &[RefCheck], all: &BTreeMap<String, Desired>) {
+    for r in refs {
+        let mut parts = r.path.splitn(3, '.');
+        let (Some(_section), Some(owner), rest) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let field = rest.unwrap_or_default();
+        if field.starts_with("depends_on") {
+            continue;
+        }
+        let (Some(home), Some(there)) = (vpc_of(all, owner, 0), vpc_of(all, &r.target, 0)) else {
+            continue;
+        };
+        if home != there {
+            let kind = all.get(&r.target).map(|d| d.kind).unwrap_or("resource");
+            cx.error_at(
+                &r.path,
+                format!(
+                    "{kind} `{}` is in VPC `{there}`, but `{owner}` is in VPC `{home}`: AWS does not link resources across VPCs",
+                    r.target
+                ),
+                None,
+            );
         }
     }
 }

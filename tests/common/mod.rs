@@ -31,7 +31,7 @@ pub struct Emulator {
     _watchdog: Option<std::process::Child>,
 }
 
-fn repo() -> PathBuf {
+pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 

@@ -120,6 +120,11 @@ fn rule_as_written(rule: &Value) -> Value {
     let to = out.remove("to_port");
     if r.get("protocol").and_then(Value::as_str) == Some("-1") {
         out.insert("protocol".into(), Value::from("all"));
+    } else if r.get("protocol").and_then(Value::as_str) == Some("icmp") {
+        // The type is the port; every code of it, or every type, is what the file can say.
+        if let Some(t) = from.as_ref().and_then(Value::as_i64).filter(|t| *t >= 0) {
+            out.insert("ports".into(), Value::from(t));
+        }
     } else {
         let ports = match (
             from.as_ref().and_then(Value::as_i64),
@@ -132,6 +137,15 @@ fn rule_as_written(rule: &Value) -> Value {
         out.insert("ports".into(), ports);
     }
     Value::Object(out)
+}
+
+/// A YAML scalar as the file wrote it, for messages.
+fn yaml_text(v: &serde_yaml_ng::Value) -> String {
+    match v {
+        serde_yaml_ng::Value::String(s) => s.clone(),
+        serde_yaml_ng::Value::Number(n) => n.to_string(),
+        other => format!("{other:?}"),
+    }
 }
 
 fn parse_ports(v: &serde_yaml_ng::Value) -> Result<(i32, i32), String> {
@@ -192,6 +206,19 @@ fn build_rules(cx: &mut Cx, field: &str, rules: &[RuleSpec]) -> Vec<Rule<Value>>
                 continue;
             }
             (None, "icmp") => (-1, -1),
+            // ICMP has types and codes, not ports: EC2 takes the type as FromPort and the
+            // code as ToPort (-1: all codes).
+            (Some(p), "icmp") => match p.as_u64().filter(|t| *t <= 255) {
+                Some(t) => (t as i32, -1),
+                None => {
+                    cx.error_hint(
+                        &format!("{f}.ports"),
+                        format!("`{}` is not an ICMP type: for icmp, ports is one type, 0-255, with all its codes", yaml_text(p)),
+                        "8 is echo request (ping), 3 destination unreachable; leave ports out for every type",
+                    );
+                    continue;
+                }
+            },
             (None, _) => {
                 cx.error(&f, "ports is required for tcp and udp rules");
                 continue;

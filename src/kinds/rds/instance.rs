@@ -70,6 +70,92 @@ const CLASS_FAMILIES: &[&str] = &["t", "m", "r", "x", "z", "c"];
 
 const RESERVED_USERS: &[&str] = &["rdsadmin", "admin", "root", "rds_superuser", "public"];
 
+/// Minutes in a week (maintenance windows are weekly).
+const WEEK: u32 = 7 * 1440;
+
+/// PostgreSQL's reserved key words (its documentation's appendix "SQL Key Words", the
+/// ones reserved in PostgreSQL): RDS refuses them as the master user or database name.
+const POSTGRES_RESERVED: &[&str] = &[
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "column",
+    "constraint",
+    "create",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "from",
+    "grant",
+    "group",
+    "having",
+    "in",
+    "initially",
+    "intersect",
+    "into",
+    "lateral",
+    "leading",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "not",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "placing",
+    "primary",
+    "references",
+    "returning",
+    "select",
+    "session_user",
+    "some",
+    "symmetric",
+    "system_user",
+    "table",
+    "then",
+    "to",
+    "trailing",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "variadic",
+    "when",
+    "where",
+    "window",
+    "with",
+];
+
 /// States of an instance that fail it: the plan replaces it.
 const FAILED: &[&str] = &[
     "failed",
@@ -97,6 +183,9 @@ struct Spec {
     allocated_storage: i32,
     #[serde(default = "gp3")]
     storage_type: String,
+    /// Provisioned IOPS: required for io1 and io2, allowed for gp3 from 400 GiB.
+    #[serde(default)]
+    iops: Option<i32>,
     username: String,
     db_name: String,
     subnet_group: String,
@@ -135,6 +224,9 @@ pub struct Props<R = String> {
     pub instance_class: String,
     pub allocated_storage: i32,
     pub storage_type: String,
+    /// Compared only when the file sets it (AWS reports a baseline otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<i32>,
     pub storage_encrypted: bool,
     pub publicly_accessible: bool,
     pub username: String,
@@ -307,6 +399,50 @@ pub fn check_class(c: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Provisioned IOPS as RDS takes them per storage type (PostgreSQL).
+fn check_iops(cx: &mut Cx, storage: &str, iops: Option<i32>, gib: i32) {
+    let err = |cx: &mut Cx, m: String, hint: &str| cx.error_hint("iops", m, hint);
+    match (storage, iops) {
+        ("io1" | "io2", None) => err(
+            cx,
+            format!("{storage} storage needs `iops`, the provisioned IOPS"),
+            "at least 1000, e.g. iops: 3000 (or use gp3, which needs none)",
+        ),
+        ("io1" | "io2", Some(n)) => {
+            let per_gib = if storage == "io1" { 50 } else { 1000 };
+            if !(1000..=256_000).contains(&n) {
+                err(
+                    cx,
+                    format!("{storage} IOPS are 1000 to 256000, not {n}"),
+                    "e.g. iops: 3000",
+                );
+            } else if i64::from(n) > i64::from(gib) * per_gib {
+                err(
+                    cx,
+                    format!("{n} IOPS on {gib} GiB is more than the {per_gib} IOPS per GiB {storage} allows"),
+                    "raise allocated_storage or lower iops",
+                );
+            }
+        }
+        ("gp3", Some(n)) if gib < 400 => err(
+            cx,
+            format!("gp3 below 400 GiB has a fixed baseline of 3000 IOPS; {n} cannot be set"),
+            "leave iops out, or give at least 400 GiB",
+        ),
+        ("gp3", Some(n)) if !(12_000..=64_000).contains(&n) => err(
+            cx,
+            format!("gp3 IOPS from 400 GiB are 12000 to 64000, not {n}"),
+            "e.g. iops: 12000",
+        ),
+        ("gp2", Some(_)) => err(
+            cx,
+            "gp2 storage has no provisioned IOPS".into(),
+            "leave iops out, or use gp3 or io1",
+        ),
+        _ => {}
+    }
+}
+
 fn check_name(cx: &mut Cx, field: &str, v: &str, what: &str) {
     let ok = !v.is_empty()
         && v.len() <= 63
@@ -367,6 +503,7 @@ impl KindModel for Model {
                 (20, 65536)
             }
         };
+        check_iops(cx, &spec.storage_type, spec.iops, spec.allocated_storage);
         if !(min..=max).contains(&spec.allocated_storage) {
             cx.error(
                 "allocated_storage",
@@ -397,6 +534,15 @@ impl KindModel for Model {
             );
         }
         check_name(cx, "db_name", &spec.db_name, "database name");
+        for (field, v) in [("username", &spec.username), ("db_name", &spec.db_name)] {
+            if POSTGRES_RESERVED.contains(&v.to_lowercase().as_str()) {
+                cx.error_hint(
+                    field,
+                    format!("`{v}` is a reserved word of PostgreSQL, which RDS refuses here"),
+                    "add a letter or a word (`app_user`, `app`)",
+                );
+            }
+        }
         let backup = spec.backup_window.as_deref().map(|w| (w, daily_window(w)));
         if let Some((w, None)) = backup {
             cx.error(
@@ -421,6 +567,14 @@ impl KindModel for Model {
                 "maintenance_window",
                 format!("`{w}` is not a window like sun:04:30-sun:05:30 (UTC)"),
             );
+        }
+        if let Some((_, Some((a, b)))) = maint {
+            if (b + WEEK - a) % WEEK < 30 {
+                cx.error(
+                    "maintenance_window",
+                    "the maintenance window must be at least 30 minutes",
+                );
+            }
         }
         if let (Some((_, Some((ba, bb)))), Some((_, Some((ma, mb))))) = (backup, maint) {
             // Compare the daily backup window with each day's part of the weekly window.
@@ -460,6 +614,7 @@ impl KindModel for Model {
             instance_class: spec.instance_class,
             allocated_storage: spec.allocated_storage,
             storage_type: spec.storage_type,
+            iops: spec.iops,
             storage_encrypted: true,
             publicly_accessible: false,
             username: spec.username,
@@ -514,6 +669,9 @@ impl Kind for Database {
     fn settle(want: &mut Props, have: &Props) {
         if version_met(&want.engine_version, &have.engine_version) {
             want.engine_version = have.engine_version.clone();
+        }
+        if want.iops.is_none() {
+            want.iops = have.iops;
         }
     }
 
@@ -621,6 +779,7 @@ impl Kind for Database {
             instance_class: db.db_instance_class().unwrap_or_default().to_string(),
             allocated_storage: db.allocated_storage().unwrap_or(0),
             storage_type: db.storage_type().unwrap_or_default().to_string(),
+            iops: db.iops(),
             storage_encrypted: db.storage_encrypted().unwrap_or(false),
             publicly_accessible: db.publicly_accessible().unwrap_or(false),
             username: db.master_username().unwrap_or_default().to_string(),
@@ -705,6 +864,7 @@ impl Kind for Database {
             .db_instance_class(&want.instance_class)
             .allocated_storage(want.allocated_storage)
             .storage_type(&want.storage_type)
+            .set_iops(want.iops)
             .storage_encrypted(true)
             .publicly_accessible(false)
             .master_username(&want.username)
@@ -804,6 +964,9 @@ impl Kind for Database {
         }
         if set(have.storage_type != want.storage_type) {
             req = req.storage_type(&want.storage_type);
+        }
+        if set(have.iops != want.iops) {
+            req = req.set_iops(want.iops);
         }
         if set(have.publicly_accessible != want.publicly_accessible) {
             req = req.publicly_accessible(false);
