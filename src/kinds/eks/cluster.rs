@@ -31,6 +31,7 @@ use crate::engine::{
     Unavailable, WaitPolicy,
 };
 use crate::kinds::names;
+use crate::kinds::support::props::check_two_zones;
 use crate::kinds::support::retry::{client_token, retry_iam_propagation};
 use crate::kinds::support::tags::{identity, name_taken, owned, sync_tags, Tags};
 use crate::kinds::support::{adapt, desired, props_of, Context, Found, Kind};
@@ -313,6 +314,7 @@ impl KindModel for Model {
         let Some(p) = props_of::<Props<Value>>(d) else {
             return;
         };
+        check_two_zones(cx, "an EKS cluster", &p.subnets, all);
         let Some((group, _)) = p.log_group.as_ref().and_then(as_ref) else {
             return;
         };

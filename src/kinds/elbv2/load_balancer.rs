@@ -15,10 +15,10 @@ use serde_json::Value;
 use super::{arn_suffix, check_name, sdk_tags, tags_by_arn, ElbTags};
 use crate::aws::err;
 use crate::engine::{
-    as_ref, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Shown, Status,
-    WaitPolicy,
+    CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Shown, Status, WaitPolicy,
 };
 use crate::kinds::names;
+use crate::kinds::support::props::check_two_zones;
 use crate::kinds::support::retry::{create_once, no_retries};
 use crate::kinds::support::tags::{identity, sync_tags, Tags};
 use crate::kinds::support::{adapt, desired, props_of, Context, Found, Kind};
@@ -125,29 +125,7 @@ impl KindModel for Model {
         let Some(p) = props_of::<Props<Value>>(d) else {
             return;
         };
-        let zones: Vec<String> = p
-            .subnets
-            .iter()
-            .filter_map(|v| as_ref(v).and_then(|(n, _)| all.get(n)))
-            .filter_map(|s| {
-                s.props
-                    .get("zone")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .collect();
-        let mut distinct = zones.clone();
-        distinct.sort();
-        distinct.dedup();
-        if zones.len() >= 2 && distinct.len() < 2 {
-            cx.error(
-                "subnets",
-                format!(
-                    "the subnets are all in {}: an Application Load Balancer needs two zones",
-                    distinct.join(", ")
-                ),
-            );
-        }
+        check_two_zones(cx, "an Application Load Balancer", &p.subnets, all);
     }
 }
 

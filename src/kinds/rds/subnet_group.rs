@@ -1,18 +1,21 @@
 //! RDS DB subnet group: name (replacement), subnets (in place, at least two zones), tags.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_rds::types::DbSubnetGroup;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{sdk_tags, tags_of, RdsTags};
 use crate::aws::err;
 use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
+use crate::kinds::support::props::check_two_zones;
 use crate::kinds::support::retry::in_use;
 use crate::kinds::support::tags::{identity, sync_tags, Tags};
-use crate::kinds::support::{adapt, desired, Context, Found, Kind};
+use crate::kinds::support::{adapt, desired, props_of, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
 
 pub static INFO: KindInfo = KindInfo {
@@ -64,6 +67,12 @@ impl KindModel for Model {
             tags: cx.tags(),
         };
         vec![desired(&INFO, name, &props)]
+    }
+
+    fn check(&self, cx: &mut Cx, d: &Desired, all: &BTreeMap<String, Desired>) {
+        if let Some(p) = props_of::<Props<Value>>(d) {
+            check_two_zones(cx, "a DB subnet group", &p.subnets, all);
+        }
     }
 }
 
