@@ -172,6 +172,24 @@ impl KindModel for Model {
         &INFO
     }
 
+    /// Bucket names are global: two entries must not name one bucket (a `name` given
+    /// to one that another's derived name already is).
+    fn check_all(&self, cx: &mut Cx, all: &std::collections::BTreeMap<String, Desired>) {
+        let mut seen: std::collections::BTreeMap<&str, &str> = Default::default();
+        for d in all.values().filter(|d| d.kind == INFO.kind) {
+            let Some(bucket) = d.props.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            if let Some(first) = seen.insert(bucket, &d.name) {
+                cx.at(INFO.section, &d.name);
+                cx.error(
+                    "name",
+                    format!("bucket `{first}` already has the name `{bucket}`; bucket names are unique across AWS"),
+                );
+            }
+        }
+    }
+
     fn build(&self, cx: &mut Cx, name: &str, body: serde_yaml_ng::Value) -> Vec<Desired> {
         let Some(spec) = cx.parse::<Spec>(body) else {
             return vec![];
