@@ -159,7 +159,11 @@ pub fn check_name(name: &str) -> Result<(), String> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.ends_with('-');
-    if ok {
+    if ok && name.contains("--") {
+        Err(format!(
+            "`{name}` has two hyphens in a row, which RDS and load balancer names built from it cannot have"
+        ))
+    } else if ok {
         Ok(())
     } else {
         Err(format!(

@@ -132,6 +132,13 @@ impl KindModel for Model {
         let Some(spec) = cx.parse::<Spec>(body) else {
             return vec![];
         };
+        let group_name = cx.physical_name(name);
+        if group_name.len() > 63 {
+            cx.error(
+                "",
+                format!("the node group name `{group_name}` is longer than EKS's 63 characters"),
+            );
+        }
         if spec.min_size < 0 || spec.max_size < 1 {
             cx.error(
                 "max_size",
@@ -178,7 +185,7 @@ impl KindModel for Model {
         let mut instance_types = spec.instance_types.clone();
         instance_types.sort();
         let props = Props {
-            nodegroup_name: cx.physical_name(name),
+            nodegroup_name: group_name,
             cluster: cx.reference("cluster", &spec.cluster, &[names::EKS_CLUSTER]),
             role: cx.reference_attr("role", &spec.role, "arn", &[names::IAM_ROLE]),
             subnets,
