@@ -899,3 +899,91 @@ async fn a_thousand_resources_keep_to_the_request_bounds() {
     let (_, peak) = bound(&["down", "--yes", "--json", "--stats", "--parallelism", "64"]);
     assert!((1..=16).contains(&peak), "{peak} in flight");
 }
+
+/// A name alone never makes a resource the stack's; `adopt` does, explicitly, by id: a
+/// hand-made VPC becomes the stack's `main` (and `up` builds in it, `down` deletes it),
+/// another stack's VPC is refused with its owner, and so is a name the stack already has.
+#[tokio::test(flavor = "multi_thread")]
+async fn adopting_is_explicit_by_id_and_never_takes_another_stacks_resource() {
+    let ec2 = ec2().await;
+    let vpc = |cidr: &str, owner: Option<&str>| {
+        let mut req = ec2.create_vpc().cidr_block(cidr);
+        if let Some(o) = owner {
+            req = req.tag_specifications(
+                aws_sdk_ec2::types::TagSpecification::builder()
+                    .resource_type(aws_sdk_ec2::types::ResourceType::Vpc)
+                    .tags(Tag::builder().key("provision:stack").value(o).build())
+                    .tags(Tag::builder().key("provision:name").value("main").build())
+                    .build(),
+            );
+        }
+        async move {
+            req.send()
+                .await
+                .expect("vpc")
+                .vpc()
+                .and_then(|v| v.vpc_id())
+                .expect("id")
+                .to_string()
+        }
+    };
+    let hand_made = vpc("10.0.0.0/16", None).await;
+    let others = vpc("10.0.0.0/16", Some("otherstack")).await;
+    let p = Project::new("adopting");
+    p.write("stack: adopting\nvpcs:\n  main: {cidr: 10.0.0.0/16}\nsubnets:\n  a: {vpc: main, cidr: 10.0.0.0/24, zone: eu-west-3a}\n");
+
+    // The same CIDR and no tags: not the stack's.
+    let plan = p.ok(&["plan", "--json"], 0).json();
+    assert_eq!(names_in(&plan, "create"), vec!["a", "main"]);
+
+    let refused = p.ok(&["adopt", "main", &others, "--yes"], 1);
+    assert!(
+        refused.stderr.contains("belongs to stack otherstack"),
+        "{}",
+        refused.all()
+    );
+    let refused = p.ok(&["adopt", "a.rules", &hand_made, "--yes"], 1);
+    assert!(
+        refused.stderr.contains("no resource `a.rules`"),
+        "{}",
+        refused.all()
+    );
+
+    let adopted = p
+        .ok(&["adopt", "main", &hand_made, "--yes", "--json"], 0)
+        .json();
+    assert_eq!(adopted["adopted"]["id"], hand_made.as_str());
+    assert_eq!(names_in(&adopted, "create"), vec!["a"]);
+    assert_eq!(
+        names_in(&adopted, "update"),
+        vec!["main"],
+        "its Name tag and DNS hostnames"
+    );
+    let again = p.ok(&["adopt", "main", &hand_made, "--yes"], 1);
+    assert!(
+        again.stderr.contains("already has its vpc `main`"),
+        "{}",
+        again.all()
+    );
+
+    p.ok(&["up", "--yes"], 0);
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+    assert_eq!(ids(&p.stack).await["main"], hand_made);
+    p.ok(&["down", "--yes"], 0);
+    let left = ec2
+        .describe_vpcs()
+        .vpc_ids(&others)
+        .send()
+        .await
+        .expect("the other stack's VPC is still there");
+    let tags = left.vpcs()[0].tags();
+    assert!(tags
+        .iter()
+        .any(|t| t.key() == Some("provision:stack") && t.value() == Some("otherstack")));
+    assert!(ec2
+        .describe_vpcs()
+        .vpc_ids(&hand_made)
+        .send()
+        .await
+        .is_err());
+}

@@ -143,6 +143,14 @@ pub enum Command {
     },
     /// Break the stack's lock, left by an operation that died or hangs (after asking).
     Unlock,
+    /// Make an existing resource made outside the stack the stack's resource NAME (it gets
+    /// the stack's tags, after asking); `up` then brings it to the file.
+    Adopt {
+        /// The resource's name in the stack file (`main`, `media`).
+        name: String,
+        /// Its AWS id (`vpc-0abc…`, `subnet-…`, `sg-…`, a bucket's name).
+        id: String,
+    },
     /// Print a shell completion script (`provision completions bash > /etc/bash_completion.d/provision`).
     Completions {
         #[arg(value_enum)]

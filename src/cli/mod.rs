@@ -231,6 +231,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Up { allow_data_loss } => flows::up::up(&s, &view, &run, *allow_data_loss).await,
         Command::Down { force, .. } => flows::down::down(&s, &view, &run, *force).await,
         Command::Unlock => flows::unlock::unlock(&s, &view).await,
+        Command::Adopt { name, id } => flows::adopt::adopt(&s, &view, &run, name, id).await,
         Command::Completions { .. } | Command::Man => Ok(Outcome::Validated {
             resources: s.desired.len(),
         }),

@@ -472,6 +472,22 @@ pub trait ResourceKind: Send + Sync {
         Err(artifact.not_deletable())
     }
 
+    /// Make the existing resource `id`, made outside the stack, the stack's: check it is
+    /// nobody else's, then give it the stack's `identity` tags (`provision adopt`).
+    async fn adopt(
+        &self,
+        id: &str,
+        _identity: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        Err(CloudError::new(
+            format!("adopt {} {id}", self.info().kind),
+            format!(
+                "provision cannot adopt a {} yet: let it create one, or tag this one by hand",
+                self.info().kind
+            ),
+        ))
+    }
+
     /// Checked before a teardown starts: a reason the resource cannot be deleted at all
     /// as it is (deletion protection), with what to do about it.
     fn delete_guard(&self, _current: &Observed) -> Option<String> {

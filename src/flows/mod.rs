@@ -3,6 +3,7 @@
 //! ([`Error`], with typed [`Refusal`]s). Flows never print: what the user sees, and the
 //! questions asked, go through the [`View`] they are given.
 
+pub mod adopt;
 pub mod down;
 pub mod kubeconfig;
 pub mod output;
@@ -294,6 +295,13 @@ pub enum Outcome {
         context: String,
         file: String,
     },
+    /// `adopt`: the resource now carries the stack's tags; the plan from there.
+    Adopted {
+        kind: &'static str,
+        name: String,
+        id: String,
+        plan: Plan,
+    },
 }
 
 /// A command that stops on purpose, before changing anything (or, for `PlanChanged`,
@@ -319,6 +327,16 @@ pub enum Refusal {
     Kubeconfig { message: String },
     #[error("the stack has no output `{name}`{}", if known.is_empty() { " (it has none: nothing that shows one exists)".to_string() } else { format!("; it has {}", known.join(", ")) })]
     NoSuchOutput { name: String, known: Vec<String> },
+    #[error("the stack file has no resource `{name}`{}", hint.as_ref().map(|h| format!("; did you mean `{h}`?")).unwrap_or_default())]
+    NotInFile { name: String, hint: Option<String> },
+    #[error("`{name}` is a part of `{entry}`: adopt `{entry}`")]
+    AdoptPart { name: String, entry: String },
+    #[error("the stack already has its {kind} `{name}` ({id}); nothing was changed. Adopting is for a resource it does not have")]
+    AlreadyInStack {
+        kind: String,
+        name: String,
+        id: String,
+    },
 }
 
 impl Refusal {
@@ -334,6 +352,9 @@ impl Refusal {
             Refusal::Cluster { .. } => "cluster",
             Refusal::Kubeconfig { .. } => "kubeconfig",
             Refusal::NoSuchOutput { .. } => "no_such_output",
+            Refusal::NotInFile { .. } => "not_in_file",
+            Refusal::AdoptPart { .. } => "adopt_part",
+            Refusal::AlreadyInStack { .. } => "already_in_stack",
         }
     }
 }

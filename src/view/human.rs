@@ -1141,6 +1141,18 @@ pub fn outcome(place: &Place, file: &str, o: &Outcome) {
             context,
             file,
         } => println!("Added context {context} for cluster {cluster} to {file}."),
+        Outcome::Adopted {
+            kind,
+            name,
+            id,
+            plan,
+        } => {
+            println!("Adopted {kind} {id} as `{name}`: it carries the stack's tags now.");
+            print!("{}", plan_text(plan, place));
+            if plan.has_changes() {
+                println!("`provision up` makes these changes.");
+            }
+        }
     }
 }
 

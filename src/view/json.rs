@@ -211,6 +211,18 @@ fn body(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
             context,
             file,
         } => json!({"ok": true, "cluster": cluster, "context": context, "file": file}),
+        Outcome::Adopted {
+            kind,
+            name,
+            id,
+            plan,
+        } => json!({
+            "ok": true,
+            "stack": stack,
+            "adopted": {"kind": kind, "name": name, "id": id},
+            "summary": plan.summary(),
+            "plan": plan,
+        }),
     }
 }
 

@@ -60,6 +60,10 @@ impl Kind for ElasticIp {
         &INFO
     }
 
+    async fn adopt(&self, id: &str, identity: &Tags) -> Option<Result<(), CloudError>> {
+        Some(super::adopt(&self.0, "Elastic IP", "eipalloc-", id, identity).await)
+    }
+
     async fn list(&self, _parents: &[Observed]) -> Result<Vec<Self::Remote>, CloudError> {
         // DescribeAddresses is not paginated: one call returns them all.
         let out = self

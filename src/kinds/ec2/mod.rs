@@ -199,3 +199,35 @@ pub fn sdk_tags(tags: Tags) -> Vec<Tag> {
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
 }
+
+/// Adopt an EC2 resource made outside the stack (`provision adopt`): its id must be of
+/// the kind (`prefix`), its tags nobody else's; then it gets the stack's identity tags.
+pub async fn adopt(
+    cx: &Context,
+    what: &str,
+    prefix: &str,
+    id: &str,
+    identity: &Tags,
+) -> Result<(), CloudError> {
+    if !id.starts_with(prefix) {
+        return Err(CloudError::new(
+            format!("adopt {what} {id}"),
+            format!("`{id}` is not the id of {what} (those start with `{prefix}`)"),
+        ));
+    }
+    let described = cx
+        .aws
+        .ec2
+        .describe_tags()
+        .filters(Filter::builder().name("resource-id").values(id).build())
+        .send()
+        .await
+        .map_err(|e| err("ec2:DescribeTags", e))?;
+    let tags: Tags = described
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .collect();
+    super::support::tags::check_adoptable(what, id, &tags, identity)?;
+    Ec2Tags(&cx.aws.ec2).tag(id, identity).await
+}

@@ -160,6 +160,10 @@ impl Kind for NatGateway {
         &INFO
     }
 
+    async fn adopt(&self, id: &str, identity: &Tags) -> Option<Result<(), CloudError>> {
+        Some(super::adopt(&self.0, "NAT gateway", "nat-", id, identity).await)
+    }
+
     async fn list(&self, _parents: &[Observed]) -> Result<Vec<Self::Remote>, CloudError> {
         // Deleted gateways stay visible for an hour: only live ones belong to the stack.
         let state = Filter::builder()

@@ -384,6 +384,10 @@ impl Kind for RouteTable {
         &INFO
     }
 
+    async fn adopt(&self, id: &str, identity: &Tags) -> Option<Result<(), CloudError>> {
+        Some(super::adopt(&self.0, "route table", "rtb-", id, identity).await)
+    }
+
     fn normalize(p: &mut Props) {
         p.routes.sort();
         p.subnets.sort();

@@ -436,6 +436,10 @@ impl Kind for Groups {
         &INFO
     }
 
+    async fn adopt(&self, id: &str, identity: &Tags) -> Option<Result<(), CloudError>> {
+        Some(super::adopt(&self.0, "security group", "sg-", id, identity).await)
+    }
+
     async fn list(&self, _parents: &[Observed]) -> Result<Vec<SecurityGroup>, CloudError> {
         let groups = list_groups(&self.0).await?;
         self.1.keep(&groups);

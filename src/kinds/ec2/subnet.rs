@@ -188,6 +188,10 @@ impl Kind for Subnet {
         &INFO
     }
 
+    async fn adopt(&self, id: &str, identity: &Tags) -> Option<Result<(), CloudError>> {
+        Some(super::adopt(&self.0, "subnet", "subnet-", id, identity).await)
+    }
+
     async fn list(&self, _parents: &[Observed]) -> Result<Vec<Self::Remote>, CloudError> {
         self.0
             .aws

@@ -153,6 +153,10 @@ impl Kind for Vpc {
         &INFO
     }
 
+    async fn adopt(&self, id: &str, identity: &Tags) -> Option<Result<(), CloudError>> {
+        Some(super::adopt(&self.0, "VPC", "vpc-", id, identity).await)
+    }
+
     async fn list(&self, _parents: &[Observed]) -> Result<Vec<Remote>, CloudError> {
         let vpcs: Vec<_> = self
             .0

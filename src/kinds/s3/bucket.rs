@@ -28,7 +28,7 @@ use crate::engine::{
     reference, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Shown,
 };
 use crate::kinds::names;
-use crate::kinds::support::tags::{check_home, identity, name_taken, owned, Tags};
+use crate::kinds::support::tags::{check_adoptable, check_home, identity, name_taken, owned, Tags};
 use crate::kinds::support::{adapt, desired, Context, Found, Kind};
 use crate::model::net::check_bucket_name;
 use crate::model::{Cx, KindModel, TAG_STACK};
@@ -789,6 +789,19 @@ impl Kind for Bucket {
 
     fn info(&self) -> &'static KindInfo {
         &INFO
+    }
+
+    /// S3 sets a bucket's tags all at once: the identity joins the tags it has.
+    async fn adopt(&self, id: &str, identity: &Tags) -> Option<Result<(), CloudError>> {
+        Some(
+            async {
+                let mut tags = self.tags(id).await?;
+                check_adoptable("bucket", id, &tags, identity)?;
+                tags.extend(identity.clone());
+                self.put_tags(id, &tags).await
+            }
+            .await,
+        )
     }
 
     fn normalize(p: &mut Props) {

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::tags::Tags;
 use crate::clock::{now_secs, rfc3339_at};
 use crate::model::TAG_CREATED;
 use async_trait::async_trait;
@@ -150,6 +151,11 @@ pub trait Kind: Send + Sync + 'static {
     /// See [`ResourceKind::delete_artifact`].
     async fn delete_artifact(&self, artifact: &Artifact) -> Result<(), CloudError> {
         Err(artifact.not_deletable())
+    }
+
+    /// See [`ResourceKind::adopt`]; `None`: this kind cannot adopt.
+    async fn adopt(&self, _id: &str, _identity: &Tags) -> Option<Result<(), CloudError>> {
+        None
     }
 
     /// What the file asks that AWS does not offer (see [`ResourceKind::availability`]).
@@ -345,6 +351,20 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     async fn delete_artifact(&self, artifact: &Artifact) -> Result<(), CloudError> {
         self.0.delete_artifact(artifact).await
+    }
+
+    async fn adopt(&self, id: &str, identity: &Tags) -> Result<(), CloudError> {
+        match self.0.adopt(id, identity).await {
+            Some(done) => done,
+            None => Err(CloudError::new(
+                format!("adopt {} {id}", self.0.info().kind),
+                format!(
+                    "provision cannot adopt {} {} yet: let it create one, or delete this one",
+                    crate::model::article(self.0.info().kind),
+                    self.0.info().kind
+                ),
+            )),
+        }
     }
 
     async fn status(&self, current: &Observed) -> Result<Status, CloudError> {

@@ -73,6 +73,33 @@ pub fn name_taken(operation: &str, what: &str, name: &str, tags: &Tags) -> Cloud
     .with_code("NameTaken")
 }
 
+/// Whether `id`, with these tags, may be adopted as the stack's resource `name`: not when
+/// another stack's tags, or this stack's for another resource, are on it.
+pub fn check_adoptable(
+    what: &str,
+    id: &str,
+    tags: &Tags,
+    identity: &Tags,
+) -> Result<(), CloudError> {
+    let operation = format!("adopt {what} {id}");
+    let (Some(stack), Some(name)) = (identity.get(TAG_STACK), identity.get(TAG_NAME)) else {
+        return Err(CloudError::new(operation, "no identity to give"));
+    };
+    match (tags.get(TAG_STACK), tags.get(TAG_NAME)) {
+        (Some(s), _) if s != stack => Err(CloudError::new(
+            operation,
+            format!("{what} {id} belongs to stack {s} ({TAG_STACK}={s}); nothing was changed"),
+        )
+        .with_code("NotAdoptable")),
+        (Some(_), Some(n)) if n != name => Err(CloudError::new(
+            operation,
+            format!("{what} {id} is already this stack's `{n}`; nothing was changed"),
+        )
+        .with_code("NotAdoptable")),
+        _ => Ok(()),
+    }
+}
+
 /// The tag writes a service supports.
 #[async_trait]
 pub trait ServiceTags: Sync {
