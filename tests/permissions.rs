@@ -54,6 +54,7 @@ fn actions(prefix: &str, op: &str) -> Vec<String> {
             &["s3:PutBucketPublicAccessBlock"]
         }
         ("s3", "ListBuckets") => &["s3:ListAllMyBuckets"],
+        ("s3", "HeadBucket") => &["s3:ListBucket"],
         ("s3", "ListObjectVersions") => &["s3:ListBucketVersions"],
         ("s3", "DeleteObjects") => &["s3:DeleteObject", "s3:DeleteObjectVersion"],
         ("budgets", op) if op.starts_with("Describe") => &["budgets:ViewBudget"],

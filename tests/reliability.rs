@@ -540,16 +540,31 @@ async fn names_held_by_something_else_are_never_adopted_changed_or_deleted() {
         .expect("retention");
 
     let p = Project::new("taken");
-    p.write("stack: taken\necs_clusters:\n  app: {}\nlog_groups:\n  api: {retention_days: 14}\n");
+    p.write("stack: taken\nsns_topics:\n  alerts: {}\necs_clusters:\n  app: {}\nlog_groups:\n  api: {retention_days: 14}\n");
     let r = p.ok(&["up", "--yes"], 1);
-    for what in ["ECS cluster `taken-app`", "log group `/taken/api`"] {
+    // Both named at their line of the file, before any write: the free topic is not
+    // created either.
+    for (line, what) in [
+        (5, "ecs cluster `taken-app`"),
+        (7, "log group `/taken/api`"),
+    ] {
         assert!(
-            r.all()
-                .contains(&format!("{what} already exists and is not this stack's")),
+            r.stderr.contains(&format!("stack.yaml:{line}:"))
+                && r.stderr
+                    .contains(&format!("{what} already exists and is not this stack's")),
             "{what}: {}",
             r.all()
         );
     }
+    let sns = aws_sdk_sns::Client::new(&conf);
+    let topics = sns.list_topics().send().await.expect("topics");
+    assert!(
+        !topics
+            .topics()
+            .iter()
+            .any(|t| t.topic_arn().is_some_and(|a| a.ends_with(":taken-alerts"))),
+        "nothing was created"
+    );
     let cluster = ecs
         .describe_clusters()
         .clusters("taken-app")

@@ -20,7 +20,7 @@ use crate::kinds::names;
 use crate::kinds::support::tags::{
     check_home, identity, name_taken, owned, sync_tags, ServiceTags, Tags,
 };
-use crate::kinds::support::{adapt, desired, Context, Found, Kind};
+use crate::kinds::support::{adapt, desired, wanted_name, Context, Found, Kind};
 use crate::model::net::check_email;
 use crate::model::{Cx, KindModel};
 
@@ -287,6 +287,25 @@ impl Kind for BudgetKind {
 
     fn info(&self) -> &'static KindInfo {
         &INFO
+    }
+
+    async fn name_holder(&self, want: &Desired) -> Result<Option<(String, Tags)>, CloudError> {
+        let Some(name) = wanted_name(want, "budget_name") else {
+            return Ok(None);
+        };
+        let found = self
+            .budgets()
+            .describe_budget()
+            .account_id(&self.0.scope.account)
+            .budget_name(&name)
+            .send()
+            .await
+            .map_err(|e| err("budgets:DescribeBudget", e));
+        match found {
+            Err(e) if e.has_code("NotFoundException") => Ok(None),
+            Err(e) => Err(e),
+            Ok(_) => Ok(Some((name.clone(), self.tags(&name).await?))),
+        }
     }
 
     async fn list(&self, _parents: &[Observed]) -> Result<Vec<Self::Remote>, CloudError> {

@@ -14,7 +14,7 @@ use crate::aws::err;
 use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
 use crate::kinds::support::tags::{identity, name_taken, owned, sync_tags, ServiceTags, Tags};
-use crate::kinds::support::{adapt, desired, Context, Found, Kind};
+use crate::kinds::support::{adapt, desired, wanted_name, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
 
 pub static INFO: KindInfo = KindInfo {
@@ -278,6 +278,23 @@ impl Kind for Alarm {
 
     fn info(&self) -> &'static KindInfo {
         &INFO
+    }
+
+    async fn name_holder(&self, want: &Desired) -> Result<Option<(String, Tags)>, CloudError> {
+        let Some(name) = wanted_name(want, "alarm_name") else {
+            return Ok(None);
+        };
+        let existing = self
+            .cw()
+            .describe_alarms()
+            .alarm_names(&name)
+            .send()
+            .await
+            .map_err(|e| err("cloudwatch:DescribeAlarms", e))?;
+        match existing.metric_alarms().first().and_then(|a| a.alarm_arn()) {
+            Some(arn) => Ok(Some((name.clone(), self.tags(arn).await?))),
+            None => Ok(None),
+        }
     }
 
     async fn list(&self, _parents: &[Observed]) -> Result<Vec<Self::Remote>, CloudError> {

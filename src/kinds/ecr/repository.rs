@@ -20,7 +20,7 @@ use crate::aws::err;
 use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Shown};
 use crate::kinds::names;
 use crate::kinds::support::tags::{identity, name_taken, owned, sync_tags, Tags};
-use crate::kinds::support::{adapt, desired, Context, Found, Kind};
+use crate::kinds::support::{adapt, desired, wanted_name, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
 
 pub static INFO: KindInfo = KindInfo {
@@ -287,6 +287,29 @@ impl Kind for EcrRepository {
 
     fn info(&self) -> &'static KindInfo {
         &INFO
+    }
+
+    async fn name_holder(&self, want: &Desired) -> Result<Option<(String, Tags)>, CloudError> {
+        let Some(name) = wanted_name(want, "repository_name") else {
+            return Ok(None);
+        };
+        let found = self
+            .0
+            .aws
+            .ecr
+            .describe_repositories()
+            .repository_names(&name)
+            .send()
+            .await
+            .map_err(|e| err("ecr:DescribeRepositories", e));
+        match found {
+            Err(e) if e.has_code(super::NOT_FOUND) => Ok(None),
+            Err(e) => Err(e),
+            Ok(out) => match out.repositories().first().cloned() {
+                None => Ok(None),
+                Some(r) => Ok(Some((name.clone(), self.read(r).await?.1))),
+            },
+        }
     }
 
     async fn list(&self, _parents: &[Observed]) -> Result<Vec<Remote>, CloudError> {

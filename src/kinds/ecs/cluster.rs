@@ -13,7 +13,7 @@ use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceK
 use crate::kinds::names;
 use crate::kinds::support::retry::in_use;
 use crate::kinds::support::tags::{identity, name_taken, owned, sync_tags, Tags};
-use crate::kinds::support::{adapt, desired, Context, Found, Kind};
+use crate::kinds::support::{adapt, desired, wanted_name, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
 
 pub static INFO: KindInfo = KindInfo {
@@ -77,6 +77,27 @@ impl Kind for EcsCluster {
 
     fn info(&self) -> &'static KindInfo {
         &INFO
+    }
+
+    async fn name_holder(&self, want: &Desired) -> Result<Option<(String, Tags)>, CloudError> {
+        let Some(name) = wanted_name(want, "cluster_name") else {
+            return Ok(None);
+        };
+        let found = self
+            .0
+            .aws
+            .ecs
+            .describe_clusters()
+            .clusters(&name)
+            .include(ClusterField::Tags)
+            .send()
+            .await
+            .map_err(|e| err("ecs:DescribeClusters", e))?;
+        let active = found
+            .clusters()
+            .iter()
+            .find(|c| c.status() == Some("ACTIVE"));
+        Ok(active.map(|c| (name.clone(), tags_of(c.tags()))))
     }
 
     /// One listing of cluster ARNs (filtered by the stack's name prefix), then one

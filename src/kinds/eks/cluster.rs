@@ -34,7 +34,7 @@ use crate::kinds::names;
 use crate::kinds::support::props::check_two_zones;
 use crate::kinds::support::retry::{client_token, retry_iam_propagation};
 use crate::kinds::support::tags::{identity, name_taken, owned, sync_tags, Tags};
-use crate::kinds::support::{adapt, desired, props_of, Context, Found, Kind};
+use crate::kinds::support::{adapt, desired, props_of, wanted_name, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
 
 const WAIT: WaitPolicy = WaitPolicy::new(
@@ -451,6 +451,14 @@ impl Kind for EksCluster {
 
     fn info(&self) -> &'static KindInfo {
         &INFO
+    }
+
+    async fn name_holder(&self, want: &Desired) -> Result<Option<(String, Tags)>, CloudError> {
+        let Some(name) = wanted_name(want, "cluster_name") else {
+            return Ok(None);
+        };
+        let c = self.describe(&name).await?;
+        Ok(c.map(|c| (name.clone(), tags_of(c.tags()))))
     }
 
     fn normalize(p: &mut Props) {

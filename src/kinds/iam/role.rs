@@ -18,7 +18,7 @@ use crate::aws::{err, is_not_found};
 use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
 use crate::kinds::support::tags::{check_home, identity, name_taken, sync_tags, ServiceTags, Tags};
-use crate::kinds::support::{adapt, desired, Context, Found, Kind};
+use crate::kinds::support::{adapt, desired, wanted_name, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
 
 pub static INFO: KindInfo = KindInfo {
@@ -506,6 +506,30 @@ impl Kind for IamRole {
 
     fn info(&self) -> &'static KindInfo {
         &INFO
+    }
+
+    async fn name_holder(&self, want: &Desired) -> Result<Option<(String, Tags)>, CloudError> {
+        let Some(name) = wanted_name(want, "role_name") else {
+            return Ok(None);
+        };
+        let tags = self
+            .iam()
+            .list_role_tags()
+            .role_name(&name)
+            .send()
+            .await
+            .map_err(|e| err("iam:ListRoleTags", e));
+        match tags {
+            Err(e) if e.has_code("NoSuchEntity") => Ok(None),
+            Err(e) => Err(e),
+            Ok(t) => Ok(Some((
+                name.clone(),
+                t.tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect(),
+            ))),
+        }
     }
 
     fn normalize(p: &mut Props) {

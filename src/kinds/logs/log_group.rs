@@ -14,7 +14,7 @@ use crate::aws::{err, is_not_found};
 use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
 use crate::kinds::support::tags::{identity, name_taken, owned, sync_tags, ServiceTags, Tags};
-use crate::kinds::support::{adapt, desired, Context, Found, Kind};
+use crate::kinds::support::{adapt, desired, wanted_name, Context, Found, Kind};
 use crate::model::net::check_log_retention;
 use crate::model::{Cx, KindModel};
 
@@ -168,6 +168,27 @@ impl Kind for LogGroupKind {
 
     fn info(&self) -> &'static KindInfo {
         &INFO
+    }
+
+    async fn name_holder(&self, want: &Desired) -> Result<Option<(String, Tags)>, CloudError> {
+        let Some(name) = wanted_name(want, "log_group_name") else {
+            return Ok(None);
+        };
+        let found = self
+            .logs()
+            .describe_log_groups()
+            .log_group_name_prefix(&name)
+            .send()
+            .await
+            .map_err(|e| err("logs:DescribeLogGroups", e))?;
+        if !found
+            .log_groups()
+            .iter()
+            .any(|g| g.log_group_name() == Some(name.as_str()))
+        {
+            return Ok(None);
+        }
+        Ok(Some((name.clone(), self.tags(&name).await?)))
     }
 
     async fn list(&self, _parents: &[Observed]) -> Result<Vec<Self::Remote>, CloudError> {

@@ -29,7 +29,7 @@ use crate::engine::{
 };
 use crate::kinds::names;
 use crate::kinds::support::tags::{identity, name_taken, owned, sync_tags, Tags};
-use crate::kinds::support::{adapt, desired, props_of, Context, Found, Kind};
+use crate::kinds::support::{adapt, desired, props_of, wanted_name, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
 
 pub static INFO: KindInfo = KindInfo {
@@ -658,6 +658,31 @@ impl Kind for Database {
 
     fn info(&self) -> &'static KindInfo {
         &INFO
+    }
+
+    async fn name_holder(&self, want: &Desired) -> Result<Option<(String, Tags)>, CloudError> {
+        let Some(id) = wanted_name(want, "identifier") else {
+            return Ok(None);
+        };
+        match self
+            .0
+            .aws
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(&id)
+            .send()
+            .await
+            .map_err(|e| err("rds:DescribeDBInstances", e))
+        {
+            Err(e) if e.has_code("DBInstanceNotFound") || e.has_code("DBInstanceNotFoundFault") => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+            Ok(out) => Ok(out
+                .db_instances()
+                .first()
+                .map(|d| (id.clone(), tags_of(d.tag_list())))),
+        }
     }
 
     fn normalize(p: &mut Props) {

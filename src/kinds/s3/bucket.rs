@@ -29,7 +29,7 @@ use crate::engine::{
 };
 use crate::kinds::names;
 use crate::kinds::support::tags::{check_adoptable, check_home, identity, name_taken, owned, Tags};
-use crate::kinds::support::{adapt, desired, Context, Found, Kind};
+use crate::kinds::support::{adapt, desired, wanted_name, Context, Found, Kind};
 use crate::model::net::check_bucket_name;
 use crate::model::{Cx, KindModel, TAG_STACK};
 
@@ -789,6 +789,33 @@ impl Kind for Bucket {
 
     fn info(&self) -> &'static KindInfo {
         &INFO
+    }
+
+    /// A bucket of this account with no tags is the stack's own from a run that stopped
+    /// before tagging it (the name holds the stack and the account): free.
+    async fn name_holder(&self, want: &Desired) -> Result<Option<(String, Tags)>, CloudError> {
+        let Some(name) = wanted_name(want, "name") else {
+            return Ok(None);
+        };
+        let head = self
+            .s3()
+            .head_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .map_err(|e| err("s3:HeadBucket", e));
+        match head {
+            Err(e) if is_not_found(&e) => Ok(None),
+            // Another account's: the name is taken, whoever holds it.
+            Err(e) if e.has_code("Forbidden") || e.has_code("AccessDenied") => {
+                Ok(Some((name.clone(), Tags::new())))
+            }
+            Err(e) => Err(e),
+            Ok(_) => {
+                let tags = self.tags(&name).await?;
+                Ok((!tags.is_empty()).then(|| (name.clone(), tags)))
+            }
+        }
     }
 
     /// S3 sets a bucket's tags all at once: the identity joins the tags it has.

@@ -12,7 +12,7 @@ use crate::aws::{err, is_not_found};
 use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
 use crate::kinds::support::tags::{identity, name_taken, owned, sync_tags, ServiceTags, Tags};
-use crate::kinds::support::{adapt, desired, Context, Found, Kind};
+use crate::kinds::support::{adapt, desired, wanted_name, Context, Found, Kind};
 use crate::model::net::check_email;
 use crate::model::{Cx, KindModel};
 
@@ -189,6 +189,25 @@ impl Kind for Topic {
 
     fn info(&self) -> &'static KindInfo {
         &INFO
+    }
+
+    async fn name_holder(&self, want: &Desired) -> Result<Option<(String, Tags)>, CloudError> {
+        let Some(name) = wanted_name(want, "topic_name") else {
+            return Ok(None);
+        };
+        let arn = self.arn(&name);
+        match self
+            .sns()
+            .get_topic_attributes()
+            .topic_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| err("sns:GetTopicAttributes", e))
+        {
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+            Ok(_) => Ok(Some((name, self.tags(&arn).await?))),
+        }
     }
 
     async fn list(&self, _parents: &[Observed]) -> Result<Vec<Remote>, CloudError> {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::tags::Tags;
 use crate::clock::{now_secs, rfc3339_at};
-use crate::model::TAG_CREATED;
+use crate::model::{TAG_CREATED, TAG_NAME, TAG_STACK};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -153,6 +153,13 @@ pub trait Kind: Send + Sync + 'static {
         Err(artifact.not_deletable())
     }
 
+    /// For a kind whose names are unique in the account or region: what already holds
+    /// the name `want` would be created under (the name and the holder's tags), `None`
+    /// when it is free. Checked for every create before any write of a run.
+    async fn name_holder(&self, _want: &Desired) -> Result<Option<(String, Tags)>, CloudError> {
+        Ok(None)
+    }
+
     /// See [`ResourceKind::adopt`]; `None`: this kind cannot adopt.
     async fn adopt(&self, _id: &str, _identity: &Tags) -> Option<Result<(), CloudError>> {
         None
@@ -208,6 +215,14 @@ fn created_tag(props: &mut Props, set: Option<String>) -> Option<String> {
         None => tags.remove(TAG_CREATED),
     }
     .and_then(|v| v.as_str().map(str::to_string))
+}
+
+/// A plain text field of a desired resource (the name it will have in AWS).
+pub fn wanted_name(d: &Desired, field: &str) -> Option<String> {
+    d.props
+        .get(field)
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// The engine's view of a typed kind.
@@ -337,12 +352,45 @@ impl<K: Kind> ResourceKind for Typed<K> {
             .and_then(|f| self.0.delete_guard(&f))
     }
 
+    /// The kind's own catalog checks, and for each resource to create, whether its name
+    /// is held by something that is not the stack's: the run stops before any write.
     async fn availability(
         &self,
         wanted: &[&Desired],
         observed: &[Observed],
     ) -> Result<Vec<Unavailable>, CloudError> {
-        self.0.availability(wanted, observed).await
+        let mut out = self.0.availability(wanted, observed).await?;
+        let existing: std::collections::BTreeSet<&str> =
+            observed.iter().map(|o| o.name.as_str()).collect();
+        let creates = wanted
+            .iter()
+            .filter(|d| !existing.contains(d.name.as_str()));
+        let held = futures::future::try_join_all(
+            creates.map(|d| async move { self.0.name_holder(d).await.map(|h| (d, h)) }),
+        )
+        .await?;
+        for (d, holder) in held {
+            let Some((physical, tags)) = holder else {
+                continue;
+            };
+            // The stack's own copy of this very resource (not yet seen by its listing)
+            // is no obstacle.
+            let stack = d.props.get("tags").and_then(|t| t.get(TAG_STACK));
+            let ours = stack.and_then(Value::as_str) == tags.get(TAG_STACK).map(String::as_str)
+                && tags.get(TAG_NAME) == Some(&d.name);
+            if ours {
+                continue;
+            }
+            let what = self.0.info().kind.replace('_', " ");
+            let taken = super::tags::name_taken("", &what, &physical, &tags);
+            out.push(Unavailable {
+                name: d.name.clone(),
+                field: String::new(),
+                message: taken.message,
+                hint: Some("rename the resource in the stack file (its AWS name is <stack>-<name>), or adopt the existing one with `provision adopt`".into()),
+            });
+        }
+        Ok(out)
     }
 
     async fn artifacts(&self) -> Result<Vec<Artifact>, CloudError> {

@@ -13,7 +13,7 @@ pub mod tags;
 #[cfg(test)]
 pub mod testing;
 
-pub use kind::{adapt, desired, props_of, Found, Kind};
+pub use kind::{adapt, desired, props_of, wanted_name, Found, Kind};
 pub use tags::Tags;
 
 /// Where the stack lives: its name, account and region. What the pure parts of a kind
