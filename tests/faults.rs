@@ -72,7 +72,7 @@ async fn the_complete_stack_survives_ten_percent_faults() {
 
 async fn one_seed(seed: u64) {
     let started = Instant::now();
-    let p = Project::new(&format!("faults-{seed}"));
+    let p = Project::new(&format!("faults{seed}"));
     let px = proxy::start(
         &emulator().endpoint,
         Faults {

@@ -36,7 +36,7 @@ async fn up_and_down_killed_at_many_points_converge_without_duplicates() {
         // A stack of its own each time: the emulator names an instance's first automated
         // snapshot by the minute, so re-creating a database under the same name within a
         // minute collides there (not on AWS).
-        let p = Project::new(&format!("kill-{i}"));
+        let p = Project::new(&format!("kill{i}"));
         let at = whole.mul_f64(f64::from(i) / 9.0);
         let mut child = spawn(&p, &["up", "--yes"]);
         std::thread::sleep(at);
@@ -1214,4 +1214,69 @@ eks_clusters:
             .is_err(),
         "the leftover interface is gone"
     );
+}
+
+/// CloudFront's origin access control is a resource of its own: when a `down` is cut
+/// after the distribution is gone and before the control is deleted, `status` still shows
+/// the control and the next `down` deletes it: nothing is left behind unseen.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_origin_access_control_left_by_a_cut_down_is_shown_and_deleted() {
+    let p = Project::new("oacleft");
+    p.write("stack: oacleft\nbuckets:\n  site: {cloudfront_access: [cdn]}\ndistributions:\n  cdn: {origin_bucket: site}\n");
+    p.ok(&["up", "--yes"], 0);
+    let cf = aws_sdk_cloudfront::Client::new(&sdk_config().await);
+    // The cut: the distribution disabled and deleted as `down` does it, the rest left.
+    let list = cf.list_distributions().send().await.expect("distributions");
+    let d = list
+        .distribution_list()
+        .map(|l| l.items())
+        .unwrap_or_default()
+        .iter()
+        .find(|d| d.comment() == "oacleft-cdn")
+        .expect("the stack's distribution")
+        .id()
+        .to_string();
+    let current = cf
+        .get_distribution_config()
+        .id(&d)
+        .send()
+        .await
+        .expect("config");
+    let mut config = current.distribution_config.expect("config");
+    config.enabled = false;
+    let disabled = cf
+        .update_distribution()
+        .id(&d)
+        .if_match(current.e_tag.unwrap_or_default())
+        .distribution_config(config)
+        .send()
+        .await
+        .expect("disable");
+    let etag = disabled.e_tag.unwrap_or_default();
+    cf.delete_distribution()
+        .id(&d)
+        .if_match(etag)
+        .send()
+        .await
+        .expect("delete");
+    let oacs = || async {
+        cf.list_origin_access_controls()
+            .send()
+            .await
+            .expect("oacs")
+            .origin_access_control_list()
+            .map(|l| {
+                l.items()
+                    .iter()
+                    .filter(|o| o.name() == "oacleft-cdn")
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(oacs().await, 1);
+
+    let status = p.ok(&["status"], 0);
+    assert!(status.stdout.contains("cdn.oac"), "{}", status.stdout);
+    p.ok(&["down", "--yes"], 0);
+    assert_eq!(oacs().await, 0, "the control went with the rest");
 }

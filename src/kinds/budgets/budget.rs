@@ -356,6 +356,9 @@ impl Kind for BudgetKind {
                     })
                     .collect();
                 sort_alerts(&mut alerts);
+                // A notification is unique by type and threshold on AWS; a copy (the
+                // emulator makes one when a create is retried) is the same alert.
+                alerts.dedup();
                 Ok((b, alerts, tags))
             });
         futures::future::try_join_all(reads).await

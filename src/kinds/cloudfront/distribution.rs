@@ -529,7 +529,8 @@ impl Kind for DistributionKind {
         {
             Err(e) if e.has_code("NoSuchDistribution") => Ok(Deletion::Gone),
             Err(e) if e.has_code("DistributionNotDisabled") => Ok(Deletion::NextStepWhenSettled),
-            other => other.map(|_| Deletion::Started),
+            // DeleteDistribution answers once the distribution is gone.
+            other => other.map(|_| Deletion::Gone),
         }
     }
 }

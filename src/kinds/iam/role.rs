@@ -434,68 +434,83 @@ impl IamRole {
         })
     }
 
+    /// Bring the role from `have` to `want`: its trust, managed and inline policies and
+    /// tags are independent calls, sent concurrently (IAM's request bound keeps them few).
     async fn sync(&self, role: &str, have: &Props, want: &Props) -> Result<(), CloudError> {
         let iam = self.iam();
+        let tagging = RoleTags(iam);
+        // One call's outcome, with "already gone" counted as done for removals.
+        let gone_ok = |r: Result<(), CloudError>| match r {
+            Err(e) if is_not_found(&e) => Ok(()),
+            other => other,
+        };
+        let mut calls: Vec<futures::future::BoxFuture<'_, Result<(), CloudError>>> = Vec::new();
         if normalize_policy(&have.trust) != normalize_policy(&want.trust) {
-            iam.update_assume_role_policy()
-                .role_name(role)
-                .policy_document(want.trust.to_string())
-                .send()
-                .await
-                .map_err(|e| err("iam:UpdateAssumeRolePolicy", e))?;
+            calls.push(Box::pin(async move {
+                iam.update_assume_role_policy()
+                    .role_name(role)
+                    .policy_document(want.trust.to_string())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| err("iam:UpdateAssumeRolePolicy", e))
+            }));
         }
         let (h, w) = (&have.managed_policies, &want.managed_policies);
         for arn in w.iter().filter(|a| !h.contains(a)) {
-            iam.attach_role_policy()
-                .role_name(role)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map_err(|e| err("iam:AttachRolePolicy", e))?;
+            calls.push(Box::pin(async move {
+                iam.attach_role_policy()
+                    .role_name(role)
+                    .policy_arn(arn)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| err("iam:AttachRolePolicy", e))
+            }));
         }
         for arn in h.iter().filter(|a| !w.contains(a)) {
-            match iam
-                .detach_role_policy()
-                .role_name(role)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map_err(|e| err("iam:DetachRolePolicy", e))
-            {
-                Err(e) if is_not_found(&e) => {}
-                other => {
-                    other?;
-                }
-            }
+            calls.push(Box::pin(async move {
+                gone_ok(
+                    iam.detach_role_policy()
+                        .role_name(role)
+                        .policy_arn(arn)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| err("iam:DetachRolePolicy", e)),
+                )
+            }));
         }
         let (h, w) = (&have.policies, &want.policies);
         for (pname, doc) in w {
             if h.get(pname).map(normalize_policy) != Some(normalize_policy(doc)) {
-                iam.put_role_policy()
-                    .role_name(role)
-                    .policy_name(pname)
-                    .policy_document(doc.to_string())
-                    .send()
-                    .await
-                    .map_err(|e| err("iam:PutRolePolicy", e))?;
+                calls.push(Box::pin(async move {
+                    iam.put_role_policy()
+                        .role_name(role)
+                        .policy_name(pname)
+                        .policy_document(doc.to_string())
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| err("iam:PutRolePolicy", e))
+                }));
             }
         }
         for pname in h.keys().filter(|k| !w.contains_key(*k)) {
-            match iam
-                .delete_role_policy()
-                .role_name(role)
-                .policy_name(pname)
-                .send()
-                .await
-                .map_err(|e| err("iam:DeleteRolePolicy", e))
-            {
-                Err(e) if is_not_found(&e) => {}
-                other => {
-                    other?;
-                }
-            }
+            calls.push(Box::pin(async move {
+                gone_ok(
+                    iam.delete_role_policy()
+                        .role_name(role)
+                        .policy_name(pname)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| err("iam:DeleteRolePolicy", e)),
+                )
+            }));
         }
-        sync_tags(&RoleTags(iam), role, &have.tags, &want.tags).await
+        calls.push(Box::pin(sync_tags(&tagging, role, &have.tags, &want.tags)));
+        futures::future::try_join_all(calls).await.map(|_| ())
     }
 }
 
