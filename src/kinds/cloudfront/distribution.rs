@@ -529,8 +529,7 @@ impl Kind for DistributionKind {
         {
             Err(e) if e.has_code("NoSuchDistribution") => Ok(Deletion::Gone),
             Err(e) if e.has_code("DistributionNotDisabled") => Ok(Deletion::NextStepWhenSettled),
-            // DeleteDistribution answers once the distribution is gone.
-            other => other.map(|_| Deletion::Gone),
+            other => other.map(|_| Deletion::Started),
         }
     }
 }
