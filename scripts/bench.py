@@ -105,7 +105,7 @@ def run(file, args, endpoint):
         m = re.match(r"AWS calls: (\d+) \((\d+) reads, (\d+) writes.*at most (\d+) in flight", line)
         if m:
             stats.update(calls=int(m[1]), reads=int(m[2]), writes=int(m[3]), peak=int(m[4]))
-        m = re.match(r"\s+(read|write)\s+(\d+)\s+(\S+)", line)
+        m = re.match(r"\s+(read|write)\s+(\d+)\s+(.+)$", line)
         if m:
             stats["ops"][m[3]] = int(m[2])
     if p.returncode not in (0, 2):

@@ -140,9 +140,10 @@ def phase(obj, attr, during, seconds, after=None):
         if after is not None:
             setattr(obj, attr, after)
         return
-    if after is None:
-        after = getattr(obj, attr)
     ps = obj.__dict__.setdefault("_pr_phases_" + attr, [])
+    if after is None:
+        # What it reads once every phase is over (not what a pending phase shows now).
+        after = ps[-1][2] if ps else getattr(obj, attr)
     start = ps[-1][0] if ps else time.time()
     ps.append((start + seconds, during, after))
 

@@ -281,12 +281,13 @@ impl Aws {
                     .build(),
             );
         // Our retry bounds, unless the standard settings (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE)
-        // say otherwise.
+        // say otherwise. Adaptive: throttling answers slow every later request of the
+        // client down (a token bucket refilled at the rate AWS accepts), not only the retry.
         if std::env::var_os("AWS_MAX_ATTEMPTS").is_none()
             && std::env::var_os("AWS_RETRY_MODE").is_none()
         {
             loader = loader.retry_config(
-                RetryConfig::standard()
+                RetryConfig::adaptive()
                     .with_max_attempts(8)
                     .with_initial_backoff(Duration::from_millis(200))
                     .with_max_backoff(Duration::from_secs(20)),

@@ -580,10 +580,9 @@ pub async fn wait_for(
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
         }
-        // The usual duration is the create's: a delete's pauses just grow.
         interval = match want {
             Want::Ready => policy.next_pause(started.elapsed(), interval),
-            Want::Missing => (interval * 2).min(policy.max_interval),
+            Want::Missing => policy.next_pause_gone(started.elapsed(), interval),
         };
     }
 }

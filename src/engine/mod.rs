@@ -144,6 +144,9 @@ pub struct WaitPolicy {
     /// How long AWS usually takes to make it ready (zero: unknown). Polls for readiness
     /// are sparse until it can be ready, then frequent around when it usually is.
     pub expected: Duration,
+    /// How long AWS usually takes to delete it (zero: unknown), shaping the polls for
+    /// its disappearance the same way.
+    pub expected_gone: Duration,
 }
 
 impl WaitPolicy {
@@ -154,7 +157,14 @@ impl WaitPolicy {
             first_interval: first,
             max_interval: max,
             expected: Duration::ZERO,
+            expected_gone: Duration::ZERO,
         }
+    }
+
+    /// The same, with AWS's usual time to delete it.
+    pub const fn gone_within(mut self, usual: Duration) -> Self {
+        self.expected_gone = usual;
+        self
     }
 
     /// The same, shaped by AWS's usual duration.
@@ -170,12 +180,21 @@ impl WaitPolicy {
     /// Inside the window "ready" is seen within that 1/40 (15 s for a 10-minute EKS
     /// cluster, 2 s for a NAT gateway) instead of up to the maximum (30 s, 15 s).
     pub fn next_pause(&self, elapsed: Duration, last: Duration) -> Duration {
+        self.pause_toward(self.expected, elapsed, last)
+    }
+
+    /// The same for a delete, shaped by the usual time to delete.
+    pub fn next_pause_gone(&self, elapsed: Duration, last: Duration) -> Duration {
+        self.pause_toward(self.expected_gone, elapsed, last)
+    }
+
+    fn pause_toward(&self, expected: Duration, elapsed: Duration, last: Duration) -> Duration {
         let grown = (last * 2).min(self.max_interval);
-        if self.expected.is_zero() {
+        if expected.is_zero() {
             return grown;
         }
-        let near = (self.expected / 40).clamp(self.first_interval, self.max_interval);
-        let window = self.expected.mul_f64(0.75);
+        let near = (expected / 40).clamp(self.first_interval, self.max_interval);
+        let window = expected.mul_f64(0.75);
         if elapsed + grown <= window {
             let halfway = (window - elapsed) / 2;
             return if grown >= self.max_interval && halfway > grown {
@@ -187,7 +206,7 @@ impl WaitPolicy {
         if elapsed < window {
             return (window - elapsed).max(self.first_interval);
         }
-        if elapsed < self.expected.mul_f64(1.5) {
+        if elapsed < expected.mul_f64(1.5) {
             return near;
         }
         grown
@@ -525,14 +544,39 @@ impl Registry {
     /// Discover every kind, concurrently; a kind found through a parent kind once its
     /// parents are known. Results sorted by kind and name.
     pub async fn discover_all(&self) -> Result<Vec<Observed>, CloudError> {
+        self.discover_kinds(&self.kinds.keys().copied().collect())
+            .await
+    }
+
+    /// Discover only these kinds (and the parent kinds they are found through): a second
+    /// look at what could still be there, without listing kinds known to be empty.
+    pub async fn discover_kinds(
+        &self,
+        kinds: &std::collections::BTreeSet<&str>,
+    ) -> Result<Vec<Observed>, CloudError> {
+        let mut wanted = kinds.clone();
+        let mut grown = true;
+        while grown {
+            let parents: Vec<&str> = wanted
+                .iter()
+                .filter_map(|k| self.kinds.get(k)?.info().parent)
+                .filter(|p| !wanted.contains(p))
+                .collect();
+            grown = !parents.is_empty();
+            wanted.extend(parents);
+        }
         let mut out: Vec<Observed> = Vec::new();
         let mut done: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
-        let mut todo: Vec<&Arc<dyn ResourceKind>> = self.kinds.values().collect();
+        let mut todo: Vec<&Arc<dyn ResourceKind>> = self
+            .kinds
+            .values()
+            .filter(|k| wanted.contains(k.kind()))
+            .collect();
         while !todo.is_empty() {
             let ready = |k: &&Arc<dyn ResourceKind>| {
                 k.info()
                     .parent
-                    .is_none_or(|p| done.contains(p) || !self.kinds.contains_key(p))
+                    .is_none_or(|p| done.contains(p) || !wanted.contains(p))
             };
             let (now, later): (Vec<_>, Vec<_>) = todo.into_iter().partition(ready);
             if now.is_empty() {
@@ -569,6 +613,7 @@ impl Registry {
             done.extend(now.iter().map(|k| k.kind()));
             todo = later;
         }
+        out.retain(|o| kinds.contains(o.kind));
         out.sort_by(|a, b| (a.kind, &a.name, &a.id).cmp(&(b.kind, &b.name, &b.id)));
         Ok(out)
     }

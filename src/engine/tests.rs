@@ -779,6 +779,14 @@ fn pruning_keeps_the_newest_artifacts_of_each_source() {
 /// Looks until `ready_at` under `policy`, as `wait_for` does: (looks, time from ready to
 /// seen ready).
 fn looks(policy: &super::WaitPolicy, ready_at: Duration) -> (usize, Duration) {
+    looks_with(policy, ready_at, super::WaitPolicy::next_pause)
+}
+
+fn looks_with(
+    policy: &super::WaitPolicy,
+    ready_at: Duration,
+    next: fn(&super::WaitPolicy, Duration, Duration) -> Duration,
+) -> (usize, Duration) {
     let (mut t, mut pause, mut n) = (Duration::ZERO, policy.first_interval, 0);
     loop {
         n += 1;
@@ -786,8 +794,30 @@ fn looks(policy: &super::WaitPolicy, ready_at: Duration) -> (usize, Duration) {
             return (n, t - ready_at);
         }
         t += pause;
-        pause = policy.next_pause(t, pause);
+        pause = next(policy, t, pause);
     }
+}
+
+#[test]
+fn a_delete_is_seen_finished_within_a_fortieth_of_its_usual_duration() {
+    let secs = Duration::from_secs;
+    let plain = super::WaitPolicy::new(secs(3600), secs(2), secs(30)).expecting(secs(600));
+    let shaped = plain.gone_within(secs(300));
+    let gone = super::WaitPolicy::next_pause_gone;
+    let mut worst_plain = Duration::ZERO;
+    for k in 0..90 {
+        let done = Duration::from_millis(225_000 + k * 2_501);
+        let (_, lag) = looks_with(&shaped, done, gone);
+        assert!(
+            lag <= Duration::from_millis(7_500),
+            "gone at {done:?}: seen {lag:?} later"
+        );
+        worst_plain = worst_plain.max(looks_with(&plain, done, gone).1);
+    }
+    // Without it, a delete's pauses grow to the maximum (the create's duration is not
+    // the delete's), and so does the lag.
+    assert!(worst_plain > secs(15), "{worst_plain:?}");
+    assert!(looks_with(&shaped, secs(224), gone).0 < looks_with(&plain, secs(224), gone).0);
 }
 
 #[test]

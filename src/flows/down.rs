@@ -1,16 +1,14 @@
 //! `down`: delete everything the stack owns, and nothing else. Before deleting anything:
 //! refuse when a resource cannot be deleted as it is (deletion protection), and find what
 //! else would block the teardown (refuse naming the foreign blockers unless `--force`).
-//! Then confirm, lock, clear the blockers, plan again under the lock, delete, and check
-//! that nothing of the stack remains but what was kept on purpose.
+//! All of it under the stack's lock, taken first: one discovery, confirm, clear the
+//! blockers, delete, and check that nothing of the stack remains but what was kept on
+//! purpose.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::{
-    give_back, release_dead_lock, take_lock, unchanged, Error, Outcome, Refusal, RunOptions,
-    Session, View,
-};
+use super::{give_back, take_lock, Error, Outcome, Refusal, RunOptions, Session, View};
 use crate::engine::{apply, plan, Observed};
 use crate::kinds::names;
 use crate::teardown::blockers::{self, Sort};
@@ -57,10 +55,25 @@ pub async fn down(
     run: &RunOptions,
     force: bool,
 ) -> Result<Outcome, Error> {
+    // Under the lock from the first read to the final check (held while asking, as
+    // Terraform holds its state lock): one discovery serves the proposal and the deletes,
+    // and nothing can change what was shown in between.
+    let lock = take_lock(s, view, "down", run).await?;
+    let result = locked(s, view, run, force).await;
+    give_back(view, lock).await;
+    result
+}
+
+async fn locked(
+    s: &Session,
+    view: &Arc<dyn View>,
+    run: &RunOptions,
+    force: bool,
+) -> Result<Outcome, Error> {
     let observed = s.registry.discover_all().await?;
+    // The file's references and depends_on also order the deletes of what it still names.
     let plan = plan::teardown(&observed, &s.desired, &s.registry)?;
     if !plan.has_changes() {
-        release_dead_lock(s, view).await;
         return Ok(Outcome::Applied {
             command: "down",
             plan,
@@ -97,51 +110,29 @@ pub async fn down(
         s.place(),
         what_is_kept(s, &plan)
     ))?;
-    let lock = take_lock(s, view, "down", run).await?;
     let mut sweep = derived;
     sweep.extend(foreign);
     sweep.sort_by(|a, b| a.item.cmp(&b.item));
-    let result = match blockers::clear(&s.cx, &sweep).await {
-        Ok(()) => locked(s, view, run, &plan).await,
-        Err(e) => Err(e.into()),
-    };
-    give_back(view, lock).await;
-    result
-}
-
-async fn locked(
-    s: &Session,
-    view: &Arc<dyn View>,
-    run: &RunOptions,
-    shown: &plan::Plan,
-) -> Result<Outcome, Error> {
-    let observed = s.registry.discover_all().await?;
-    // The file's references and depends_on also order the deletes of what it still names.
-    let plan = plan::teardown(&observed, &s.desired, &s.registry)?;
-    if !plan.has_changes() {
-        // An identical operation held the lock and did the work.
-        view.done_meanwhile();
-        return Ok(Outcome::Applied {
-            command: "down",
-            plan,
-            report: None,
-            remaining: Some(Vec::new()),
-            artifacts: Vec::new(),
-            outputs: Vec::new(),
-        });
-    }
-    unchanged(shown, &plan, "deleted")?;
+    blockers::clear(&s.cx, &sweep).await?;
     let options = apply::Options {
         parallelism: run.parallelism,
         stop: run.stop.clone(),
         in_use_wait: run.in_use_wait,
     };
     let report = apply::apply(&plan, &s.registry, &options, view.progress()).await;
-    // Final check: what of the stack is left, apart from what was kept on purpose.
+    // Final check: what of the stack is left, apart from what was kept on purpose. Only
+    // the kinds of deletes AWS did not confirm can hold any (each done delete ended when
+    // AWS said it was gone; the lock keeps other runs out): none after a clean run.
     let kept: Vec<&str> = report.kept().map(|o| o.name.as_str()).collect();
+    let unsure: BTreeSet<&str> = report
+        .failed()
+        .chain(report.not_started())
+        .chain(report.settling())
+        .map(|o| o.kind)
+        .collect();
     let remaining: Vec<Observed> = s
         .registry
-        .discover_all()
+        .discover_kinds(&unsure)
         .await?
         .into_iter()
         .filter(|o| !kept.contains(&o.name.as_str()))

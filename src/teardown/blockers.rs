@@ -148,7 +148,14 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
     let ec2 = &cx.aws.ec2;
     let stack = cx.stack();
     let mut derived_groups = BTreeSet::new();
-    if !scope.vpcs.is_empty() {
+    // Every read at once (each one listing or a few batches): the scan costs one round
+    // trip, not seven.
+    let in_vpcs = !scope.vpcs.is_empty();
+    let ids: Vec<String> = scope.groups.iter().cloned().collect();
+    let balancers = async {
+        if !in_vpcs {
+            return Ok((Vec::new(), BTreeMap::new()));
+        }
         // Load balancers in the VPCs (one listing, then tags in batches of 20).
         let lbs: Vec<_> = cx
             .aws
@@ -167,16 +174,18 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
             .iter()
             .filter_map(|l| l.load_balancer_arn().map(str::to_string))
             .collect();
-        let mut tags_of: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for chunk in arns.chunks(20) {
-            let t = cx
-                .aws
+        let batches = arns.chunks(20).map(|chunk| {
+            cx.aws
                 .elb
                 .describe_tags()
                 .set_resource_arns(Some(chunk.to_vec()))
                 .send()
-                .await
-                .map_err(|e| err("elasticloadbalancing:DescribeTags", e))?;
+        });
+        let mut tags_of: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for t in futures::future::try_join_all(batches)
+            .await
+            .map_err(|e| err("elasticloadbalancing:DescribeTags", e))?
+        {
             for d in t.tag_descriptions() {
                 tags_of.insert(
                     d.resource_arn().unwrap_or_default().to_string(),
@@ -184,6 +193,87 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
                 );
             }
         }
+        Ok::<_, CloudError>((lbs, tags_of))
+    };
+    let reservations = async {
+        if !in_vpcs {
+            return Ok(Vec::new());
+        }
+        ec2.describe_instances()
+            .filters(vpc_filter(scope))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| err("ec2:DescribeInstances", e))
+    };
+    let groups = async {
+        if !in_vpcs {
+            return Ok(Vec::new());
+        }
+        ec2.describe_security_groups()
+            .filters(vpc_filter(scope))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| err("ec2:DescribeSecurityGroups", e))
+    };
+    let interfaces = async {
+        if !in_vpcs {
+            return Ok(Vec::new());
+        }
+        ec2.describe_network_interfaces()
+            .filters(vpc_filter(scope))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| err("ec2:DescribeNetworkInterfaces", e))
+    };
+    let subnets = async {
+        if !in_vpcs {
+            return Ok(Vec::new());
+        }
+        ec2.describe_subnets()
+            .filters(vpc_filter(scope))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| err("ec2:DescribeSubnets", e))
+    };
+    // Groups anywhere with rules (in or out) that refer to the stack's groups.
+    let referring = |filter: &'static str| {
+        let ids = ids.clone();
+        async move {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            ec2.describe_security_groups()
+                .filters(Filter::builder().name(filter).set_values(Some(ids)).build())
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .map_err(|e| err("ec2:DescribeSecurityGroups", e))
+        }
+    };
+    let ((lbs, tags_of), reservations, groups, interfaces, subnets, refer_in, refer_out) = tokio::try_join!(
+        balancers,
+        reservations,
+        groups,
+        interfaces,
+        subnets,
+        referring("ip-permission.group-id"),
+        referring("egress.ip-permission.group-id"),
+    )?;
+    {
         for lb in &lbs {
             let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
             let tags = tags_of.get(&arn).cloned().unwrap_or_default();
@@ -204,15 +294,6 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
         }
 
         // Instances (not yet terminated).
-        let reservations = ec2
-            .describe_instances()
-            .filters(vpc_filter(scope))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| err("ec2:DescribeInstances", e))?;
         let mut instances = BTreeSet::new();
         for r in &reservations {
             for i in r.instances() {
@@ -240,15 +321,6 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
         }
 
         // Security groups in the VPCs that are not the stack's.
-        let groups = ec2
-            .describe_security_groups()
-            .filters(vpc_filter(scope))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| err("ec2:DescribeSecurityGroups", e))?;
         for g in &groups {
             let id = g.group_id().unwrap_or_default().to_string();
             let tags = tag_map(g.tags().iter().map(|t| (t.key(), t.value())));
@@ -276,15 +348,6 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
         }
 
         // Network interfaces.
-        let interfaces = ec2
-            .describe_network_interfaces()
-            .filters(vpc_filter(scope))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| err("ec2:DescribeNetworkInterfaces", e))?;
         for n in &interfaces {
             let id = n.network_interface_id().unwrap_or_default().to_string();
             let tags = tag_map(n.tag_set().iter().map(|t| (t.key(), t.value())));
@@ -329,15 +392,6 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
         }
 
         // Subnets that are not the stack's.
-        let subnets = ec2
-            .describe_subnets()
-            .filters(vpc_filter(scope))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| err("ec2:DescribeSubnets", e))?;
         for s in &subnets {
             let id = s.subnet_id().unwrap_or_default().to_string();
             let tags = tag_map(s.tags().iter().map(|t| (t.key(), t.value())));
@@ -353,27 +407,10 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
     }
 
     // Rules in other groups (any VPC) that refer to the stack's groups.
-    if !scope.groups.is_empty() {
-        let ids: Vec<String> = scope.groups.iter().cloned().collect();
+    {
         let mut referring = BTreeMap::new();
-        for filter in ["ip-permission.group-id", "egress.ip-permission.group-id"] {
-            let found = ec2
-                .describe_security_groups()
-                .filters(
-                    Filter::builder()
-                        .name(filter)
-                        .set_values(Some(ids.clone()))
-                        .build(),
-                )
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| err("ec2:DescribeSecurityGroups", e))?;
-            for g in found {
-                referring.insert(g.group_id().unwrap_or_default().to_string(), g);
-            }
+        for g in refer_in.into_iter().chain(refer_out) {
+            referring.insert(g.group_id().unwrap_or_default().to_string(), g);
         }
         for (id, g) in referring {
             let tags = tag_map(g.tags().iter().map(|t| (t.key(), t.value())));

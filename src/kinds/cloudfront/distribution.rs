@@ -43,10 +43,13 @@ pub static INFO: KindInfo = KindInfo {
     wait: Some(
         WaitPolicy::new(
             Duration::from_secs(60 * 60),
-            Duration::from_secs(2),
+            // Looks early at first (a small change can deploy in seconds); the usual
+            // durations shape the rest.
+            Duration::from_millis(500),
             Duration::from_secs(30),
         )
-        .expecting(Duration::from_secs(300)),
+        .expecting(Duration::from_secs(300))
+        .gone_within(Duration::from_secs(300)),
     ),
     ..KindInfo::new(names::DISTRIBUTION, "distributions", "cloudfront")
 };

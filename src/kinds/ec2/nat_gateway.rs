@@ -27,7 +27,8 @@ pub static INFO: KindInfo = KindInfo {
             Duration::from_millis(200),
             Duration::from_secs(15),
         )
-        .expecting(Duration::from_secs(90)),
+        .expecting(Duration::from_secs(90))
+        .gone_within(Duration::from_secs(60)),
     ),
     ..KindInfo::new(names::NAT_GATEWAY, "nat_gateways", "ec2")
 };

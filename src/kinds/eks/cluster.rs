@@ -42,7 +42,8 @@ const WAIT: WaitPolicy = WaitPolicy::new(
     Duration::from_secs(2),
     Duration::from_secs(30),
 )
-.expecting(Duration::from_secs(600));
+.expecting(Duration::from_secs(600))
+.gone_within(Duration::from_secs(300));
 
 pub static INFO: KindInfo = KindInfo {
     outputs: &["id", "arn", "endpoint"],

@@ -37,7 +37,8 @@ pub static INFO: KindInfo = KindInfo {
             Duration::from_secs(2),
             Duration::from_secs(30),
         )
-        .expecting(Duration::from_secs(180)),
+        .expecting(Duration::from_secs(180))
+        .gone_within(Duration::from_secs(300)),
     ),
     ..KindInfo::new(names::NODE_GROUP, "node_groups", "eks")
 };

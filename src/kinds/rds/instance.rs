@@ -56,7 +56,8 @@ pub static INFO: KindInfo = KindInfo {
             Duration::from_secs(2),
             Duration::from_secs(30),
         )
-        .expecting(Duration::from_secs(480)),
+        .expecting(Duration::from_secs(480))
+        .gone_within(Duration::from_secs(360)),
     ),
     ..KindInfo::new(names::DATABASE, "databases", "rds")
 };
