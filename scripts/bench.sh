@@ -2,7 +2,8 @@
 # The benchmark: figures for `up`, a no-op `plan` and `down` of the example stack and of
 # generated stacks (100, 300, 1,000 resources), with and without 50 ms of latency per
 # request, and `up`/`down` against the critical path under AWS's typical durations times
-# SCALE (default 0.1). Not a test: it asserts nothing, it reports figures (scripts/bench.py).
+# SCALE (default 1: the waits are shaped by AWS's real durations). Not a test: it asserts
+# nothing, it reports figures (scripts/bench.py).
 #   scripts/bench.sh
 #   SIZES="100" LATENCIES="0" REALISTIC=0 scripts/bench.sh
 set -euo pipefail

@@ -21,7 +21,8 @@ Rules (always on):
 - a NAT gateway's client token, used again, answers with the gateway it first made;
 - a new security group is unknown by id to other calls for a while (eventual consistency);
 - a subnet is associated with one route table at a time;
-- the tagging API's index learns of a bucket's tags a while after S3 does;
+- the tagging API's index learns of a bucket's tags a while after S3 does, and of any
+  other resource a while after it could first have;
 - a CloudFront configuration deploys for a while; only a disabled, deployed distribution
   can be deleted;
 - a failed database cannot be deleted with a final snapshot; a subnet group is not deleted
@@ -1082,6 +1083,9 @@ def _put_bucket_tagging(self, original, bucket_name, *args, **kwargs):
     return original(self, bucket_name, *args, **kwargs)
 
 
+_first_indexed = {}
+
+
 def _get_resources(self, original, *args, **kwargs):
     token, items = original(self, *args, **kwargs)
     lag = dur("tagging_index_lag")
@@ -1089,8 +1093,12 @@ def _get_resources(self, original, *args, **kwargs):
         now = time.time()
 
         def indexed(item):
-            name = item.arn.removeprefix("arn:aws:s3:::") if item.arn.startswith("arn:aws:s3:::") else None
-            return name is None or _bucket_tagged_at.get(name, 0) + lag <= now
+            if item.arn.startswith("arn:aws:s3:::"):
+                name = item.arn.removeprefix("arn:aws:s3:::")
+                return _bucket_tagged_at.get(name, 0) + lag <= now
+            # Other resources: learnt `lag` seconds after the index first could have.
+            seen = _first_indexed.setdefault(item.arn, now)
+            return seen + lag <= now
 
         items = [i for i in items if indexed(i)]
     return token, items

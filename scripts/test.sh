@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the pinned emulator into .venv if needed (each test
-# binary starts its own emulator on a free loopback port), then runs every test.
+# The whole test suite: installs the pinned emulator into .venv and the Boavizta server
+# into .venv-boavizta if needed (each test binary starts its own on a free loopback
+# port), Graphviz when missing, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/emulator.sh install
+# The Boavizta API server `provision footprint` is tested against (tests/review.rs).
+scripts/boavizta.sh install
+export PROVISION_BOAVIZTA_VENV="${PROVISION_BOAVIZTA_VENV:-$PWD/.venv-boavizta}"
+# Graphviz renders the diagram to a picture (tests/review.rs); installed when missing and
+# the package manager is at hand.
+if ! command -v dot >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get install -y -qq graphviz >/dev/null || echo "graphviz could not be installed: the picture test will say so" >&2
+fi
 # Test binaries may come from a build cache made in another checkout: name this one's.
 export PROVISION_VENV="$PWD/.venv"
 cargo test --locked "$@"

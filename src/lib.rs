@@ -5,7 +5,8 @@
 //! plans (desired against observed), schedules and applies over the
 //! [`engine::ResourceKind`] trait; [`kinds`] holds the AWS resource kinds, grouped by
 //! service; [`aws`] builds the clients and counts calls; [`flows`] are the commands'
-//! choreography, [`view`] all user output, [`cli`] the arguments and exit codes. See
+//! choreography, [`view`] all user output, [`cli`] the arguments and exit codes;
+//! [`report`] draws, prices and weighs the stack from its file (diagram, cost, footprint). See
 //! docs/ARCHITECTURE.md.
 
 pub mod aws;
@@ -17,5 +18,6 @@ pub mod kinds;
 pub mod kubeconfig;
 pub mod lock;
 pub mod model;
+pub mod report;
 pub mod teardown;
 pub mod view;

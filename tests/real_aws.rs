@@ -626,3 +626,75 @@ async fn a_group_in_use_is_replaced_by_making_the_new_one_first() {
     }
     p.ok(&["down", "--yes"], 0);
 }
+
+/// Calls of one operation in a `--stats` document.
+fn calls(doc: &serde_json::Value, operation: &str) -> u64 {
+    doc["stats"]["operations"]
+        .as_array()
+        .expect("stats")
+        .iter()
+        .filter(|o| o["operation"] == operation)
+        .map(|o| o["calls"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// Many topics and log groups: their tags come from the tagging API's index in a few
+/// pages, not one read per resource. What the index does not hold yet (it lags) is read
+/// directly, so a run right after `up` still finds every one (no duplicate, no change);
+/// and a tag changed in the file is seen and set.
+#[tokio::test(flavor = "multi_thread")]
+async fn many_resources_of_a_kind_are_read_in_a_few_calls_and_the_index_lag_loses_none() {
+    let _turn = TURN.lock().await;
+    realism(json!({"durations": {"tagging_index_lag": 3}}));
+    let p = Project::new("indexed");
+    let mut text =
+        String::from("stack: indexed\nregion: eu-west-3\ntags: {team: a}\nlog_groups:\n");
+    for i in 0..20 {
+        text.push_str(&format!("  l{i}: {{retention_days: 7}}\n"));
+    }
+    text.push_str("sns_topics:\n");
+    for i in 0..20 {
+        text.push_str(&format!("  n{i}: {{}}\n"));
+    }
+    p.write(&text);
+    p.ok(&["up", "--yes"], 0);
+    // The index does not hold them yet: each one is read directly, none is missed.
+    let fresh = p.ok(&["plan", "--json", "--stats"], 0).json();
+    assert_eq!(fresh["summary"]["unchanged"], 40, "{:#}", fresh["plan"]);
+    assert_eq!(
+        calls(&fresh, "ListTagsForResource"),
+        40,
+        "{:#}",
+        fresh["stats"]
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    // Once it does: a few pages per kind, nothing per resource.
+    let settled = p.ok(&["plan", "--json", "--stats"], 0).json();
+    assert_eq!(settled["summary"]["unchanged"], 40, "{:#}", settled["plan"]);
+    assert_eq!(
+        calls(&settled, "ListTagsForResource"),
+        0,
+        "{:#}",
+        settled["stats"]
+    );
+    assert_eq!(calls(&settled, "ListSubscriptionsByTopic"), 0);
+    // At most two pages for each kind asking the index (log groups, topics, buckets).
+    assert!(
+        calls(&settled, "GetResources") <= 6,
+        "{:#}",
+        settled["stats"]
+    );
+    assert!(
+        settled["stats"]["reads"].as_u64().unwrap_or(99) <= 40,
+        "{:#}",
+        settled["stats"]
+    );
+    // A tag changed in the file is seen through the index and set.
+    p.edit("tags: {team: a}", "tags: {team: b}");
+    let changed = p.ok(&["plan", "--json"], 0).json();
+    assert_eq!(changed["summary"]["update"], 40, "{:#}", changed["plan"]);
+    p.ok(&["up", "--yes"], 0);
+    p.ok(&["down", "--yes"], 0);
+    realism(json!({}));
+    assert!(common::ids(&p.stack).await.is_empty());
+}

@@ -167,6 +167,99 @@ pub enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Draw the architecture from the stack file (no AWS call): the VPC with its zones and
+    /// subnets, each resource where it runs, the traffic the security groups allow.
+    Diagram {
+        /// The language (default: from --output's extension, else mermaid).
+        #[arg(long, value_enum)]
+        format: Option<crate::report::diagram::Format>,
+        /// Write to this file: .mmd/.md, .d2, .dot/.gv as text; .svg/.png rendered with
+        /// Graphviz's `dot` when it is installed.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Estimate the stack's monthly cost from the file and the price table in the
+    /// repository (no AWS call), with what would lower it.
+    Cost {
+        #[command(flatten)]
+        usage: UsageArgs,
+    },
+    /// Estimate the stack's monthly carbon footprint (and primary energy, abiotic
+    /// depletion) with a Boavizta API server.
+    Footprint {
+        #[command(flatten)]
+        usage: UsageArgs,
+        #[command(flatten)]
+        boavizta: BoaviztaArgs,
+    },
+    /// Write the architecture document (Markdown): diagram, resources, security matrix,
+    /// data protection, cost and, with --boavizta-url, the carbon footprint.
+    Report {
+        /// The file to write (default: print it).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        usage: UsageArgs,
+        /// Also compute the footprint with the Boavizta API at this address.
+        #[arg(long)]
+        boavizta_url: Option<String>,
+    },
+}
+
+/// Usage assumptions of the cost and the footprint.
+#[derive(Args, Debug, Clone)]
+pub struct UsageArgs {
+    /// How long the stack is up: `always` (730 h a month) or `demo` (8 h a day, 5 days a
+    /// week: 173 h).
+    #[arg(long, value_enum, default_value = "always")]
+    pub usage: UsagePreset,
+    /// Hours up per month, instead of the preset.
+    #[arg(long)]
+    pub hours: Option<f64>,
+    /// GB served to the internet per month (CloudFront, NAT).
+    #[arg(long, default_value_t = 10.0)]
+    pub transfer_gb: f64,
+    /// GB stored in buckets.
+    #[arg(long, default_value_t = 5.0)]
+    pub stored_gb: f64,
+    /// GB of logs written per month.
+    #[arg(long, default_value_t = 1.0)]
+    pub logs_gb: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UsagePreset {
+    Always,
+    Demo,
+}
+
+impl UsageArgs {
+    pub fn usage(&self) -> crate::report::cost::Usage {
+        use crate::report::cost::Usage;
+        let mut u = match self.usage {
+            UsagePreset::Always => Usage::always(),
+            UsagePreset::Demo => Usage::demo(),
+        };
+        if let Some(h) = self.hours {
+            u.hours = h.clamp(0.0, crate::report::cost::MONTH_HOURS);
+            u.label = format!("{:.0} h/month", u.hours);
+        }
+        u.transfer_gb = self.transfer_gb.max(0.0);
+        u.stored_gb = self.stored_gb.max(0.0);
+        u.logs_gb = self.logs_gb.max(0.0);
+        u
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BoaviztaArgs {
+    /// The Boavizta API server (a local one: pip install boaviztapi; uvicorn
+    /// boaviztapi.main:app).
+    #[arg(long, default_value = crate::report::footprint::PUBLIC_API)]
+    pub boavizta_url: String,
+    /// The electricity grid (ISO 3166-1 alpha-3, such as FRA), instead of the region's.
+    #[arg(long)]
+    pub usage_location: Option<String>,
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -195,6 +195,48 @@ async fn run(cli: Cli) -> ExitCode {
         };
         return report(&g, &place, &file, &Outcome::Validated { resources }, None);
     }
+    // From the file alone (and a Boavizta server for the footprint): no AWS call.
+    let review = match &cli.command {
+        Command::Diagram { format, output } => {
+            Some(flows::review::diagram(&stack, *format, output.as_ref()))
+        }
+        Command::Cost { usage } => Some(flows::review::cost(&stack, &usage.usage())),
+        Command::Footprint { usage, boavizta } => Some(
+            flows::review::footprint(
+                &stack,
+                &usage.usage(),
+                &boavizta.boavizta_url,
+                boavizta.usage_location.as_deref(),
+            )
+            .await,
+        ),
+        Command::Report {
+            output,
+            usage,
+            boavizta_url,
+        } => Some(
+            flows::review::report(
+                &stack,
+                &usage.usage(),
+                boavizta_url.as_deref(),
+                output.as_ref(),
+            )
+            .await,
+        ),
+        _ => None,
+    };
+    if let Some(result) = review {
+        let place = Place {
+            stack: name,
+            account: None,
+            region,
+            lines: Default::default(),
+        };
+        return match result {
+            Ok(o) => report(&g, &place, &file, &o, None),
+            Err(e) => report_failure(&g, &e, None),
+        };
+    }
     let settings = Settings {
         region: stack.region.clone(),
         profile: g.profile.clone(),
@@ -232,7 +274,12 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Down { force, .. } => flows::down::down(&s, &view, &run, *force).await,
         Command::Unlock => flows::unlock::unlock(&s, &view).await,
         Command::Adopt { name, id } => flows::adopt::adopt(&s, &view, &run, name, id).await,
-        Command::Completions { .. } | Command::Man => Ok(Outcome::Validated {
+        Command::Completions { .. }
+        | Command::Man
+        | Command::Diagram { .. }
+        | Command::Cost { .. }
+        | Command::Footprint { .. }
+        | Command::Report { .. } => Ok(Outcome::Validated {
             resources: s.desired.len(),
         }),
         Command::Snapshots { prune, keep } => {
@@ -290,7 +337,7 @@ fn report_failure(g: &Global, e: &Error, stats: Option<&crate::aws::StatsReport>
 /// (64, a usage error, is decided before any flow runs).
 fn exit_code(o: &Outcome) -> ExitCode {
     match o {
-        Outcome::Planned { plan, detailed } if *detailed && plan.has_changes() => {
+        Outcome::Planned { plan, detailed, .. } if *detailed && plan.has_changes() => {
             ExitCode::from(EXIT_CHANGES)
         }
         Outcome::Drift { plan } if plan.has_changes() => ExitCode::from(EXIT_CHANGES),

@@ -8,6 +8,7 @@ pub mod down;
 pub mod kubeconfig;
 pub mod output;
 pub mod plan;
+pub mod review;
 pub mod snapshots;
 pub mod unlock;
 pub mod up;
@@ -251,6 +252,8 @@ pub enum Outcome {
         plan: Plan,
         /// Exit 2 when there are changes.
         detailed: bool,
+        /// What the changes do to the monthly bill.
+        cost: Option<CostChange>,
     },
     Drift {
         plan: Plan,
@@ -294,6 +297,19 @@ pub enum Outcome {
         cluster: String,
         context: String,
         file: String,
+    },
+    /// `diagram`, `report`: a document, printed or written to a file.
+    Document {
+        text: String,
+        written: Option<String>,
+    },
+    /// `cost`: the monthly estimate.
+    Cost {
+        estimate: crate::report::cost::Estimate,
+    },
+    /// `footprint`: Boavizta's estimate.
+    Footprint {
+        footprint: crate::report::footprint::Footprint,
     },
     /// `adopt`: the resource now carries the stack's tags; the plan from there.
     Adopted {
@@ -372,12 +388,25 @@ pub enum Error {
     Refused(#[from] Refusal),
     #[error("{0}")]
     Locked(Box<LockError>),
+    /// `diagram`, `cost`, `footprint`, `report`: what they could not do.
+    #[error("{0}")]
+    Report(#[from] crate::report::ReportError),
 }
 
 impl From<LockError> for Error {
     fn from(e: LockError) -> Self {
         Error::Locked(Box::new(e))
     }
+}
+
+/// The monthly cost before and after a plan (always on, the price table's region).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CostChange {
+    pub monthly_before: f64,
+    pub monthly_after: f64,
+    pub usage: String,
+    /// Budgets of the stack (name, USD a month) the estimate after the plan exceeds.
+    pub over_budgets: Vec<(String, f64)>,
 }
 
 /// What the user sees and answers while a flow runs. The views implement it; the flows

@@ -1,13 +1,54 @@
 //! The read-only flows: `plan`, `drift`, `status`. They never take the stack lock.
 
-use super::{Error, Outcome, Session};
+use super::{CostChange, Error, Outcome, Session};
 use crate::engine::Status;
 
 /// What `up` would do.
 pub async fn plan(s: &Session, detailed: bool) -> Result<Outcome, Error> {
     let (observed, plan) = s.discover().await?;
     s.available(&observed).await?;
-    Ok(Outcome::Planned { plan, detailed })
+    let cost = plan
+        .has_changes()
+        .then(|| cost_change(s, &observed))
+        .flatten();
+    Ok(Outcome::Planned {
+        plan,
+        detailed,
+        cost,
+    })
+}
+
+/// What the plan changes in the monthly bill (always-on usage), and the budgets the stack
+/// would then exceed. `None` when the price table has no prices for the region.
+fn cost_change(s: &Session, observed: &[crate::engine::Observed]) -> Option<CostChange> {
+    use crate::report::cost;
+    let table = cost::table();
+    let usage = cost::Usage::always();
+    let after = cost::estimate(
+        &table,
+        &s.stack.region,
+        &usage,
+        &cost::of_desired(&s.desired),
+    )
+    .ok()?;
+    let before = cost::estimate(
+        &table,
+        &s.stack.region,
+        &usage,
+        &cost::of_observed(observed),
+    )
+    .ok()?;
+    Some(CostChange {
+        monthly_before: before.total,
+        monthly_after: after.total,
+        usage: usage.label,
+        over_budgets: after
+            .budgets
+            .iter()
+            .filter(|(_, limit)| after.total > *limit)
+            .cloned()
+            .collect(),
+    })
 }
 
 /// Whether what exists matches the file.

@@ -1033,7 +1033,18 @@ pub fn outcome(place: &Place, file: &str, o: &Outcome) {
         Outcome::Validated { resources } => {
             println!("{file} is valid: stack {stack} in {region}, {resources} resources.")
         }
-        Outcome::Planned { plan, .. } => print!("{}", plan_text(plan, place)),
+        Outcome::Planned { plan, cost, .. } => {
+            print!("{}", plan_text(plan, place));
+            if let Some(c) = cost {
+                print!("{}", cost_change_text(c));
+            }
+        }
+        Outcome::Document { text, written } => match written {
+            Some(f) => println!("Wrote {f}."),
+            None => print!("{text}"),
+        },
+        Outcome::Cost { estimate } => print!("{}", cost_text(estimate)),
+        Outcome::Footprint { footprint } => print!("{}", footprint_text(footprint)),
         Outcome::Drift { plan } => print!("{}", drift_text(plan, place)),
         Outcome::Status {
             observed,
@@ -1165,6 +1176,131 @@ pub fn artifacts_text(stack: &str, artifacts: &[crate::engine::Artifact], title:
             "  {} {} of {}{size}, taken {}\n",
             a.what, a.id, a.of, a.created
         ));
+    }
+    out
+}
+
+/// The plan's effect on the bill: `Cost: + $212.40/month (...)`, and the budgets it
+/// would exceed.
+pub fn cost_change_text(c: &crate::flows::CostChange) -> String {
+    let delta = c.monthly_after - c.monthly_before;
+    let sign = if delta < 0.0 { "-" } else { "+" };
+    let mut out = format!(
+        "Cost: {sign} ${:.2}/month (${:.2} to ${:.2}, {}; `provision cost` for details)\n",
+        delta.abs(),
+        c.monthly_before,
+        c.monthly_after,
+        c.usage
+    );
+    for (name, limit) in &c.over_budgets {
+        out.push_str(&format!(
+            "warning: the estimate (${:.2}/month) exceeds budget {name} (${limit:.2}/month)\n",
+            c.monthly_after
+        ));
+    }
+    out
+}
+
+/// `cost`: each resource's monthly estimate, the total against the budgets, and what
+/// would lower it.
+pub fn cost_text(e: &crate::report::cost::Estimate) -> String {
+    let mut out = format!(
+        "Monthly cost estimate, {}, {}\n(assumed: {} GB transferred, {} GB stored, {} GB of logs a month; prices: {}, read {})\n\n",
+        e.region,
+        e.usage.label,
+        e.usage.transfer_gb,
+        e.usage.stored_gb,
+        e.usage.logs_gb,
+        e.source,
+        e.read
+    );
+    let width = e
+        .lines
+        .iter()
+        .map(|l| l.name.len() + l.kind.len())
+        .max()
+        .unwrap_or(0)
+        + 3;
+    for l in &e.lines {
+        let who = format!("{} ({})", l.name, l.kind);
+        out.push_str(&format!(
+            "  {who:<width$} {:>9}  {}\n",
+            format!("${:.2}", l.monthly),
+            l.detail
+        ));
+        if let Some(f) = &l.free_tier {
+            out.push_str(&format!("  {:<width$} {:>9}  free tier: {f}\n", "", ""));
+        }
+    }
+    out.push_str(&format!(
+        "  {:<width$} {:>9}\n",
+        "total",
+        format!("${:.2}", e.total)
+    ));
+    for (name, limit) in &e.budgets {
+        if e.total > *limit {
+            out.push_str(&format!(
+                "\nwarning: the estimate (${:.2}) exceeds budget {name} (${limit:.2} a month)\n",
+                e.total
+            ));
+        }
+    }
+    if !e.unpriced.is_empty() {
+        out.push_str(&format!(
+            "\nNot priced (not in the table): {}\n",
+            e.unpriced.join(", ")
+        ));
+    }
+    if !e.suggestions.is_empty() {
+        out.push_str("\nWhat would lower it:\n");
+        for s in &e.suggestions {
+            out.push_str(&format!(
+                "  - {} (saves ${:.2} a month)\n",
+                s.change, s.saving
+            ));
+        }
+    }
+    out
+}
+
+/// `footprint`: Boavizta's figures per resource, the total, and what it does not cover.
+pub fn footprint_text(f: &crate::report::footprint::Footprint) -> String {
+    let mut out = format!(
+        "Monthly footprint, {} (grid {}), {}; computed by Boavizta at {}\n\n",
+        f.region, f.location, f.usage.label, f.api
+    );
+    let width = f
+        .lines
+        .iter()
+        .map(|l| l.name.len())
+        .max()
+        .unwrap_or(5)
+        .max(5)
+        + 2;
+    out.push_str(&format!(
+        "  {:<width$} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
+        "", "embodied", "use", "kgCO2eq", "MJ", "kgSbeq"
+    ));
+    let row = |name: &str, i: &crate::report::footprint::Impacts| {
+        format!(
+            "  {name:<width$} {:>10.2} {:>10.2} {:>10.2} {:>10.1} {:>10.2e}\n",
+            i.gwp_kg.embedded,
+            i.gwp_kg.usage,
+            i.gwp_kg.total(),
+            i.pe_mj.total(),
+            i.adp_kgsb.total()
+        )
+    };
+    for l in &f.lines {
+        out.push_str(&row(&l.name, &l.impacts));
+        out.push_str(&format!("  {:<width$} counted as {}\n", "", l.method));
+    }
+    out.push_str(&row("total", &f.total));
+    if !f.not_covered.is_empty() {
+        out.push_str("\nNot covered by Boavizta (not estimated):\n");
+        for n in &f.not_covered {
+            out.push_str(&format!("  - {} ({}): {}\n", n.name, n.kind, n.reason));
+        }
     }
     out
 }

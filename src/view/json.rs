@@ -112,8 +112,16 @@ fn body(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
         Outcome::Validated { resources } => {
             json!({"ok": true, "file": file, "stack": stack, "region": region, "resources": resources})
         }
-        Outcome::Planned { plan, .. } => {
-            json!({"ok": true, "stack": stack, "summary": plan.summary(), "plan": plan})
+        Outcome::Planned { plan, cost, .. } => {
+            json!({"ok": true, "stack": stack, "summary": plan.summary(), "plan": plan, "cost": cost})
+        }
+        Outcome::Document { text, written } => match written {
+            Some(f) => json!({"ok": true, "stack": stack, "written": f}),
+            None => json!({"ok": true, "stack": stack, "document": text}),
+        },
+        Outcome::Cost { estimate } => json!({"ok": true, "stack": stack, "cost": estimate}),
+        Outcome::Footprint { footprint } => {
+            json!({"ok": true, "stack": stack, "footprint": footprint})
         }
         Outcome::Drift { plan } => {
             let drifted: Vec<_> = plan

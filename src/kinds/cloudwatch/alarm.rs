@@ -13,7 +13,9 @@ use serde_json::Value;
 use crate::aws::err;
 use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
-use crate::kinds::support::tags::{identity, name_taken, owned, sync_tags, ServiceTags, Tags};
+use crate::kinds::support::tags::{
+    identity, name_taken, of_many, owned, sync_tags, ServiceTags, Tags,
+};
 use crate::kinds::support::{adapt, desired, wanted_name, Context, Found, Kind};
 use crate::model::{Cx, KindModel};
 
@@ -311,11 +313,23 @@ impl Kind for Alarm {
             .into_iter()
             .flat_map(|p| p.metric_alarms.unwrap_or_default())
             .collect();
-        let reads = alarms.into_iter().map(|a| async move {
-            let tags = self.tags(a.alarm_arn().unwrap_or_default()).await?;
-            Ok::<_, CloudError>((a, tags))
-        });
-        futures::future::try_join_all(reads).await
+        let arns: Vec<String> = alarms
+            .iter()
+            .map(|a| a.alarm_arn().unwrap_or_default().to_string())
+            .collect();
+        let mut tags = of_many(
+            &self.0.aws.tagging,
+            self.0.stack(),
+            "cloudwatch:alarm",
+            &arns,
+            |arn| async move { self.tags(&arn).await },
+        )
+        .await?;
+        Ok(alarms
+            .into_iter()
+            .zip(arns)
+            .map(|(a, arn)| (a, tags.remove(&arn).unwrap_or_default()))
+            .collect())
     }
 
     fn observe(&self, (a, tags): &Self::Remote) -> Option<Found<Props>> {

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::aws::{err, is_not_found};
 use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
-use crate::kinds::support::tags::{identity, name_taken, owned, sync_tags, ServiceTags, Tags};
+use crate::kinds::support::tags::{
+    identity, name_taken, of_many, owned, sync_tags, ServiceTags, Tags,
+};
 use crate::kinds::support::{adapt, desired, wanted_name, Context, Found, Kind};
 use crate::model::net::check_log_retention;
 use crate::model::{Cx, KindModel};
@@ -210,11 +212,20 @@ impl Kind for LogGroupKind {
                 prefixes.iter().any(|p| name.starts_with(p.as_str()))
             })
             .collect();
-        let reads = groups.into_iter().map(|g| async move {
-            let tags = self.tags(g.log_group_name().unwrap_or_default()).await?;
-            Ok::<_, CloudError>((g, tags))
-        });
-        futures::future::try_join_all(reads).await
+        let arns: Vec<String> = groups
+            .iter()
+            .map(|g| self.arn(g.log_group_name().unwrap_or_default()))
+            .collect();
+        let mut tags = of_many(&self.0.aws.tagging, self.0.stack(), "logs", &arns, |arn| {
+            let group = arn.rsplit_once(":log-group:").map(|(_, g)| g.to_string());
+            async move { self.tags(&group.unwrap_or_default()).await }
+        })
+        .await?;
+        Ok(groups
+            .into_iter()
+            .zip(arns)
+            .map(|(g, arn)| (g, tags.remove(&arn).unwrap_or_default()))
+            .collect())
     }
 
     fn observe(&self, (g, tags): &Self::Remote) -> Option<Found<Props>> {

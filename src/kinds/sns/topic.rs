@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::aws::{err, is_not_found};
 use crate::engine::{CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind};
 use crate::kinds::names;
-use crate::kinds::support::tags::{identity, name_taken, owned, sync_tags, ServiceTags, Tags};
+use crate::kinds::support::tags::{
+    identity, name_taken, of_many, owned, sync_tags, ServiceTags, Tags, INDEXED_FROM,
+};
 use crate::kinds::support::{adapt, desired, wanted_name, Context, Found, Kind};
 use crate::model::net::check_email;
 use crate::model::{Cx, KindModel};
@@ -147,6 +149,32 @@ impl Topic {
             .collect())
     }
 
+    /// Email subscriptions of every topic, by topic ARN, from the account's listing.
+    async fn all_subscriptions(
+        &self,
+    ) -> Result<BTreeMap<String, BTreeMap<String, String>>, CloudError> {
+        let subs: Vec<_> = self
+            .sns()
+            .list_subscriptions()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| err("sns:ListSubscriptions", e))?;
+        let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for s in subs.iter().filter(|s| s.protocol() == Some("email")) {
+            let (Some(topic), Some(endpoint)) = (s.topic_arn(), s.endpoint()) else {
+                continue;
+            };
+            out.entry(topic.to_string()).or_default().insert(
+                endpoint.to_string(),
+                s.subscription_arn().unwrap_or_default().to_string(),
+            );
+        }
+        Ok(out)
+    }
+
     async fn sync_email(&self, topic: &str, want: &[String]) -> Result<(), CloudError> {
         let have = self.subscriptions(topic).await?;
         for e in want.iter().filter(|e| !have.contains_key(*e)) {
@@ -221,21 +249,49 @@ impl Kind for Topic {
             .await
             .map_err(|e| err("sns:ListTopics", e))?;
         let prefix = format!(":{}-", self.0.stack());
-        let reads = topics
+        let arns: Vec<String> = topics
             .iter()
             .filter_map(|t| t.topic_arn())
             .filter(|a| a.contains(&prefix))
-            .map(|arn| async move {
-                let tags = self.tags(arn).await?;
-                // Only the stack's own topics have their subscriptions read.
-                let subs = if owned(&tags, self.0.stack()) {
-                    self.subscriptions(arn).await?
+            .map(str::to_string)
+            .collect();
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tags = of_many(
+            &self.0.aws.tagging,
+            self.0.stack(),
+            "sns",
+            &arns,
+            |arn| async move { self.tags(&arn).await },
+        );
+        // Only the stack's own topics' subscriptions count: one topic's are read by
+        // topic, many topics' in one listing of the account's.
+        let subs = async {
+            if arns.len() < INDEXED_FROM {
+                let reads = arns.iter().map(|a| async move {
+                    Ok::<_, CloudError>((a.clone(), self.subscriptions(a).await?))
+                });
+                return Ok(futures::future::try_join_all(reads)
+                    .await?
+                    .into_iter()
+                    .collect());
+            }
+            self.all_subscriptions().await
+        };
+        let (mut tags, mut subs) = futures::future::try_join(tags, subs).await?;
+        Ok(arns
+            .into_iter()
+            .map(|arn| {
+                let t = tags.remove(&arn).unwrap_or_default();
+                let s = if owned(&t, self.0.stack()) {
+                    subs.remove(&arn).unwrap_or_default()
                 } else {
                     BTreeMap::new()
                 };
-                Ok::<_, CloudError>((arn.to_string(), tags, subs))
-            });
-        futures::future::try_join_all(reads).await
+                (arn, t, s)
+            })
+            .collect())
     }
 
     fn observe(&self, (arn, tags, subs): &Remote) -> Option<Found<Props>> {

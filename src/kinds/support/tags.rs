@@ -100,6 +100,65 @@ pub fn check_adoptable(
     }
 }
 
+/// Below this many resources of a kind, each one's tags are read from its own service
+/// (one round of requests under the bound of requests in flight, and always current).
+/// From it on, the tagging API's index gives them all in a few pages: it can lag a tag
+/// change by up to a minute, when a plan may show those tags again and re-send them
+/// (the same values: harmless), never miss a resource (what it lacks is read directly).
+pub const INDEXED_FROM: usize = 16;
+
+/// The tags of resources of one service, by ARN: from the Resource Groups Tagging API's
+/// index when there are many, each resource's own read (`read`) for the others and for
+/// what the index does not hold yet. `service` is the index's resource type filter.
+pub async fn of_many<F, Fut>(
+    tagging: &aws_sdk_resourcegroupstagging::Client,
+    stack: &str,
+    service: &str,
+    arns: &[String],
+    read: F,
+) -> Result<BTreeMap<String, Tags>, CloudError>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Tags, CloudError>>,
+{
+    let mut out = BTreeMap::new();
+    if arns.len() >= INDEXED_FROM {
+        let filter = aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+            .key(TAG_STACK)
+            .values(stack)
+            .build();
+        let pages = tagging
+            .get_resources()
+            .tag_filters(filter)
+            .resource_type_filters(service)
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| crate::aws::err("tagging:GetResources", e))?;
+        for r in pages.iter().flat_map(|p| p.resource_tag_mapping_list()) {
+            let Some(arn) = r.resource_arn() else {
+                continue;
+            };
+            // Log groups are indexed with or without the `:*` of their stream pattern.
+            let arn = arn.strip_suffix(":*").unwrap_or(arn);
+            if arns.iter().any(|a| a == arn) {
+                out.insert(
+                    arn.to_string(),
+                    visible(r.tags().iter().map(|t| (t.key(), t.value()))),
+                );
+            }
+        }
+    }
+    let rest = arns.iter().filter(|a| !out.contains_key(*a)).map(|a| {
+        let a = a.clone();
+        let tags = read(a.clone());
+        async move { Ok::<_, CloudError>((a, tags.await?)) }
+    });
+    out.extend(futures::future::try_join_all(rest).await?);
+    Ok(out)
+}
+
 /// The tag writes a service supports.
 #[async_trait]
 pub trait ServiceTags: Sync {
