@@ -354,6 +354,20 @@ fn the_committed_architecture_document_is_current() {
         assert!(out.contains(section), "{section}");
     }
     snapshot("docs/spotilike-architecture.md", &out);
+    // The same as a page: tables in HTML, the diagram left to Mermaid's script.
+    let page = p.dir.join("architecture.html");
+    p.ok(&["report", "-o", page.to_str().expect("path")], 0);
+    let html = std::fs::read_to_string(&page).expect("html");
+    assert!(html.starts_with("<!doctype html>"), "{html}");
+    assert!(html.contains("<pre class=\"mermaid\">"), "{html}");
+    assert!(
+        html.contains("<table>") && html.contains("<th>resource</th>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("internet --&gt;|"),
+        "the diagram's arrows are escaped: {html}"
+    );
 }
 
 #[test]
@@ -376,6 +390,15 @@ fn a_plan_says_what_it_does_to_the_monthly_bill_and_warns_over_budget() {
     p.ok(&["up", "--yes"], 0);
     let same = p.ok(&["plan"], 0).stdout;
     assert!(!same.contains("Cost:"), "no change, no cost line: {same}");
+    // The document with what is deployed: ids and outputs read from AWS.
+    let live = p.ok(&["report", "--live"], 0).stdout;
+    assert!(live.contains("## Deployed"), "{live}");
+    assert!(
+        live.contains("| postgres | database | billed-postgres |"),
+        "{live}"
+    );
+    assert!(live.contains("| output | value | what |"), "{live}");
+    assert!(!p.ok(&["report"], 0).stdout.contains("## Deployed"));
     // One node instead of two: the plan says what that saves.
     p.edit("    desired_size: 2\n", "    desired_size: 1\n");
     let less = p.ok(&["plan", "--json"], 0).json();

@@ -195,7 +195,7 @@ pub enum Command {
     /// Write the architecture document (Markdown): diagram, resources, security matrix,
     /// data protection, cost and, with --boavizta-url, the carbon footprint.
     Report {
-        /// The file to write (default: print it).
+        /// The file to write (default: print it); `.html` writes a page of its own.
         #[arg(long, short)]
         output: Option<PathBuf>,
         #[command(flatten)]
@@ -203,6 +203,9 @@ pub enum Command {
         /// Also compute the footprint with the Boavizta API at this address.
         #[arg(long)]
         boavizta_url: Option<String>,
+        /// Also read what is deployed (ids, states, outputs) from AWS.
+        #[arg(long)]
+        live: bool,
     },
 }
 

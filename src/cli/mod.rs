@@ -214,12 +214,14 @@ async fn run(cli: Cli) -> ExitCode {
             output,
             usage,
             boavizta_url,
+            live: false,
         } => Some(
             flows::review::report(
                 &stack,
                 &usage.usage(),
                 boavizta_url.as_deref(),
                 output.as_ref(),
+                None,
             )
             .await,
         ),
@@ -278,13 +280,31 @@ async fn run(cli: Cli) -> ExitCode {
         | Command::Man
         | Command::Diagram { .. }
         | Command::Cost { .. }
-        | Command::Footprint { .. }
-        | Command::Report { .. } => Ok(Outcome::Validated {
+        | Command::Footprint { .. } => Ok(Outcome::Validated {
             resources: s.desired.len(),
         }),
         Command::Snapshots { prune, keep } => {
             flows::snapshots::snapshots(&s, &view, *prune, *keep).await
         }
+        Command::Report {
+            output,
+            usage,
+            boavizta_url,
+            ..
+        } => match s.registry.discover_all().await {
+            Ok(observed) => {
+                let outputs = s.outputs(&observed);
+                flows::review::report(
+                    &s.stack,
+                    &usage.usage(),
+                    boavizta_url.as_deref(),
+                    output.as_ref(),
+                    Some((&observed, &outputs)),
+                )
+                .await
+            }
+            Err(e) => Err(e.into()),
+        },
         Command::Kubeconfig { cluster, output } => {
             flows::kubeconfig::kubeconfig(
                 &s,

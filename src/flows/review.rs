@@ -118,6 +118,7 @@ pub async fn report(
     usage: &Usage,
     boavizta: Option<&str>,
     output: Option<&PathBuf>,
+    live: Option<(&[crate::engine::Observed], &[super::StackOutput])>,
 ) -> Result<Outcome, Error> {
     let all = resources(stack);
     let a = Architecture::of(&stack.name, &stack.region, &all);
@@ -130,8 +131,15 @@ pub async fn report(
         ),
         None => None,
     };
-    let text = document::markdown(&a, &all, &estimate, f.as_ref());
+    let mut text = document::markdown(&a, &all, &estimate, f.as_ref());
+    if let Some((observed, outputs)) = live {
+        text.push_str(&document::deployed(observed, outputs));
+    }
     let written = match output {
+        Some(file) if file.extension().is_some_and(|e| e == "html" || e == "htm") => {
+            let page = document::html(&text, &format!("Stack {}: architecture", stack.name));
+            Some(write(file, page.as_bytes())?)
+        }
         Some(file) => Some(write(file, text.as_bytes())?),
         None => None,
     };

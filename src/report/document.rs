@@ -248,3 +248,70 @@ pub fn markdown(
     }
     out
 }
+
+/// `report --live`: what is deployed now, read from AWS.
+pub fn deployed(
+    observed: &[crate::engine::Observed],
+    outputs: &[crate::flows::StackOutput],
+) -> String {
+    let mut out = String::from("\n## Deployed\n\n");
+    if observed.is_empty() {
+        out.push_str("Nothing of the stack exists in AWS.\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "| resource | kind | id | created | state |\n|---|---|---|---|---|"
+    );
+    for o in observed {
+        let state = match (&o.failed, o.deleting) {
+            (Some(f), _) => format!("failed: {f}"),
+            (None, true) => "deleting".to_string(),
+            _ => "exists".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {state} |",
+            o.name,
+            o.kind,
+            o.id,
+            o.created.as_deref().unwrap_or("")
+        );
+    }
+    if !outputs.is_empty() {
+        let _ = writeln!(out, "\n| output | value | what |\n|---|---|---|");
+        for o in outputs {
+            let _ = writeln!(out, "| {} | {} | {} |", o.name, o.value, o.about);
+        }
+    }
+    out
+}
+
+/// The document as a page of its own: tables as HTML, the diagram drawn by Mermaid's
+/// script in the browser.
+pub fn html(markdown: &str, title: &str) -> String {
+    use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
+    let mut in_mermaid = false;
+    let events = Parser::new_ext(markdown, Options::ENABLE_TABLES).map(|e| match e {
+        Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(lang))) if &*lang == "mermaid" => {
+            in_mermaid = true;
+            Event::Html("<pre class=\"mermaid\">".into())
+        }
+        Event::End(TagEnd::CodeBlock) if in_mermaid => {
+            in_mermaid = false;
+            Event::Html("</pre>".into())
+        }
+        Event::Text(t) if in_mermaid => Event::Html(
+            t.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .into(),
+        ),
+        other => other,
+    });
+    let mut body = String::new();
+    pulldown_cmark::html::push_html(&mut body, events);
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>\n<style>body{{font-family:sans-serif;max-width:72em;margin:auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .5em}}</style>\n<script type=\"module\">import mermaid from 'https://cdn.jsdelivr.net/npm/mermaid@11/dist/mermaid.esm.min.mjs'; mermaid.initialize({{startOnLoad: true}});</script>\n</head><body>\n{body}</body></html>\n"
+    )
+}
