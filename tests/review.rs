@@ -266,6 +266,61 @@ fn the_cost_is_priced_per_resource_with_its_assumptions_and_warns_over_budget() 
         .any(|x| x["change"]
             .as_str()
             .is_some_and(|c| c.contains("multi_az: false"))));
+    assert!(s["suggestions"]
+        .as_array()
+        .expect("suggestions")
+        .iter()
+        .any(|x| x["change"]
+            .as_str()
+            .is_some_and(|c| c.contains("db.t4g.small for a demo"))));
+    // A NAT gateway nothing needs: the suggestion to drop it saves all it costs.
+    let idle = Project::new("idlenat");
+    idle.write(
+        "stack: idlenat
+region: eu-west-3
+vpcs:
+  net: {cidr: 10.2.0.0/16}
+subnets:
+  pub: {vpc: net, cidr: 10.2.0.0/24, zone: eu-west-3a, public: true}
+  priv: {vpc: net, cidr: 10.2.1.0/24, zone: eu-west-3a}
+internet_gateways:
+  igw: {vpc: net}
+elastic_ips:
+  ip: {}
+nat_gateways:
+  nat: {subnet: pub, eip: ip, depends_on: [igw]}
+route_tables:
+  private:
+    vpc: net
+    routes: [{destination: 0.0.0.0/0, nat_gateway: nat}]
+    subnets: [priv]
+",
+    );
+    let i = cost(&idle, &[]);
+    let drop = i["suggestions"]
+        .as_array()
+        .expect("suggestions")
+        .iter()
+        .find(|x| {
+            x["change"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("no NAT gateway"))
+        })
+        .unwrap_or_else(|| panic!("{i:#}"))
+        .clone();
+    let saving = drop["saving"].as_f64().expect("saving");
+    assert!(
+        (saving - i["total"].as_f64().expect("total")).abs() < 0.005,
+        "{i:#}"
+    );
+    // With tasks in the private subnet, the NAT gateway stays.
+    assert!(!always["suggestions"]
+        .as_array()
+        .expect("suggestions")
+        .iter()
+        .any(|x| x["change"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("no NAT gateway"))));
     small.write(&SMALL.replace("eu-west-1", "ap-east-1"));
     let refused = small.run(&["cost"]);
     assert_eq!(refused.code, 1, "{}", refused.all());

@@ -223,6 +223,68 @@ fn vcpus(class: &str) -> f64 {
     }
 }
 
+/// A smaller class enough for a demo: burstable `small` for databases and nodes larger
+/// than that (a general-purpose class becomes the burstable Graviton one).
+pub fn smaller(class: &str) -> Option<String> {
+    let (prefix, rest) = match class.strip_prefix("db.") {
+        Some(r) => ("db.", r),
+        None => ("", class),
+    };
+    let (family, size) = rest.split_once('.')?;
+    if matches!(size, "nano" | "micro" | "small") {
+        return None;
+    }
+    let family = if family.starts_with('t') {
+        family
+    } else {
+        "t4g"
+    };
+    Some(format!("{prefix}{family}.small"))
+}
+
+/// Whether anything in the subnets routed through a NAT gateway reaches out: services'
+/// tasks, nodes and clusters (pulling images, calling AWS); databases answer only.
+fn needs_nat(items: &[Item]) -> bool {
+    let refs = |v: Option<&Value>| -> Vec<String> {
+        match v {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|x| target(x).or_else(|| x.as_str()).map(str::to_string))
+                .collect(),
+            Some(x) => target(x)
+                .or_else(|| x.as_str())
+                .map(str::to_string)
+                .into_iter()
+                .collect(),
+            None => Vec::new(),
+        }
+    };
+    let routed: Vec<String> = items
+        .iter()
+        .filter(|i| i.kind == names::ROUTE_TABLE)
+        .filter(|t| {
+            t.props
+                .get("routes")
+                .and_then(Value::as_array)
+                .is_some_and(|rs| rs.iter().any(|r| r.get("nat_gateway").is_some()))
+        })
+        .flat_map(|t| refs(t.props.get("subnets")))
+        .collect();
+    items
+        .iter()
+        .filter(|i| {
+            matches!(
+                i.kind,
+                names::ECS_SERVICE | names::NODE_GROUP | names::EKS_CLUSTER
+            )
+        })
+        .any(|i| {
+            refs(i.props.get("subnets"))
+                .iter()
+                .any(|s| routed.contains(s))
+        })
+}
+
 /// The Graviton (arm64) class of the same size, where the table prices one.
 pub fn graviton(class: &str) -> Option<String> {
     let (prefix, rest) = match class.strip_prefix("db.") {
@@ -271,6 +333,7 @@ pub fn estimate(
         .iter()
         .filter(|i| i.kind == names::NAT_GATEWAY)
         .count();
+    let private_egress = needs_nat(items);
     for i in items {
         let props = i.props;
         match i.kind {
@@ -288,7 +351,15 @@ pub fn estimate(
                     ),
                     None,
                 );
-                if nats > 1 {
+                if !private_egress {
+                    suggestions.push(Suggestion {
+                        change: format!(
+                            "no NAT gateway: nothing in the subnets routed through nat_gateways.{} runs (tasks, nodes, clusters need it to reach out; databases do not); drop it and its elastic IP",
+                            i.name
+                        ),
+                        saving: hours + gb + p.public_ipv4_hour * h,
+                    });
+                } else if nats > 1 {
                     suggestions.push(Suggestion {
                         change: format!(
                             "one NAT gateway for the stack instead of {nats} (a demo does not need one per zone): drop nat_gateways.{}",
@@ -424,6 +495,19 @@ pub fn estimate(
                         }
                     }
                 }
+                if let Some(small) = smaller(class) {
+                    if let Some(small_rate) = p.rds_hour.get(&small) {
+                        if small_rate < rate {
+                            suggestions.push(Suggestion {
+                                change: format!(
+                                    "databases.{}.instance_class: {small} for a demo instead of {class}",
+                                    i.name
+                                ),
+                                saving: az * (rate - small_rate) * h,
+                            });
+                        }
+                    }
+                }
                 if az > 1.0 {
                     suggestions.push(Suggestion {
                         change: format!(
@@ -488,6 +572,19 @@ pub fn estimate(
                     ),
                     None,
                 );
+                if let Some(small) = smaller(first) {
+                    if let Some(small_rate) = p.ec2_hour.get(&small) {
+                        if small_rate < rate {
+                            suggestions.push(Suggestion {
+                                change: format!(
+                                    "node_groups.{}.instance_types: [{small}] for a demo instead of {first}",
+                                    i.name
+                                ),
+                                saving: desired * (rate - small_rate) * h,
+                            });
+                        }
+                    }
+                }
                 if let Some(arm) = graviton(first) {
                     if let Some(arm_rate) = p.ec2_hour.get(&arm) {
                         if arm_rate < rate {
@@ -736,6 +833,14 @@ mod tests {
         assert_eq!(money(0.1), "$0.10");
         assert_eq!(money(0.004445), "$0.00445");
         assert_eq!(money(73.0), "$73.00");
+    }
+
+    #[test]
+    fn smaller_classes_for_a_demo() {
+        assert_eq!(smaller("db.m5.large").as_deref(), Some("db.t4g.small"));
+        assert_eq!(smaller("t3.large").as_deref(), Some("t3.small"));
+        assert_eq!(smaller("db.t3.micro"), None);
+        assert_eq!(smaller("t3.small"), None);
     }
 
     #[test]
