@@ -691,7 +691,8 @@ pub fn estimate(
             _ => {}
         }
     }
-    let total = lines.iter().map(|l| l.monthly).sum();
+    // `+ 0.0`: an empty sum is -0.0, printed "$-0.00".
+    let total = lines.iter().map(|l| l.monthly).sum::<f64>() + 0.0;
     if usage.hours >= MONTH_HOURS {
         let demo = Usage::demo();
         let hourly = total * (1.0 - demo.share());

@@ -41,6 +41,21 @@ fn title(a: &Architecture) -> String {
     format!("Stack {} ({})", a.stack, a.region)
 }
 
+/// The boxes outside the VPCs: (id, label, nodes), the empty ones left out.
+fn outside(a: &Architecture) -> Vec<(&'static str, String, &[Node])> {
+    [
+        (
+            "regional",
+            format!("Regional services, {}", a.region),
+            a.regional.as_slice(),
+        ),
+        ("global", "Global services".to_string(), a.global.as_slice()),
+    ]
+    .into_iter()
+    .filter(|(_, _, nodes)| !nodes.is_empty())
+    .collect()
+}
+
 fn subnets_line(t: &super::Tier) -> Vec<String> {
     t.subnets
         .iter()
@@ -105,17 +120,8 @@ fn mermaid(a: &Architecture) -> String {
         }
         let _ = writeln!(out, "  end");
     }
-    for (name, nodes) in [
-        (
-            format!("regional[\"Regional services, {}\"]", a.region),
-            &a.regional,
-        ),
-        ("global[\"Global services\"]".to_string(), &a.global),
-    ] {
-        if nodes.is_empty() {
-            continue;
-        }
-        let _ = writeln!(out, "  subgraph {name}");
+    for (name, label, nodes) in outside(a) {
+        let _ = writeln!(out, "  subgraph {name}[\"{label}\"]");
         for node in nodes {
             m_node(&mut out, "    ", node);
         }
@@ -188,17 +194,7 @@ fn d2(a: &Architecture) -> String {
         }
         let _ = writeln!(out, "}}");
     }
-    for (name, label, nodes) in [
-        (
-            "regional",
-            format!("Regional services, {}", a.region),
-            &a.regional,
-        ),
-        ("global", "Global services".to_string(), &a.global),
-    ] {
-        if nodes.is_empty() {
-            continue;
-        }
+    for (name, label, nodes) in outside(a) {
         let _ = writeln!(out, "{name}: \"{label}\" {{");
         for node in nodes {
             d2_node(&mut out, "  ", node);
@@ -292,17 +288,7 @@ fn dot(a: &Architecture) -> String {
         }
         let _ = writeln!(out, "  }}");
     }
-    for (name, label, nodes) in [
-        (
-            "regional",
-            format!("Regional services, {}", a.region),
-            &a.regional,
-        ),
-        ("global", "Global services".to_string(), &a.global),
-    ] {
-        if nodes.is_empty() {
-            continue;
-        }
+    for (name, label, nodes) in outside(a) {
         let _ = writeln!(out, "  subgraph cluster_{name} {{");
         let _ = writeln!(
             out,

@@ -195,58 +195,32 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
         }
         Ok::<_, CloudError>((lbs, tags_of))
     };
-    let reservations = async {
-        if !in_vpcs {
-            return Ok(Vec::new());
-        }
-        ec2.describe_instances()
-            .filters(vpc_filter(scope))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| err("ec2:DescribeInstances", e))
-    };
-    let groups = async {
-        if !in_vpcs {
-            return Ok(Vec::new());
-        }
-        ec2.describe_security_groups()
-            .filters(vpc_filter(scope))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| err("ec2:DescribeSecurityGroups", e))
-    };
-    let interfaces = async {
-        if !in_vpcs {
-            return Ok(Vec::new());
-        }
-        ec2.describe_network_interfaces()
-            .filters(vpc_filter(scope))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| err("ec2:DescribeNetworkInterfaces", e))
-    };
-    let subnets = async {
-        if !in_vpcs {
-            return Ok(Vec::new());
-        }
-        ec2.describe_subnets()
-            .filters(vpc_filter(scope))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| err("ec2:DescribeSubnets", e))
-    };
+    // One paginated EC2 listing of what is in the stack's VPCs (nothing without VPCs).
+    macro_rules! in_vpcs {
+        ($call:ident, $error:expr) => {
+            async {
+                if !in_vpcs {
+                    return Ok(Vec::new());
+                }
+                ec2.$call()
+                    .filters(vpc_filter(scope))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await
+                    .map_err($error)
+            }
+        };
+    }
+    let reservations = in_vpcs!(describe_instances, |e| err("ec2:DescribeInstances", e));
+    let groups = in_vpcs!(describe_security_groups, |e| {
+        err("ec2:DescribeSecurityGroups", e)
+    });
+    let interfaces = in_vpcs!(describe_network_interfaces, |e| {
+        err("ec2:DescribeNetworkInterfaces", e)
+    });
+    let subnets = in_vpcs!(describe_subnets, |e| err("ec2:DescribeSubnets", e));
     // Groups anywhere with rules (in or out) that refer to the stack's groups.
     let referring = |filter: &'static str| {
         let ids = ids.clone();

@@ -345,32 +345,34 @@ impl RouteTable {
         want: &[String],
     ) -> Result<BTreeMap<String, String>, CloudError> {
         let ec2 = &self.0.aws.ec2;
-        let missing: Vec<&String> = want.iter().filter(|s| !assoc.contains_key(*s)).collect();
-        for s in missing {
-            let association = self.associate(id, s).await?;
-            assoc.insert(s.clone(), association);
-        }
-        let gone: Vec<String> = assoc
-            .keys()
-            .filter(|s| !want.contains(*s))
-            .cloned()
+        // Each subnet's association is a call of its own: all sent at once.
+        let missing = want
+            .iter()
+            .filter(|s| !assoc.contains_key(*s))
+            .map(|s| async move { Ok::<_, CloudError>((s.clone(), self.associate(id, s).await?)) });
+        let made = futures::future::try_join_all(missing).await?;
+        let gone: Vec<(String, String)> = assoc
+            .iter()
+            .filter(|(s, _)| !want.contains(*s))
+            .map(|(s, a)| (s.clone(), a.clone()))
             .collect();
-        for s in gone {
-            if let Some(a) = assoc.remove(&s) {
-                match ec2
-                    .disassociate_route_table()
-                    .association_id(&a)
-                    .send()
-                    .await
-                    .map_err(|e| err("ec2:DisassociateRouteTable", e))
-                {
-                    Err(e) if is_not_found(&e) => {}
-                    other => {
-                        other?;
-                    }
-                }
+        let undo = gone.iter().map(|(_, a)| async move {
+            match ec2
+                .disassociate_route_table()
+                .association_id(a)
+                .send()
+                .await
+                .map_err(|e| err("ec2:DisassociateRouteTable", e))
+            {
+                Err(e) if is_not_found(&e) => Ok(()),
+                other => other.map(|_| ()),
             }
+        });
+        futures::future::try_join_all(undo).await?;
+        for (s, _) in gone {
+            assoc.remove(&s);
         }
+        assoc.extend(made);
         Ok(assoc)
     }
 }

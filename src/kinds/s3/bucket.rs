@@ -28,10 +28,12 @@ use crate::engine::{
     reference, CloudError, Deletion, Desired, KindInfo, Observed, ResourceKind, Shown,
 };
 use crate::kinds::names;
+use crate::kinds::support::retry::retry_when;
 use crate::kinds::support::tags::{check_adoptable, check_home, identity, name_taken, owned, Tags};
 use crate::kinds::support::{adapt, desired, wanted_name, Context, Found, Kind};
 use crate::model::net::check_bucket_name;
 use crate::model::{Cx, KindModel, TAG_STACK};
+use futures::future::BoxFuture;
 
 pub static INFO: KindInfo = KindInfo {
     outputs: &["id", "arn", "domain"],
@@ -646,26 +648,52 @@ impl Bucket {
         want: &Props,
     ) -> Result<(), CloudError> {
         let differs = |f: fn(&Props) -> Value| have.is_none_or(|h| f(h) != f(want));
+        // Tags first: from then on discovery finds the bucket whatever happens next.
         if differs(|p| json!(p.tags)) {
             self.put_tags(bucket, &want.tags).await?;
         }
+        // The settings are independent: sent at once. S3 may refuse one while another
+        // change of the same bucket is in progress (OperationAborted): tried again.
+        let mut calls: Vec<BoxFuture<'_, Result<(), CloudError>>> = Vec::new();
         if differs(|p| json!(p.block_public_access)) {
-            self.put_public_access_block(bucket, want.block_public_access)
-                .await?;
+            calls.push(Box::pin(self.settle(|| {
+                self.put_public_access_block(bucket, want.block_public_access)
+            })));
         }
         if differs(|p| json!(p.encryption)) {
-            self.put_encryption(bucket, &want.encryption).await?;
+            calls.push(Box::pin(
+                self.settle(|| self.put_encryption(bucket, &want.encryption)),
+            ));
         }
         // A new bucket is unversioned: only turning it on is a call.
         if have.map_or(want.versioning, |h| h.versioning != want.versioning) {
-            self.put_versioning(bucket, want.versioning).await?;
+            calls.push(Box::pin(
+                self.settle(|| self.put_versioning(bucket, want.versioning)),
+            ));
         }
         if have.map_or(!want.lifecycle.is_empty(), |h| {
             h.lifecycle != want.lifecycle
         }) {
-            self.put_lifecycle(bucket, &want.lifecycle).await?;
+            calls.push(Box::pin(
+                self.settle(|| self.put_lifecycle(bucket, &want.lifecycle)),
+            ));
         }
+        futures::future::try_join_all(calls).await?;
         Ok(())
+    }
+
+    /// A bucket setting, tried again while S3 says another change is in progress.
+    async fn settle<F, Fut>(&self, f: F) -> Result<(), CloudError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(), CloudError>>,
+    {
+        retry_when(
+            std::time::Duration::from_secs(60),
+            |e: &CloudError| e.has_code("OperationAborted"),
+            f,
+        )
+        .await
     }
 
     /// Object versions and delete markers, up to `limit` (None: all).
