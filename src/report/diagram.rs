@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::{Architecture, Node, Path};
+use super::{Architecture, Node, Path, INTERNET};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -45,11 +45,15 @@ fn title(a: &Architecture) -> String {
 fn outside(a: &Architecture) -> Vec<(&'static str, String, &[Node])> {
     [
         (
-            "regional",
+            "_regional",
             format!("Regional services, {}", a.region),
             a.regional.as_slice(),
         ),
-        ("global", "Global services".to_string(), a.global.as_slice()),
+        (
+            "_global",
+            "Global services".to_string(),
+            a.global.as_slice(),
+        ),
     ]
     .into_iter()
     .filter(|(_, _, nodes)| !nodes.is_empty())
@@ -96,7 +100,7 @@ fn mermaid(a: &Architecture) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "---\ntitle: {}\n---\nflowchart LR", title(a));
     if a.internet {
-        let _ = writeln!(out, "  internet((\"Internet\"))");
+        let _ = writeln!(out, "  {INTERNET}((\"Internet\"))");
     }
     for n in &a.networks {
         let _ = writeln!(
@@ -167,8 +171,8 @@ fn d2(a: &Architecture) -> String {
     );
     let _ = writeln!(out, "direction: right");
     if a.internet {
-        let _ = writeln!(out, "internet: \"Internet\" {{shape: cloud}}");
-        path_of.insert("internet".to_string(), "internet".to_string());
+        let _ = writeln!(out, "{INTERNET}: \"Internet\" {{shape: cloud}}");
+        path_of.insert(INTERNET.to_string(), INTERNET.to_string());
     }
     for n in &a.networks {
         let _ = writeln!(
@@ -251,7 +255,10 @@ fn dot(a: &Architecture) -> String {
     let _ = writeln!(out, "  node [fontname=\"Helvetica\", fontsize=10];");
     let _ = writeln!(out, "  edge [fontname=\"Helvetica\", fontsize=9];");
     if a.internet {
-        let _ = writeln!(out, "  internet [label=\"Internet\", shape=doublecircle];");
+        let _ = writeln!(
+            out,
+            "  {INTERNET} [label=\"Internet\", shape=doublecircle];"
+        );
     }
     for n in &a.networks {
         let _ = writeln!(out, "  subgraph cluster_{} {{", n.id);

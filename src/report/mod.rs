@@ -116,6 +116,10 @@ pub struct Architecture {
     pub paths: Vec<Path>,
 }
 
+/// The internet's node. Ids of the diagram's own boxes start with `_`, which no resource
+/// name can (names start with a letter), so they never meet a resource's id.
+pub const INTERNET: &str = "_internet";
+
 /// An identifier every diagram language accepts.
 pub fn id(name: &str) -> String {
     name.chars()
@@ -308,7 +312,7 @@ impl Architecture {
                 };
                 let side = if *private { "private" } else { "public" };
                 tier_boxes.push(Tier {
-                    id: id(&format!("{}_{side}_{table}", vpc.name)),
+                    id: format!("_tier_{}", id(&format!("{}_{side}_{table}", vpc.name))),
                     label: format!(
                         "{} subnets{route}",
                         if *private { "private" } else { "public" }
@@ -381,7 +385,7 @@ impl Architecture {
                 .map(|s| text(s, "zone").to_string())
                 .collect();
             networks.push(Network {
-                id: id(&vpc.name),
+                id: format!("_vpc_{}", id(&vpc.name)),
                 label: format!("VPC {} {}", vpc.name, text(vpc, "cidr")),
                 zones: zones.into_iter().collect(),
                 tiers: tier_boxes,
@@ -435,7 +439,7 @@ impl Architecture {
             {
                 let from = if open_to_all(rule) {
                     internet = true;
-                    vec!["internet".to_string()]
+                    vec![INTERNET.to_string()]
                 } else if let Some(peer) = rule.get("group").and_then(target) {
                     members(peer)
                 } else {
@@ -501,7 +505,7 @@ impl Architecture {
             }
             paths.push(Path {
                 from: hop,
-                to: "internet".into(),
+                to: INTERNET.into(),
                 label: "egress".into(),
                 relation: false,
             });
@@ -509,7 +513,7 @@ impl Architecture {
         for d in of_kind(names::DISTRIBUTION) {
             internet = true;
             paths.push(Path {
-                from: "internet".into(),
+                from: INTERNET.into(),
                 to: id(&d.name),
                 label: ":443".into(),
                 relation: false,
