@@ -158,6 +158,9 @@ pub enum Command {
     },
     /// Print the manual page (roff: `provision man > provision.1; man ./provision.1`).
     Man,
+    /// Print the stack file's JSON Schema (for editors: the `# yaml-language-server:
+    /// $schema=` line of a stack file; docs/stack.schema.json is this output).
+    Schema,
     /// Add an entry for an EKS cluster of the stack to a kubeconfig file.
     Kubeconfig {
         /// The cluster (its name in the stack file); needed when the stack has several.

@@ -53,6 +53,14 @@ pub fn main() -> ExitCode {
                 }
             };
         }
+        Command::Schema => {
+            let schema = crate::model::schema::schema(&kinds::models());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
+            return ExitCode::SUCCESS;
+        }
         _ => {}
     }
     human::set_color(cli.global.color);
@@ -278,6 +286,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Adopt { name, id } => flows::adopt::adopt(&s, &view, &run, name, id).await,
         Command::Completions { .. }
         | Command::Man
+        | Command::Schema
         | Command::Diagram { .. }
         | Command::Cost { .. }
         | Command::Footprint { .. } => Ok(Outcome::Validated {

@@ -7,6 +7,7 @@
 //! also accepts `tags`, `depends_on` and (for kinds that hold data) `disposable`.
 
 pub mod net;
+pub mod schema;
 pub mod source;
 
 use std::collections::BTreeMap;
@@ -111,6 +112,11 @@ pub trait KindModel: Sync {
     /// Outputs other resources may reference (`id` always; `arn`, `endpoint`, ...).
     fn outputs(&self) -> &'static [&'static str] {
         self.info().outputs
+    }
+    /// The JSON Schema of one entry of its section, from the type `build` parses (none for
+    /// kinds that are parts of another kind's entry).
+    fn schema(&self, _g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        None
     }
     /// Parse and check one entry; report problems through `cx` and return what it stands for.
     fn build(&self, cx: &mut Cx, name: &str, body: serde_yaml_ng::Value) -> Vec<Desired>;

@@ -30,7 +30,7 @@ pub static INFO: KindInfo = KindInfo {
     ..KindInfo::new(names::BUDGET, "budgets", "budgets")
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     limit_usd: f64,
@@ -38,7 +38,7 @@ struct Spec {
     email: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AlertSpec {
     threshold_percent: f64,
@@ -73,6 +73,10 @@ fn sort_alerts(a: &mut [Alert]) {
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

@@ -33,7 +33,7 @@ const COMPARISONS: &[&str] = &[
     "LessThanOrEqualToThreshold",
 ];
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     namespace: String,
@@ -55,7 +55,7 @@ fn average() -> String {
     "Average".into()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum DimSpec {
     Text(String),
@@ -89,6 +89,10 @@ pub struct Props<R = String> {
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

@@ -20,7 +20,7 @@ pub static INFO: KindInfo = KindInfo {
     ..KindInfo::new(names::ELASTIC_IP, "elastic_ips", "ec2")
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {}
 
@@ -33,6 +33,10 @@ pub struct Props {
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

@@ -22,7 +22,7 @@ pub static INFO: KindInfo = KindInfo {
     ..KindInfo::new(names::INTERNET_GATEWAY, "internet_gateways", "ec2")
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     vpc: String,
@@ -38,6 +38,10 @@ pub struct Props<R = Option<String>> {
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

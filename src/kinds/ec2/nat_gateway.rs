@@ -33,7 +33,7 @@ pub static INFO: KindInfo = KindInfo {
     ..KindInfo::new(names::NAT_GATEWAY, "nat_gateways", "ec2")
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     /// A public subnet.
@@ -53,6 +53,10 @@ pub struct Props<R = String> {
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

@@ -24,7 +24,7 @@ pub static INFO: KindInfo = KindInfo {
     ..KindInfo::new(names::ROUTE_TABLE, "route_tables", "ec2")
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     vpc: String,
@@ -35,7 +35,7 @@ struct Spec {
     subnets: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RouteSpec {
     destination: String,
@@ -67,6 +67,10 @@ pub struct Props<R = String> {
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

@@ -45,7 +45,7 @@ pub static RULES: KindInfo = KindInfo {
 
 const RULES_SUFFIX: &str = ".rules";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     vpc: String,
@@ -58,11 +58,21 @@ struct Spec {
     egress: Option<Vec<RuleSpec>>,
 }
 
-#[derive(Deserialize)]
+/// What `ports` accepts, for the schema: a port number or a range (`1024-65535`).
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum PortsSchema {
+    Port(u16),
+    Range(String),
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RuleSpec {
     /// `443`, or a range `1024-65535`. Omitted for protocol `all`.
     #[serde(default)]
+    #[schemars(with = "Option<PortsSchema>")]
     ports: Option<serde_yaml_ng::Value>,
     /// tcp (default), udp, icmp or all.
     #[serde(default)]
@@ -286,6 +296,10 @@ pub fn check_description(d: &str) -> Result<(), String> {
 }
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

@@ -25,7 +25,7 @@ pub static INFO: KindInfo = KindInfo {
     ..KindInfo::new(names::SUBNET, "subnets", "ec2")
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     vpc: String,
@@ -76,6 +76,10 @@ fn vpc_of(d: &Desired) -> Option<String> {
 }
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

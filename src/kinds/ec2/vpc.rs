@@ -24,7 +24,7 @@ pub static INFO: KindInfo = KindInfo {
 /// A VPC block's allowed prefix lengths.
 pub const PREFIXES: std::ops::RangeInclusive<u8> = 16..=28;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     cidr: String,
@@ -50,6 +50,10 @@ pub struct Props {
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

@@ -38,7 +38,7 @@ pub static INFO: KindInfo = KindInfo {
 /// Tag recording that the repository may be emptied when it is deleted.
 pub const TAG_FORCE_DELETE: &str = "provision:force-delete";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     #[serde(default = "yes")]
@@ -86,6 +86,10 @@ pub struct Props {
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

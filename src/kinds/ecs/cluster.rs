@@ -22,7 +22,7 @@ pub static INFO: KindInfo = KindInfo {
     ..KindInfo::new(names::ECS_CLUSTER, "ecs_clusters", "ecs")
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     #[serde(default)]
@@ -40,6 +40,10 @@ pub struct Props {
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

@@ -34,7 +34,7 @@ pub static INFO: KindInfo = KindInfo {
     ..KindInfo::new(names::TASK_DEFINITION, "task_definitions", "ecs")
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     /// vCPU units: 256, 512, 1024, 2048, 4096, 8192, 16384.
@@ -48,7 +48,7 @@ struct Spec {
     container: ContainerSpec,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ContainerSpec {
     image: String,
@@ -62,7 +62,7 @@ struct ContainerSpec {
     secrets: BTreeMap<String, SecretSpec>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum EnvSpec {
     Text(String),
@@ -70,7 +70,7 @@ enum EnvSpec {
     From(FromSpec),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FromSpec {
     from: String,
@@ -82,7 +82,7 @@ fn id_output() -> String {
     "id".into()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SecretSpec {
     /// The database whose AWS-managed master password this is.
@@ -137,6 +137,10 @@ pub fn fargate_memory(cpu: u32) -> Option<Vec<u32>> {
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

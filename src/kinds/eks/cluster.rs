@@ -67,7 +67,7 @@ const LOG_TYPES: &[&str] = &[
     "scheduler",
 ];
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     version: String,
@@ -192,6 +192,10 @@ pub fn check_versions(asks: &[(String, String, bool)], offered: &[Offered]) -> V
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

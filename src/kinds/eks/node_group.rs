@@ -48,7 +48,7 @@ const FAMILIES: &[&str] = &[
     "t", "m", "c", "r", "x", "z", "i", "d", "g", "p", "inf", "trn", "hpc", "im", "is", "u",
 ];
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     cluster: String,
@@ -125,6 +125,10 @@ fn arm(t: &str) -> bool {
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

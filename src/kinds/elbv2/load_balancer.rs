@@ -49,7 +49,7 @@ pub static INFO: KindInfo = KindInfo {
     )
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     /// Public subnets in at least two zones.
@@ -72,6 +72,10 @@ pub struct Props<R = String> {
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

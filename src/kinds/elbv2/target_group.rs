@@ -28,7 +28,7 @@ pub static INFO: KindInfo = KindInfo {
     ..KindInfo::new(names::TARGET_GROUP, "target_groups", "elasticloadbalancing")
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     vpc: String,
@@ -63,6 +63,10 @@ pub struct Props<R = String> {
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

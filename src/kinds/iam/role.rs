@@ -27,7 +27,7 @@ pub static INFO: KindInfo = KindInfo {
     ..KindInfo::new(names::IAM_ROLE, "iam_roles", "iam")
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     /// Service principals that may assume the role (`ecs-tasks.amazonaws.com`).
@@ -39,7 +39,7 @@ struct Spec {
     policies: BTreeMap<String, Vec<StatementSpec>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StatementSpec {
     actions: Vec<String>,
@@ -76,6 +76,10 @@ pub fn path(stack: &str) -> String {
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

@@ -26,7 +26,7 @@ pub static INFO: KindInfo = KindInfo {
     ..KindInfo::new(names::LOG_GROUP, "log_groups", "logs")
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     /// The EKS cluster of the stack whose control-plane logs this group holds.
@@ -51,6 +51,10 @@ pub struct Props {
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

@@ -174,7 +174,7 @@ fn usable(status: &str) -> bool {
     ) || status.starts_with("configuring-")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     engine_version: String,
@@ -463,6 +463,10 @@ const FINAL: &str = "-final-";
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

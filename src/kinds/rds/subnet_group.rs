@@ -24,7 +24,7 @@ pub static INFO: KindInfo = KindInfo {
     ..KindInfo::new(names::DB_SUBNET_GROUP, "db_subnet_groups", "rds")
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     subnets: Vec<String>,
@@ -41,6 +41,10 @@ pub struct Props<R = String> {
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

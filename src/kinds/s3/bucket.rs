@@ -57,7 +57,7 @@ const POLICY_SUFFIX: &str = ".policy";
 /// Tag recording that the bucket may be emptied when it is deleted.
 pub const TAG_FORCE_EMPTY: &str = "provision:force-empty";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     /// Global bucket name; default `<stack>-<name>-<account id>`.
@@ -90,7 +90,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LifecycleSpec {
     id: String,
@@ -170,6 +170,10 @@ fn cloudfront_read(bucket: &str, distribution_arn: Value) -> Value {
 }
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }

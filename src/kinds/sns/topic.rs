@@ -24,7 +24,7 @@ pub static INFO: KindInfo = KindInfo {
     ..KindInfo::new(names::SNS_TOPIC, "sns_topics", "sns")
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     #[serde(default)]
@@ -42,6 +42,10 @@ pub struct Props {
 pub struct Model;
 
 impl KindModel for Model {
+    fn schema(&self, g: &mut schemars::SchemaGenerator) -> Option<schemars::Schema> {
+        Some(g.subschema_for::<Spec>())
+    }
+
     fn info(&self) -> &'static KindInfo {
         &INFO
     }
