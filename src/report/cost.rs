@@ -223,6 +223,23 @@ fn vcpus(class: &str) -> f64 {
     }
 }
 
+/// Moving from `class` to `other` when the table prices it lower: the saving is the hourly
+/// difference over `instance_hours` (instances times hours).
+fn cheaper(
+    rates: &BTreeMap<String, f64>,
+    class: &str,
+    other: Option<String>,
+    instance_hours: f64,
+    change: impl Fn(&str) -> String,
+) -> Option<Suggestion> {
+    let other = other?;
+    let (now, then) = (rates.get(class)?, rates.get(&other)?);
+    (then < now).then(|| Suggestion {
+        change: change(&other),
+        saving: (now - then) * instance_hours,
+    })
+}
+
 /// A smaller class enough for a demo: burstable `small` for databases and nodes larger
 /// than that (a general-purpose class becomes the burstable Graviton one).
 pub fn smaller(class: &str) -> Option<String> {
@@ -482,32 +499,30 @@ pub fn estimate(
                         )
                     }),
                 );
-                if let Some(arm) = graviton(class) {
-                    if let Some(arm_rate) = p.rds_hour.get(&arm) {
-                        if arm_rate < rate {
-                            suggestions.push(Suggestion {
-                                change: format!(
-                                    "databases.{}.instance_class: {arm} (Graviton) instead of {class}",
-                                    i.name
-                                ),
-                                saving: az * (rate - arm_rate) * h,
-                            });
-                        }
-                    }
-                }
-                if let Some(small) = smaller(class) {
-                    if let Some(small_rate) = p.rds_hour.get(&small) {
-                        if small_rate < rate {
-                            suggestions.push(Suggestion {
-                                change: format!(
-                                    "databases.{}.instance_class: {small} for a demo instead of {class}",
-                                    i.name
-                                ),
-                                saving: az * (rate - small_rate) * h,
-                            });
-                        }
-                    }
-                }
+                suggestions.extend(cheaper(
+                    &p.rds_hour,
+                    class,
+                    graviton(class),
+                    az * h,
+                    |arm| {
+                        format!(
+                            "databases.{}.instance_class: {arm} (Graviton) instead of {class}",
+                            i.name
+                        )
+                    },
+                ));
+                suggestions.extend(cheaper(
+                    &p.rds_hour,
+                    class,
+                    smaller(class),
+                    az * h,
+                    |small| {
+                        format!(
+                            "databases.{}.instance_class: {small} for a demo instead of {class}",
+                            i.name
+                        )
+                    },
+                ));
                 if az > 1.0 {
                     suggestions.push(Suggestion {
                         change: format!(
@@ -572,32 +587,24 @@ pub fn estimate(
                     ),
                     None,
                 );
-                if let Some(small) = smaller(first) {
-                    if let Some(small_rate) = p.ec2_hour.get(&small) {
-                        if small_rate < rate {
-                            suggestions.push(Suggestion {
-                                change: format!(
-                                    "node_groups.{}.instance_types: [{small}] for a demo instead of {first}",
-                                    i.name
-                                ),
-                                saving: desired * (rate - small_rate) * h,
-                            });
-                        }
-                    }
-                }
-                if let Some(arm) = graviton(first) {
-                    if let Some(arm_rate) = p.ec2_hour.get(&arm) {
-                        if arm_rate < rate {
-                            suggestions.push(Suggestion {
-                                change: format!(
-                                    "node_groups.{}.instance_types: [{arm}] (Graviton; an arm64 image) instead of {first}",
-                                    i.name
-                                ),
-                                saving: desired * (rate - arm_rate) * h,
-                            });
-                        }
-                    }
-                }
+                suggestions.extend(cheaper(
+                    &p.ec2_hour,
+                    first,
+                    smaller(first),
+                    desired * h,
+                    |small| {
+                        format!(
+                        "node_groups.{}.instance_types: [{small}] for a demo instead of {first}",
+                        i.name
+                    )
+                    },
+                ));
+                suggestions.extend(cheaper(&p.ec2_hour, first, graviton(first), desired * h, |arm| {
+                    format!(
+                        "node_groups.{}.instance_types: [{arm}] (Graviton; an arm64 image) instead of {first}",
+                        i.name
+                    )
+                }));
             }
             names::BUCKET => line(
                 i,
