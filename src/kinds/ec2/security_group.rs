@@ -642,46 +642,56 @@ impl Rules {
         };
         let (in_add, in_remove) = diff(have.0, want.0);
         let (out_add, out_remove) = diff(have.1, want.1);
-        if !in_remove.is_empty() {
-            let res = ec2
-                .revoke_security_group_ingress()
-                .group_id(group)
-                .set_ip_permissions(Some(in_remove))
-                .send()
-                .await
-                .map_err(|e| err("ec2:RevokeSecurityGroupIngress", e));
-            already_done(res, &["InvalidPermission.NotFound"])?;
-        }
-        if !out_remove.is_empty() {
-            let res = ec2
-                .revoke_security_group_egress()
-                .group_id(group)
-                .set_ip_permissions(Some(out_remove))
-                .send()
-                .await
-                .map_err(|e| err("ec2:RevokeSecurityGroupEgress", e));
-            already_done(res, &["InvalidPermission.NotFound"])?;
-        }
-        if !in_add.is_empty() {
-            let res = ec2
-                .authorize_security_group_ingress()
-                .group_id(group)
-                .set_ip_permissions(Some(in_add))
-                .send()
-                .await
-                .map_err(|e| err("ec2:AuthorizeSecurityGroupIngress", e));
-            already_done(res, &["InvalidPermission.Duplicate"])?;
-        }
-        if !out_add.is_empty() {
-            let res = ec2
-                .authorize_security_group_egress()
-                .group_id(group)
-                .set_ip_permissions(Some(out_add))
-                .send()
-                .await
-                .map_err(|e| err("ec2:AuthorizeSecurityGroupEgress", e));
-            already_done(res, &["InvalidPermission.Duplicate"])?;
-        }
+        // Ingress and egress are independent: both directions at once. Within one, what
+        // goes is revoked before what comes is authorized (a rule changed only in its
+        // description is both).
+        let ingress = async {
+            if !in_remove.is_empty() {
+                let res = ec2
+                    .revoke_security_group_ingress()
+                    .group_id(group)
+                    .set_ip_permissions(Some(in_remove))
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:RevokeSecurityGroupIngress", e));
+                already_done(res, &["InvalidPermission.NotFound"])?;
+            }
+            if !in_add.is_empty() {
+                let res = ec2
+                    .authorize_security_group_ingress()
+                    .group_id(group)
+                    .set_ip_permissions(Some(in_add))
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:AuthorizeSecurityGroupIngress", e));
+                already_done(res, &["InvalidPermission.Duplicate"])?;
+            }
+            Ok::<_, CloudError>(())
+        };
+        let egress = async {
+            if !out_remove.is_empty() {
+                let res = ec2
+                    .revoke_security_group_egress()
+                    .group_id(group)
+                    .set_ip_permissions(Some(out_remove))
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:RevokeSecurityGroupEgress", e));
+                already_done(res, &["InvalidPermission.NotFound"])?;
+            }
+            if !out_add.is_empty() {
+                let res = ec2
+                    .authorize_security_group_egress()
+                    .group_id(group)
+                    .set_ip_permissions(Some(out_add))
+                    .send()
+                    .await
+                    .map_err(|e| err("ec2:AuthorizeSecurityGroupEgress", e));
+                already_done(res, &["InvalidPermission.Duplicate"])?;
+            }
+            Ok(())
+        };
+        futures::future::try_join(ingress, egress).await?;
         Ok(())
     }
 }
