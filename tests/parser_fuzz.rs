@@ -113,7 +113,7 @@ fn mutated_stack_files_never_panic_and_errors_name_a_line() {
     for case in 0..3000 {
         let text = mutate(&base, &mut rng);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            parse("fuzz.yaml", &text, &kinds, None).map(|_| ())
+            parse("fuzz.yaml", &text, &kinds, &Default::default()).map(|_| ())
         }));
         let outcome =
             result.unwrap_or_else(|_| panic!("the parser panicked on case {case}:\n{text}"));
@@ -231,7 +231,7 @@ fn deep_and_large_generated_stack_files_never_crash_or_hang() {
             .stack_size(2 << 20)
             .spawn(move || {
                 let kinds = models();
-                parse("big.yaml", &text, &kinds, None)
+                parse("big.yaml", &text, &kinds, &Default::default())
                     .map(|_| ())
                     .map_err(|invalid| invalid.diagnostics)
             })

@@ -53,6 +53,13 @@ pub struct Global {
     /// AWS region (overrides the stack file's `region`).
     #[arg(long, global = true)]
     pub region: Option<String>,
+    /// A value for a variable the stack file declares under `vars:` (NAME=VALUE;
+    /// repeatable). Overrides --var-file and PROVISION_VAR_NAME.
+    #[arg(long = "var", value_name = "NAME=VALUE", global = true)]
+    pub vars: Vec<String>,
+    /// A YAML file of variable values (`image_tag: 3f2a1c9`; repeatable, later ones win).
+    #[arg(long = "var-file", value_name = "FILE", global = true)]
+    pub var_files: Vec<PathBuf>,
     /// AWS profile from the shared config files.
     #[arg(long, global = true)]
     pub profile: Option<String>,
@@ -100,6 +107,12 @@ pub enum Command {
         /// Exit 2 when there are changes, 0 when there are none.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Show the plan with a new expiry this long from now (as `up --ttl`).
+        #[arg(long, value_parser = parse_ttl)]
+        ttl: Option<Duration>,
+        /// Save the plan to FILE, for `up --plan FILE` to apply exactly it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Create or update the stack to match the stack file.
     Up {
@@ -107,6 +120,14 @@ pub enum Command {
         /// bucket, cluster) not marked `disposable`.
         #[arg(long)]
         allow_data_loss: bool,
+        /// Record a new expiry this long from now on every resource (8h, 2d, 90m); the
+        /// scheduled `down --expired` tears the stack down after it.
+        #[arg(long, value_parser = parse_ttl, conflicts_with = "plan")]
+        ttl: Option<Duration>,
+        /// Apply exactly the plan `plan --out FILE` saved, without asking; refused when
+        /// the stack file, the variables or AWS changed since.
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
     },
     /// Delete everything the stack owns.
     Down {
@@ -266,6 +287,12 @@ pub struct BoaviztaArgs {
     /// The electricity grid (ISO 3166-1 alpha-3, such as FRA), instead of the region's.
     #[arg(long)]
     pub usage_location: Option<String>,
+}
+
+/// An expiry's duration: `8h`, `2d`, `90m`.
+pub fn parse_ttl(s: &str) -> Result<Duration, String> {
+    crate::model::expiry::duration(s)
+        .ok_or_else(|| format!("`{s}` is not a duration like 8h, 2d or 90m"))
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

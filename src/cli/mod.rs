@@ -177,7 +177,9 @@ fn kind_options(g: &Global, command: &Command) -> kinds::Options {
             options.force_empty = *force_empty;
             options.skip_final_snapshot = *skip_final_snapshot;
         }
-        Command::Up { allow_data_loss } => options.allow_data_loss = *allow_data_loss,
+        Command::Up {
+            allow_data_loss, ..
+        } => options.allow_data_loss = *allow_data_loss,
         _ => {}
     }
     options
@@ -185,7 +187,16 @@ fn kind_options(g: &Global, command: &Command) -> kinds::Options {
 
 async fn run(cli: Cli) -> ExitCode {
     let g = cli.global.clone();
-    let stack = match model::load(&g.file, &kinds::models(), g.region.as_deref()) {
+    let inputs = match model::vars::Inputs::gather(
+        g.region.clone(),
+        std::env::vars(),
+        &g.var_files,
+        &g.vars,
+    ) {
+        Ok(i) => i,
+        Err(invalid) => return report_failure(&g, &Error::Invalid(invalid), None),
+    };
+    let stack = match model::load(&g.file, &kinds::models(), &inputs) {
         Ok(s) => s,
         Err(i) => return report_failure(&g, &Error::Invalid(i), None),
     };
@@ -200,6 +211,7 @@ async fn run(cli: Cli) -> ExitCode {
             account: None,
             region,
             lines: Default::default(),
+            expires: None,
         };
         return report(&g, &place, &file, &Outcome::Validated { resources }, None);
     }
@@ -241,6 +253,7 @@ async fn run(cli: Cli) -> ExitCode {
             account: None,
             region,
             lines: Default::default(),
+            expires: None,
         };
         return match result {
             Ok(o) => report(&g, &place, &file, &o, None),
@@ -253,10 +266,29 @@ async fn run(cli: Cli) -> ExitCode {
         attempt_timeout: Duration::from_secs(g.attempt_timeout),
         max_requests: usize::from(g.max_requests),
     };
-    let s = match Session::connect(stack, &settings, kind_options(&g, &cli.command)).await {
+    let mut s = match Session::connect(stack, &settings, kind_options(&g, &cli.command)).await {
         Ok(s) => s,
         Err(e) => return report_failure(&g, &e, None),
     };
+    let mut saved = None;
+    match &cli.command {
+        Command::Plan { ttl, .. }
+        | Command::Up {
+            ttl, plan: None, ..
+        } => s.ttl = *ttl,
+        Command::Up {
+            plan: Some(path), ..
+        } => match flows::saved::read(path) {
+            // The plan's own clock and --ttl: a new expiry comes out as it was shown.
+            Ok(p) => {
+                s.started = p.made;
+                s.ttl = p.ttl.map(Duration::from_secs);
+                saved = Some(p);
+            }
+            Err(e) => return report_failure(&g, &e, None),
+        },
+        _ => {}
+    }
     let place = s.place();
     let view: Arc<dyn View> = if g.json {
         Arc::new(json::Json { yes: g.yes })
@@ -276,11 +308,17 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Validate => Ok(Outcome::Validated {
             resources: s.desired.len(),
         }),
-        Command::Plan { detailed_exitcode } => flows::plan::plan(&s, *detailed_exitcode).await,
+        Command::Plan {
+            detailed_exitcode,
+            out,
+            ..
+        } => flows::plan::plan(&s, *detailed_exitcode, out.as_deref()).await,
         Command::Drift => flows::plan::drift(&s).await,
         Command::Status => flows::plan::status(&s).await,
         Command::Output { name } => flows::output::output(&s, name.as_deref()).await,
-        Command::Up { allow_data_loss } => flows::up::up(&s, &view, &run, *allow_data_loss).await,
+        Command::Up {
+            allow_data_loss, ..
+        } => flows::up::up(&s, &view, &run, *allow_data_loss, saved.as_ref()).await,
         Command::Down { force, .. } => flows::down::down(&s, &view, &run, *force).await,
         Command::Unlock => flows::unlock::unlock(&s, &view).await,
         Command::Adopt { name, id } => flows::adopt::adopt(&s, &view, &run, name, id).await,
@@ -325,6 +363,11 @@ async fn run(cli: Cli) -> ExitCode {
         }
     };
     let stats = g.stats.then(|| s.stats());
+    // The expiry the discovery found or set (plan, up, status).
+    let place = Place {
+        expires: s.expiry(),
+        ..place
+    };
     match &result {
         Ok(o) => report(&g, &place, &file, o, stats.as_ref()),
         Err(e) => report_failure(&g, e, stats.as_ref()),

@@ -9,6 +9,7 @@ pub mod kubeconfig;
 pub mod output;
 pub mod plan;
 pub mod review;
+pub mod saved;
 pub mod snapshots;
 pub mod unlock;
 pub mod up;
@@ -38,6 +39,13 @@ pub struct Session {
     pub cx: Arc<Context>,
     pub aws: Aws,
     pub desired: Vec<Desired>,
+    /// `up --ttl`: a new expiry, counted from now.
+    pub ttl: Option<Duration>,
+    /// The stack's expiry as recorded (or to be recorded) by the last discovery.
+    pub expiry: std::sync::Mutex<Option<String>>,
+    /// When the session started: a new expiry counts from here, so that the plan made
+    /// before asking and the one made under the lock agree.
+    pub started: u64,
 }
 
 impl Session {
@@ -68,6 +76,9 @@ impl Session {
             stack,
             aws,
             desired,
+            ttl: None,
+            expiry: std::sync::Mutex::new(None),
+            started: crate::clock::now_secs(),
         })
     }
 
@@ -101,6 +112,7 @@ impl Session {
             account: Some(self.cx.scope.account.clone()),
             region: self.stack.region.clone(),
             lines,
+            expires: self.expiry(),
         }
     }
 
@@ -139,8 +151,38 @@ impl Session {
     /// What exists, and the plan from it to the stack file.
     pub async fn discover(&self) -> Result<(Vec<Observed>, Plan), Error> {
         let observed = self.registry.discover_all().await?;
-        let plan = crate::engine::plan::plan(&self.desired, &observed, &self.registry)?;
+        let desired = self.with_expiry(&observed);
+        let plan = crate::engine::plan::plan(&desired, &observed, &self.registry)?;
         Ok((observed, plan))
+    }
+
+    /// The desired resources with the stack's expiry tag, resolved from `--ttl`, the
+    /// file and what the stack's resources record (kept in `self.expiry` for the views).
+    pub fn with_expiry(&self, observed: &[Observed]) -> Vec<Desired> {
+        use crate::model::expiry::{self, TAG_EXPIRES};
+        let resolved = expiry::resolve(
+            self.stack.expires,
+            self.ttl,
+            recorded_expiry(observed),
+            self.started,
+        );
+        let mut desired = self.desired.clone();
+        if let Some(at) = &resolved {
+            for d in &mut desired {
+                if let Some(serde_json::Value::Object(tags)) = d.props.get_mut("tags") {
+                    tags.insert(TAG_EXPIRES.into(), serde_json::Value::String(at.clone()));
+                }
+            }
+        }
+        if let Ok(mut e) = self.expiry.lock() {
+            *e = resolved;
+        }
+        desired
+    }
+
+    /// The expiry found by the last discovery.
+    pub fn expiry(&self) -> Option<String> {
+        self.expiry.lock().ok().and_then(|e| e.clone())
     }
 
     /// Whether AWS offers what the file asks (versions, classes, zones), from its own
@@ -197,6 +239,20 @@ impl Session {
     }
 }
 
+/// The earliest expiry the stack's resources record.
+pub fn recorded_expiry(observed: &[Observed]) -> Option<&str> {
+    observed
+        .iter()
+        .filter(|o| !o.deleting)
+        .filter_map(|o| {
+            o.props
+                .get("tags")?
+                .get(crate::model::expiry::TAG_EXPIRES)?
+                .as_str()
+        })
+        .min()
+}
+
 /// How the run goes: parallelism, the interrupt flag, the lock wait.
 #[derive(Clone)]
 pub struct RunOptions {
@@ -218,6 +274,9 @@ pub struct Place {
     /// part of an entry, `alb.rules`, right after it).
     #[serde(skip)]
     pub lines: BTreeMap<String, usize>,
+    /// The stack's expiry (RFC 3339), once discovery has read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
 }
 
 impl std::fmt::Display for Place {
@@ -338,6 +397,10 @@ pub enum Refusal {
     #[error("the stack changed while the plan was shown (another operation?); nothing was {verb}. Run again to see the new plan")]
     PlanChanged { verb: String },
     #[error("{message}")]
+    PlanFile { message: String },
+    #[error("the saved plan is out of date, nothing was applied: {}. Make a new plan", reasons.join("; "))]
+    StalePlan { reasons: Vec<String> },
+    #[error("{message}")]
     Cluster { message: String },
     #[error("{message}")]
     Kubeconfig { message: String },
@@ -365,6 +428,8 @@ impl Refusal {
             Refusal::DeletionProtected { .. } => "deletion_protected",
             Refusal::ForeignBlockers { .. } => "foreign_blockers",
             Refusal::PlanChanged { .. } => "plan_changed",
+            Refusal::PlanFile { .. } => "plan_file",
+            Refusal::StalePlan { .. } => "stale_plan",
             Refusal::Cluster { .. } => "cluster",
             Refusal::Kubeconfig { .. } => "kubeconfig",
             Refusal::NoSuchOutput { .. } => "no_such_output",
@@ -530,8 +595,13 @@ mod tests {
     #[test]
     fn what_aws_refuses_as_invalid_points_at_the_file() {
         let text = "stack: app\nregion: eu-west-3\nvpcs:\n  main: {cidr: 10.0.0.0/16}\nsubnets:\n  a: {vpc: main, cidr: 10.0.1.0/24, zone: eu-west-3a}\n";
-        let stack =
-            crate::model::parse("stack.yaml", text, &crate::kinds::models(), None).expect("valid");
+        let stack = crate::model::parse(
+            "stack.yaml",
+            text,
+            &crate::kinds::models(),
+            &Default::default(),
+        )
+        .expect("valid");
         let failed = |kind, name: &str, code: &str| Done {
             op: OpKind::Create,
             kind,

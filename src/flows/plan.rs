@@ -4,9 +4,16 @@ use super::{CostChange, Error, Outcome, Session};
 use crate::engine::Status;
 
 /// What `up` would do.
-pub async fn plan(s: &Session, detailed: bool) -> Result<Outcome, Error> {
+pub async fn plan(
+    s: &Session,
+    detailed: bool,
+    out: Option<&std::path::Path>,
+) -> Result<Outcome, Error> {
     let (observed, plan) = s.discover().await?;
     s.available(&observed).await?;
+    if let Some(path) = out {
+        super::saved::write(path, &super::saved::make(s, &observed, &plan))?;
+    }
     let cost = plan
         .has_changes()
         .then(|| cost_change(s, &observed))
@@ -60,6 +67,9 @@ pub async fn drift(s: &Session) -> Result<Outcome, Error> {
 /// What exists of the stack, and who holds its lock.
 pub async fn status(s: &Session) -> Result<Outcome, Error> {
     let observed = s.registry.discover_all().await?;
+    if let Ok(mut e) = s.expiry.lock() {
+        *e = super::recorded_expiry(&observed).map(str::to_string);
+    }
     let lock = match crate::lock::holder(&*s.lock_store()).await? {
         None => None,
         Some(Ok(h)) => Some(format!(

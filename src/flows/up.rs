@@ -15,8 +15,16 @@ pub async fn up(
     view: &Arc<dyn View>,
     run: &RunOptions,
     allow_data_loss: bool,
+    saved: Option<&super::saved::Saved>,
 ) -> Result<Outcome, Error> {
     let (observed, plan) = s.discover().await?;
+    if let Some(saved) = saved {
+        // Exactly the plan that was saved, or nothing.
+        let reasons = super::saved::stale(s, saved, &observed, &plan);
+        if !reasons.is_empty() {
+            return Err(Refusal::StalePlan { reasons }.into());
+        }
+    }
     if plan.has_changes() {
         s.available(&observed).await?;
     }
@@ -43,7 +51,10 @@ pub async fn up(
         }
         .into());
     }
-    view.confirm("Apply these changes?")?;
+    if saved.is_none() {
+        // A saved plan was looked at when it was made (as Terraform applies a plan file).
+        view.confirm("Apply these changes?")?;
+    }
     let lock = take_lock(s, view, "up", run).await?;
     let result = async {
         // Looked at again under the lock: another operation may have changed the stack

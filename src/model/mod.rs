@@ -6,9 +6,11 @@
 //! unique across the whole file; resources refer to each other by name. Every resource
 //! also accepts `tags`, `depends_on` and (for kinds that hold data) `disposable`.
 
+pub mod expiry;
 pub mod net;
 pub mod schema;
 pub mod source;
+pub mod vars;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -137,6 +139,10 @@ pub struct Stack {
     header: Header,
     sections: Vec<(String, serde_yaml_ng::Mapping)>,
     text: String,
+    /// The variables' values, and which field took which (for diagnostics and plan files).
+    pub vars: vars::Substituted,
+    /// `expires:` (checked).
+    pub expires: Option<expiry::Expiry>,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -147,6 +153,8 @@ struct Header {
     region: Option<String>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    #[serde(default)]
+    expires: Option<String>,
 }
 
 /// A resource reference made by a field, checked once all resources are known.
@@ -172,6 +180,8 @@ pub struct Cx<'a> {
     /// Path prefix of the entry being built (`subnets.public-a`).
     prefix: String,
     tags: BTreeMap<String, String>,
+    /// Which fields took a variable's value: said in their diagnostics.
+    notes: Option<&'a vars::Substituted>,
 }
 
 impl<'a> Cx<'a> {
@@ -193,6 +203,7 @@ impl<'a> Cx<'a> {
             declared: BTreeMap::new(),
             prefix: String::new(),
             tags: BTreeMap::new(),
+            notes: None,
         }
     }
 
@@ -222,6 +233,10 @@ impl<'a> Cx<'a> {
 
     fn error_at(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
         let pos = self.sources.find(path);
+        let hint = match (hint, self.notes.and_then(|n| n.note_for(path))) {
+            (Some(h), Some(n)) => Some(format!("{h} ({n})")),
+            (h, n) => h.or(n),
+        };
         self.diags.push(Diagnostic {
             file: self.file.to_string(),
             line: pos.map(|p| p.line),
@@ -371,7 +386,7 @@ fn unknown_field_hint(message: &str) -> Option<String> {
 pub fn load(
     path: &Path,
     kinds: &[&dyn KindModel],
-    region_override: Option<&str>,
+    inputs: &vars::Inputs,
 ) -> Result<Stack, Invalid> {
     let stdin = path.as_os_str() == "-";
     let file = if stdin {
@@ -395,8 +410,11 @@ pub fn load(
             hint,
         }],
     })?;
-    parse(&file, &text, kinds, region_override)
+    parse(&file, &text, kinds, inputs)
 }
+
+/// The header's fields (the rest are `vars` and resource sections).
+const HEADER: [&str; 4] = ["stack", "region", "tags", "expires"];
 
 /// The largest stack file read: a 1,000-resource stack is about 150 KB.
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -482,8 +500,9 @@ pub fn parse(
     file: &str,
     text: &str,
     kinds: &[&dyn KindModel],
-    region_override: Option<&str>,
+    inputs: &vars::Inputs,
 ) -> Result<Stack, Invalid> {
+    let region_override = inputs.region.as_deref();
     // A byte-order mark is not content; columns on line 1 stay right without it.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let sources = SourceMap::index(text);
@@ -549,7 +568,7 @@ pub fn parse(
             )],
         }
     })?;
-    let serde_yaml_ng::Value::Mapping(root) = root else {
+    let serde_yaml_ng::Value::Mapping(mut root) = root else {
         let pos = sources.root;
         return Err(Invalid {
         from_aws: false,
@@ -563,6 +582,14 @@ pub fn parse(
         });
     };
 
+    let substituted = vars::substitute(file, &sources, &mut root, &inputs.vars).map_err(|d| {
+        let mut diagnostics = d;
+        diagnostics.sort_by_key(|d| (d.line.unwrap_or(0), d.column.unwrap_or(0)));
+        Invalid {
+            diagnostics,
+            from_aws: false,
+        }
+    })?;
     let mut diags = Vec::new();
     let mut header = serde_yaml_ng::Mapping::new();
     let mut sections = Vec::new();
@@ -578,7 +605,7 @@ pub fn parse(
             ));
             continue;
         };
-        if ["stack", "region", "tags"].contains(&key.as_str()) {
+        if HEADER.contains(&key.as_str()) {
             header.insert(k, v);
         } else if section_names.contains(&key.as_str()) {
             match v {
@@ -598,7 +625,8 @@ pub fn parse(
         } else {
             let pos = sources.find(&key);
             let mut candidates = section_names.clone();
-            candidates.extend(["stack", "region", "tags"]);
+            candidates.extend(HEADER);
+            candidates.push("vars");
             let hint = net::closest(&key, candidates.iter().copied())
                 .map(|c| format!("did you mean `{c}`?"))
                 .or_else(|| Some(format!("sections: {}", section_names.join(", "))));
@@ -614,6 +642,7 @@ pub fn parse(
 
     let header: Header = {
         let mut cx = Cx::new(file, "", "", PLACEHOLDER_ACCOUNT, &sources);
+        cx.notes = Some(&substituted);
         let h = cx.parse::<Header>(serde_yaml_ng::Value::Mapping(header));
         diags.append(&mut cx.diags);
         match h {
@@ -636,9 +665,14 @@ pub fn parse(
         name: header.stack.clone(),
         region,
         tags: header.tags.clone(),
+        expires: header
+            .expires
+            .as_deref()
+            .and_then(|e| expiry::parse(e).ok()),
         header,
         sections,
         text: text.to_string(),
+        vars: substituted.clone(),
     };
     let mut cx = Cx::new(
         file,
@@ -648,6 +682,7 @@ pub fn parse(
         &sources,
     );
     cx.diags = diags;
+    cx.notes = Some(&stack.vars);
     stack.check_header(&mut cx, region_override.is_some());
     let all = stack.build_into(&mut cx, kinds);
     stack.check_graph(&mut cx, kinds, &all);
@@ -665,6 +700,11 @@ pub fn parse(
 }
 
 impl Stack {
+    /// The file's text, as read.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// A diagnostic about `field` of resource `name` in `section`, found after the file
     /// was read (a value AWS does not offer): with its line, like the validator's.
     pub fn diagnostic(
@@ -680,6 +720,10 @@ impl Stack {
         let pos = sources
             .find(&path)
             .or_else(|| sources.find(&format!("{section}.{name}")));
+        let hint = match (hint, self.vars.note_for(&path)) {
+            (Some(h), Some(n)) => Some(format!("{h} ({n})")),
+            (h, n) => h.or(n),
+        };
         Diagnostic {
             file: self.file.clone(),
             line: pos.map(|p| p.line),
@@ -751,6 +795,9 @@ impl Stack {
             cx.error_hint(field, message, hint);
         }
         check_tags(cx, "tags", &self.header.tags);
+        if let Some(Err(m)) = self.header.expires.as_deref().map(expiry::parse) {
+            cx.error("expires", m);
+        }
     }
 
     /// Build every entry of every section; returns desired resources by name.

@@ -24,7 +24,22 @@ pub fn schema(kinds: &[&dyn KindModel]) -> Value {
         json!({
             "type": "string",
             "description": "The stack's name: 1 to 24 lowercase letters and digits, starting with a letter. Physical names are <stack>-<name>.",
-            "pattern": "^[a-z][a-z0-9]{0,23}$"
+            "pattern": "^([a-z0-9]|\\$\\{var\\.[A-Za-z][A-Za-z0-9_]*\\})+$"
+        }),
+    );
+    props.insert(
+        "vars".into(),
+        json!({
+            "type": "object",
+            "description": "Variables: values given from outside (--var NAME=VALUE, --var-file, PROVISION_VAR_NAME), used as ${var.NAME} wherever a value is.",
+            "additionalProperties": g.subschema_for::<super::vars::Declared>().to_value()
+        }),
+    );
+    props.insert(
+        "expires".into(),
+        json!({
+            "type": "string",
+            "description": "When the stack may be torn down by `provision down --expired`: a duration from the first `up` (8h, 2d, 90m), a UTC time (2026-12-01T18:00:00Z) or `never`. Recorded on every resource as the tag provision:expires.",
         }),
     );
     props.insert(

@@ -1025,6 +1025,17 @@ pub fn ask(yes: bool, question: &str) -> Result<(), Refusal> {
     }
 }
 
+/// When the stack expires, as recorded on its resources.
+fn expiry_text(place: &Place) -> String {
+    match &place.expires {
+        Some(at) => format!(
+            "Expires {}: `provision down --expired` tears it down after.\n",
+            crate::model::expiry::describe(at, crate::clock::now_secs())
+        ),
+        None => String::new(),
+    }
+}
+
 /// The result of a command, on stdout (a failed `down` check also on stderr).
 pub fn outcome(place: &Place, file: &str, o: &Outcome) {
     let stack = &place.stack;
@@ -1038,6 +1049,7 @@ pub fn outcome(place: &Place, file: &str, o: &Outcome) {
             if let Some(c) = cost {
                 print!("{}", cost_change_text(c));
             }
+            print!("{}", expiry_text(place));
         }
         Outcome::Document { text, written } => match written {
             Some(f) => println!("Wrote {f}."),
@@ -1058,6 +1070,7 @@ pub fn outcome(place: &Place, file: &str, o: &Outcome) {
             }
             println!("Status of {place}:");
             print!("{}", status_text(observed, settling));
+            print!("{}", expiry_text(place));
             if !missing.is_empty() && !observed.is_empty() {
                 println!(
                     "In the stack file, not in AWS ({}): {}",
@@ -1099,10 +1112,12 @@ pub fn outcome(place: &Place, file: &str, o: &Outcome) {
                     println!("Nothing of stack {stack} exists.");
                 }
                 print!("{}", outputs_text(outputs));
+                print!("{}", expiry_text(place));
                 return;
             };
             print!("{}", report_text(report));
             print!("{}", outputs_text(outputs));
+            print!("{}", expiry_text(place));
             let leaks = remaining.as_deref().unwrap_or_default();
             if !leaks.is_empty() {
                 eprintln!("error: {} resource(s) of the stack remain:", leaks.len());

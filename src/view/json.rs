@@ -103,6 +103,9 @@ pub fn outcome(place: &Place, file: &str, o: &Outcome) -> Value {
     if let Value::Object(m) = &mut doc {
         m.insert("account".into(), json!(place.account));
         m.insert("region".into(), json!(place.region));
+        if let Some(at) = &place.expires {
+            m.insert("expires".into(), json!(at));
+        }
     }
     doc
 }

@@ -51,7 +51,9 @@ struct Spec {
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ContainerSpec {
-    image: String,
+    /// A public image (`nginx:1.27`, `public.ecr.aws/...`), or one of the stack's
+    /// repositories and a tag: `{repository: api-images, tag: "${var.image_tag}"}`.
+    image: ImageSpec,
     port: u16,
     /// What the container runs, instead of the image's own command.
     #[serde(default)]
@@ -60,6 +62,35 @@ struct ContainerSpec {
     environment: BTreeMap<String, EnvSpec>,
     #[serde(default)]
     secrets: BTreeMap<String, SecretSpec>,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+enum ImageSpec {
+    Reference(String),
+    Repository(RepositoryImage),
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RepositoryImage {
+    /// One of the stack's `ecr_repositories`.
+    repository: String,
+    /// The image's tag, typically from a variable CI sets (`${var.image_tag}`).
+    tag: String,
+}
+
+/// ECR's tag syntax: a letter, digit or `_`, then up to 127 of those, `.` and `-`.
+fn valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= 128
+        && tag
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -93,7 +124,7 @@ struct SecretSpec {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Container<R = String> {
     pub name: String,
-    pub image: String,
+    pub image: R,
     pub port: u16,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
@@ -172,12 +203,33 @@ impl KindModel for Model {
             ),
             Some(_) => {}
         }
-        if spec.container.image.is_empty() || spec.container.image.contains(' ') {
-            cx.error(
-                "container.image",
-                "an image reference has no spaces, like repo/name:tag",
-            );
-        }
+        let image = match &spec.container.image {
+            ImageSpec::Reference(r) => {
+                if r.is_empty() || r.contains(' ') {
+                    cx.error(
+                        "container.image",
+                        "an image reference has no spaces, like repo/name:tag",
+                    );
+                }
+                Value::String(r.clone())
+            }
+            ImageSpec::Repository(i) => {
+                if !valid_tag(&i.tag) {
+                    cx.error_hint(
+                        "container.image.tag",
+                        format!("`{}` is not an image tag", i.tag),
+                        "up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`",
+                    );
+                }
+                cx.reference_suffixed(
+                    "container.image.repository",
+                    &i.repository,
+                    "uri",
+                    &format!(":{}", i.tag),
+                    &[names::ECR_REPOSITORY],
+                )
+            }
+        };
         if spec.container.port == 0 {
             cx.error("container.port", "port 0 is not a container port");
         }
@@ -231,7 +283,7 @@ impl KindModel for Model {
                 .map(|r| cx.reference_attr("task_role", r, "arn", &[names::IAM_ROLE])),
             container: Container {
                 name: name.to_string(),
-                image: spec.container.image,
+                image,
                 port: spec.container.port,
                 command: spec.container.command,
                 environment,

@@ -34,7 +34,7 @@ pub fn context() -> Arc<Context> {
 pub fn desired(sections: &str) -> Vec<Desired> {
     let text = format!("stack: {STACK}\nregion: {REGION}\n{sections}");
     let models = crate::kinds::models();
-    let stack = crate::model::parse("test.yaml", &text, &models, None)
+    let stack = crate::model::parse("test.yaml", &text, &models, &Default::default())
         .unwrap_or_else(|e| panic!("invalid test stack:\n{e}"));
     stack.desired(&models, ACCOUNT)
 }
