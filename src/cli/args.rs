@@ -98,6 +98,17 @@ pub struct Global {
     pub attempt_timeout: u64,
 }
 
+/// The regions a command without a stack file looks in.
+#[derive(Args, Debug, Clone)]
+pub struct Regions {
+    /// Regions to look in (comma-separated; default: --region, else the environment's).
+    #[arg(long, value_delimiter = ',', value_name = "REGION,...")]
+    pub regions: Vec<String>,
+    /// Look in every region enabled for the account.
+    #[arg(long, conflicts_with = "regions")]
+    pub all_regions: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Check the stack file; no AWS call.
@@ -142,6 +153,29 @@ pub enum Command {
         /// interfaces, instances, load balancers in its VPC; rules referring to its groups).
         #[arg(long)]
         force: bool,
+        /// Tear down the stack NAME without its file, from its tags (needs --region).
+        #[arg(
+            long,
+            value_name = "NAME",
+            conflicts_with = "expired",
+            requires = "region"
+        )]
+        stack: Option<String>,
+        /// Tear down every stack whose recorded expiry has passed (`expires:`, `up --ttl`),
+        /// without their files: what a scheduled reaper runs.
+        #[arg(long)]
+        expired: bool,
+        /// With --expired: only list what would be torn down.
+        #[arg(long, requires = "expired")]
+        dry_run: bool,
+        #[command(flatten)]
+        regions: Regions,
+    },
+    /// List the stacks in the account, from their tags alone (no stack file): resources,
+    /// creation, expiry, lock holder, and what they cost per day.
+    List {
+        #[command(flatten)]
+        regions: Regions,
     },
     /// Compare live resources with the stack file: exit 0 when they match, 2 when not.
     Drift,

@@ -196,10 +196,154 @@ async fn run(cli: Cli) -> ExitCode {
         Ok(i) => i,
         Err(invalid) => return report_failure(&g, &Error::Invalid(invalid), None),
     };
+    // Without a stack file: from the stacks' tags.
+    match &cli.command {
+        Command::List { regions } => return list(&g, regions, false).await,
+        Command::Down {
+            expired: true,
+            dry_run: true,
+            regions,
+            ..
+        } => return list(&g, regions, true).await,
+        Command::Down {
+            expired: true,
+            regions,
+            ..
+        } => return down_expired(&cli, regions).await,
+        Command::Down {
+            stack: Some(name), ..
+        } => {
+            let region = g.region.clone().unwrap_or_default();
+            return match tagged_stack(name, &region) {
+                Ok(stack) => with_stack(&cli, stack).await,
+                Err(i) => report_failure(&g, &Error::Invalid(i), None),
+            };
+        }
+        _ => {}
+    }
     let stack = match model::load(&g.file, &kinds::models(), &inputs) {
         Ok(s) => s,
         Err(i) => return report_failure(&g, &Error::Invalid(i), None),
     };
+    with_stack(&cli, stack).await
+}
+
+/// A stack known only by its name and region (`down --stack`, `down --expired`): no
+/// resource of its own, so `down` deletes what carries its tags.
+fn tagged_stack(name: &str, region: &str) -> Result<model::Stack, model::Invalid> {
+    let text = format!(
+        "stack: {}\nregion: {}\n",
+        yaml_text(name),
+        yaml_text(region)
+    );
+    model::parse(
+        &format!("--stack {name}"),
+        &text,
+        &kinds::models(),
+        &Default::default(),
+    )
+}
+
+/// A value as a YAML double-quoted string.
+fn yaml_text(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// The regions to look in: --regions, every enabled one, or the one region.
+async fn regions_of(g: &Global, r: &args::Regions) -> Result<Vec<String>, Error> {
+    let one = g
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .unwrap_or_else(|| model::DEFAULT_REGION.to_string());
+    if r.all_regions {
+        return flows::list::enabled_regions(&settings(g, &one)).await;
+    }
+    if !r.regions.is_empty() {
+        return Ok(r.regions.clone());
+    }
+    Ok(vec![one])
+}
+
+fn settings(g: &Global, region: &str) -> Settings {
+    Settings {
+        region: region.to_string(),
+        profile: g.profile.clone(),
+        attempt_timeout: Duration::from_secs(g.attempt_timeout),
+        max_requests: usize::from(g.max_requests),
+    }
+}
+
+/// `list`, and `down --expired --dry-run` (only the expired ones).
+async fn list(g: &Global, r: &args::Regions, expired_only: bool) -> ExitCode {
+    let found = async {
+        crate::aws::check_profile(g.profile.as_deref()).await?;
+        let regions = regions_of(g, r).await?;
+        let first = regions.first().cloned().unwrap_or_default();
+        let mut stacks = flows::list::stacks(&settings(g, &first), &regions).await?;
+        if expired_only {
+            stacks.retain(|s| s.expired);
+        }
+        Ok::<_, Error>(Outcome::Stacks {
+            stacks,
+            regions,
+            dry_run: expired_only,
+        })
+    }
+    .await;
+    let place = Place {
+        stack: String::new(),
+        account: None,
+        region: String::new(),
+        lines: Default::default(),
+        expires: None,
+    };
+    match found {
+        Ok(o) => report(g, &place, "", &o, None),
+        Err(e) => report_failure(g, &e, None),
+    }
+}
+
+/// `down --expired`: every stack past its expiry, one after the other, each as
+/// `down --stack` would.
+async fn down_expired(cli: &Cli, r: &args::Regions) -> ExitCode {
+    let g = &cli.global;
+    let found = async {
+        crate::aws::check_profile(g.profile.as_deref()).await?;
+        let regions = regions_of(g, r).await?;
+        let first = regions.first().cloned().unwrap_or_default();
+        flows::list::stacks(&settings(g, &first), &regions).await
+    }
+    .await;
+    let expired: Vec<flows::list::StackSummary> = match found {
+        Ok(all) => all.into_iter().filter(|s| s.expired).collect(),
+        Err(e) => return report_failure(g, &e, None),
+    };
+    if expired.is_empty() {
+        return list(g, r, true).await;
+    }
+    let mut worst = ExitCode::SUCCESS;
+    for s in expired {
+        tracing::info!(
+            "stack {} in {} expired at {:?}",
+            s.name,
+            s.region,
+            s.expires
+        );
+        let code = match tagged_stack(&s.name, &s.region) {
+            Ok(stack) => with_stack(cli, stack).await,
+            Err(i) => report_failure(g, &Error::Invalid(i), None),
+        };
+        if code != ExitCode::SUCCESS {
+            worst = code;
+        }
+    }
+    worst
+}
+
+async fn with_stack(cli: &Cli, stack: model::Stack) -> ExitCode {
+    let g = cli.global.clone();
     let (name, region, file) = (stack.name.clone(), stack.region.clone(), stack.file.clone());
     if let Command::Validate = cli.command {
         // No AWS call: the file alone.
@@ -260,12 +404,7 @@ async fn run(cli: Cli) -> ExitCode {
             Err(e) => report_failure(&g, &e, None),
         };
     }
-    let settings = Settings {
-        region: stack.region.clone(),
-        profile: g.profile.clone(),
-        attempt_timeout: Duration::from_secs(g.attempt_timeout),
-        max_requests: usize::from(g.max_requests),
-    };
+    let settings = settings(&g, &stack.region);
     let mut s = match Session::connect(stack, &settings, kind_options(&g, &cli.command)).await {
         Ok(s) => s,
         Err(e) => return report_failure(&g, &e, None),
@@ -323,6 +462,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Unlock => flows::unlock::unlock(&s, &view).await,
         Command::Adopt { name, id } => flows::adopt::adopt(&s, &view, &run, name, id).await,
         Command::Completions { .. }
+        | Command::List { .. }
         | Command::Man
         | Command::Schema
         | Command::Diagram { .. }

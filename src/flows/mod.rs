@@ -6,6 +6,7 @@
 pub mod adopt;
 pub mod down;
 pub mod kubeconfig;
+pub mod list;
 pub mod output;
 pub mod plan;
 pub mod review;
@@ -337,6 +338,12 @@ pub enum Outcome {
         artifacts: Vec<Artifact>,
         /// `up`: what the user wants of the stack now (addresses, endpoints).
         outputs: Vec<StackOutput>,
+    },
+    /// `list`, and `down --expired --dry-run` (the expired ones): stacks from their tags.
+    Stacks {
+        stacks: Vec<list::StackSummary>,
+        regions: Vec<String>,
+        dry_run: bool,
     },
     /// `output`: every output, or the one asked for.
     Outputs {

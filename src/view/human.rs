@@ -1025,6 +1025,83 @@ pub fn ask(yes: bool, question: &str) -> Result<(), Refusal> {
     }
 }
 
+/// The stacks `list` found (or the expired ones `down --expired --dry-run` would take).
+fn stacks_text(
+    stacks: &[crate::flows::list::StackSummary],
+    regions: &[String],
+    dry_run: bool,
+) -> String {
+    let now = crate::clock::now_secs();
+    let mut out = String::new();
+    let in_regions = regions.join(", ");
+    if stacks.is_empty() {
+        let what = if dry_run {
+            "No expired stack"
+        } else {
+            "No stack"
+        };
+        return format!("{what} in {in_regions}.\n");
+    }
+    if dry_run {
+        out.push_str(&format!(
+            "Expired stacks `provision down --expired` would tear down (dry run, nothing deleted), in {in_regions}:\n"
+        ));
+    } else {
+        out.push_str(&format!("Stacks in {in_regions}:\n"));
+    }
+    let rows: Vec<[String; 7]> = stacks
+        .iter()
+        .map(|s| {
+            [
+                s.name.clone(),
+                s.region.clone(),
+                s.resources.to_string(),
+                s.created.clone().unwrap_or_else(|| "-".into()),
+                match &s.expires {
+                    Some(e) if s.expired => format!("{e} (expired)"),
+                    Some(e) => crate::model::expiry::describe(e, now),
+                    None => "-".into(),
+                },
+                s.lock.clone().unwrap_or_else(|| "-".into()),
+                s.cost_per_day
+                    .map(|c| format!("${c:.2}"))
+                    .unwrap_or_else(|| "?".into()),
+            ]
+        })
+        .collect();
+    let head = [
+        "STACK",
+        "REGION",
+        "RESOURCES",
+        "CREATED",
+        "EXPIRES",
+        "LOCK",
+        "COST/DAY",
+    ];
+    let widths: Vec<usize> = (0..7)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([head[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        let mut l = String::from(" ");
+        for (i, c) in cells.iter().enumerate() {
+            l.push_str(&format!(" {c:<w$}", w = widths[i]));
+        }
+        format!("{}\n", l.trim_end())
+    };
+    out.push_str(&line(head.to_vec()));
+    for r in &rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out.push_str("  Cost per day: NAT gateways, public addresses, load balancers, EKS clusters, databases and nodes by the hour; not usage, not Fargate tasks.\n");
+    out
+}
+
 /// When the stack expires, as recorded on its resources.
 fn expiry_text(place: &Place) -> String {
     match &place.expires {
@@ -1044,6 +1121,11 @@ pub fn outcome(place: &Place, file: &str, o: &Outcome) {
         Outcome::Validated { resources } => {
             println!("{file} is valid: stack {stack} in {region}, {resources} resources.")
         }
+        Outcome::Stacks {
+            stacks,
+            regions,
+            dry_run,
+        } => print!("{}", stacks_text(stacks, regions, *dry_run)),
         Outcome::Planned { plan, cost, .. } => {
             print!("{}", plan_text(plan, place));
             if let Some(c) = cost {

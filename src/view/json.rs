@@ -102,7 +102,9 @@ pub fn outcome(place: &Place, file: &str, o: &Outcome) -> Value {
     let mut doc = body(&place.stack, &place.region, file, o);
     if let Value::Object(m) = &mut doc {
         m.insert("account".into(), json!(place.account));
-        m.insert("region".into(), json!(place.region));
+        if !place.region.is_empty() {
+            m.insert("region".into(), json!(place.region));
+        }
         if let Some(at) = &place.expires {
             m.insert("expires".into(), json!(at));
         }
@@ -115,6 +117,11 @@ fn body(stack: &str, region: &str, file: &str, o: &Outcome) -> Value {
         Outcome::Validated { resources } => {
             json!({"ok": true, "file": file, "stack": stack, "region": region, "resources": resources})
         }
+        Outcome::Stacks {
+            stacks,
+            regions,
+            dry_run,
+        } => json!({"ok": true, "regions": regions, "stacks": stacks, "dry_run": dry_run}),
         Outcome::Planned { plan, cost, .. } => {
             json!({"ok": true, "stack": stack, "summary": plan.summary(), "plan": plan, "cost": cost})
         }

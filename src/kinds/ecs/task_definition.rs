@@ -1,6 +1,6 @@
 //! ECS task definition (Fargate, awsvpc) with one container. Task definitions are
 //! immutable: a change registers a new revision (the family stays), and whatever
-//! references its ARN (the service) moves to it. `down` deregisters every revision.
+//! references its ARN (the service) moves to it. `down` deregisters every revision and deletes them.
 //!
 //! Environment values may come from other resources (`{from: database, output: address}`)
 //! and secrets from a database's managed password (`{password_of: database}`): the
@@ -493,6 +493,34 @@ impl Kind for TaskDefinitionKind {
                 .send()
                 .await
                 .map_err(|e| err("ecs:DeregisterTaskDefinition", e))?;
+        }
+        // Deregistered revisions stay (INACTIVE, still tagged) until deleted: delete them,
+        // ten at a time, so that nothing of the stack is left to find by its tags.
+        let inactive: Vec<String> = ecs
+            .list_task_definitions()
+            .family_prefix(&current.id)
+            .status(TaskDefinitionStatus::Inactive)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| err("ecs:ListTaskDefinitions", e))?;
+        let inactive: Vec<String> = inactive.into_iter().filter(|a| a.contains(&mine)).collect();
+        for chunk in inactive.chunks(10) {
+            let answer = ecs
+                .delete_task_definitions()
+                .set_task_definitions(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| err("ecs:DeleteTaskDefinitions", e))?;
+            for f in answer.failures() {
+                tracing::warn!(
+                    "task definition {} not deleted: {}",
+                    f.arn().unwrap_or_default(),
+                    f.reason().unwrap_or_default()
+                );
+            }
         }
         Ok(Deletion::Gone)
     }
