@@ -193,7 +193,10 @@ async fn run(cli: Cli) -> ExitCode {
         &g.var_files,
         &g.vars,
     ) {
-        Ok(i) => i,
+        Ok(i) => model::vars::Inputs {
+            lenient: matches!(cli.command, Command::Down { .. }),
+            ..i
+        },
         Err(invalid) => return report_failure(&g, &Error::Invalid(invalid), None),
     };
     // Without a stack file: from the stacks' tags.

@@ -582,14 +582,15 @@ pub fn parse(
         });
     };
 
-    let substituted = vars::substitute(file, &sources, &mut root, &inputs.vars).map_err(|d| {
-        let mut diagnostics = d;
-        diagnostics.sort_by_key(|d| (d.line.unwrap_or(0), d.column.unwrap_or(0)));
-        Invalid {
-            diagnostics,
-            from_aws: false,
-        }
-    })?;
+    let substituted = vars::substitute(file, &sources, &mut root, &inputs.vars, inputs.lenient)
+        .map_err(|d| {
+            let mut diagnostics = d;
+            diagnostics.sort_by_key(|d| (d.line.unwrap_or(0), d.column.unwrap_or(0)));
+            Invalid {
+                diagnostics,
+                from_aws: false,
+            }
+        })?;
     let mut diags = Vec::new();
     let mut header = serde_yaml_ng::Mapping::new();
     let mut sections = Vec::new();

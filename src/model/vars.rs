@@ -36,6 +36,9 @@ pub struct Inputs {
     pub region: Option<String>,
     /// Variable values, lowest precedence first.
     pub vars: Vec<Given>,
+    /// `down`: a required variable without a value is no error unless the stack's name or
+    /// region uses it (what is deleted is found by the stack's tags, not by the values).
+    pub lenient: bool,
 }
 
 impl Inputs {
@@ -44,6 +47,7 @@ impl Inputs {
         Inputs {
             region: region.map(str::to_string),
             vars: Vec::new(),
+            lenient: false,
         }
     }
 
@@ -93,6 +97,7 @@ impl Inputs {
         Ok(Inputs {
             region,
             vars: given,
+            lenient: false,
         })
     }
 }
@@ -281,6 +286,7 @@ pub fn substitute(
     sources: &SourceMap,
     root: &mut serde_yaml_ng::Mapping,
     given: &[Given],
+    lenient: bool,
 ) -> Result<Substituted, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let declared: BTreeMap<String, Declared> = match root.remove("vars") {
@@ -410,7 +416,29 @@ pub fn substitute(
             }),
         }
     }
+    let header_uses = |name: &str| {
+        ["stack", "region"].iter().any(|k| {
+            root.get(*k)
+                .and_then(Value::as_str)
+                .is_some_and(|t| references(t).iter().any(|(_, _, n)| *n == name))
+        })
+    };
     for (name, d) in &declared {
+        if !values.contains_key(name) && lenient && !header_uses(name) {
+            let value = match d.ty {
+                Type::String => Value::String(format!("unset-{name}")),
+                Type::Number => Value::Number(0.into()),
+                Type::Bool => Value::Bool(false),
+            };
+            values.insert(
+                name.clone(),
+                Resolved {
+                    value,
+                    from: "nothing (not needed here)".into(),
+                    sensitive: d.sensitive,
+                },
+            );
+        }
         if !values.contains_key(name) {
             let about = d
                 .description
@@ -609,7 +637,7 @@ mod tests {
                 from: f.to_string(),
             })
             .collect();
-        let s = substitute("s.yaml", &sources, &mut root, &given)?;
+        let s = substitute("s.yaml", &sources, &mut root, &given, false)?;
         Ok((Value::Mapping(root), s))
     }
 
@@ -684,6 +712,27 @@ mod tests {
         .expect("valid");
         let e = run("stack: a\nx:\n  a: {b: '${var.nope}'}\n", &[]).expect_err("bad");
         assert_eq!((e[0].line, e[0].field.as_str()), (Some(3), "x.a.b"));
+    }
+
+    #[test]
+    fn down_needs_only_the_variables_of_the_name_and_region() {
+        let text =
+            "vars:\n  env: {}\n  tag: {}\nstack: app${var.env}\nx:\n  a: {b: '${var.tag}'}\n";
+        let lenient = |given: &[Given]| {
+            let sources = SourceMap::index(text);
+            let mut root: serde_yaml_ng::Mapping = serde_yaml_ng::from_str(text).expect("yaml");
+            substitute("s.yaml", &sources, &mut root, given, true).map(|_| root)
+        };
+        let e = lenient(&[]).expect_err("the name needs env");
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].field, "vars.env");
+        let env = Given {
+            name: "env".into(),
+            value: "prod".into(),
+            from: "--var".into(),
+        };
+        let root = lenient(&[env]).expect("the tag is not needed");
+        assert_eq!(root["stack"], Value::String("appprod".into()));
     }
 
     #[test]
