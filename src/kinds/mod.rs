@@ -46,6 +46,7 @@ const fn kind(
 
 /// Every kind, in stack-file order.
 pub static KINDS: &[Entry] = &[
+    kind(&iam::oidc_provider::Model, iam::oidc_provider::cloud),
     kind(&iam::role::Model, iam::role::cloud),
     kind(&logs::log_group::Model, logs::log_group::cloud),
     kind(&ecs::cluster::Model, ecs::cluster::cloud),

@@ -25,6 +25,7 @@ pub const BUCKET_POLICY: &str = "bucket_policy";
 pub const DISTRIBUTION: &str = "distribution";
 pub const ORIGIN_ACCESS_CONTROL: &str = "origin_access_control";
 pub const IAM_ROLE: &str = "iam_role";
+pub const OIDC_PROVIDER: &str = "oidc_provider";
 pub const LOG_GROUP: &str = "log_group";
 pub const SNS_TOPIC: &str = "sns_topic";
 pub const ALARM: &str = "alarm";

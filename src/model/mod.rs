@@ -182,6 +182,8 @@ pub struct Cx<'a> {
     tags: BTreeMap<String, String>,
     /// Which fields took a variable's value: said in their diagnostics.
     notes: Option<&'a vars::Substituted>,
+    /// The file's sections as written, for a field one entry needs of another.
+    entries: &'a [(String, serde_yaml_ng::Mapping)],
 }
 
 impl<'a> Cx<'a> {
@@ -204,6 +206,7 @@ impl<'a> Cx<'a> {
             prefix: String::new(),
             tags: BTreeMap::new(),
             notes: None,
+            entries: &[],
         }
     }
 
@@ -337,6 +340,13 @@ impl<'a> Cx<'a> {
             kinds,
         });
         crate::engine::reference_suffixed(target, attr, suffix)
+    }
+
+    /// A text field of another entry of the file as written (`oidc_providers`, `github`,
+    /// `url`): for a value that cannot wait for a reference (an IAM condition key).
+    pub fn entry_field(&self, section: &str, name: &str, field: &str) -> Option<String> {
+        let (_, entries) = self.entries.iter().find(|(s, _)| s == section)?;
+        entries.get(name)?.get(field)?.as_str().map(str::to_string)
     }
 
     /// The tags of the current resource: stack tags, its own, and its identity.
@@ -684,6 +694,7 @@ pub fn parse(
     );
     cx.diags = diags;
     cx.notes = Some(&stack.vars);
+    cx.entries = &stack.sections;
     stack.check_header(&mut cx, region_override.is_some());
     let all = stack.build_into(&mut cx, kinds);
     stack.check_graph(&mut cx, kinds, &all);
@@ -751,6 +762,7 @@ impl Stack {
     pub fn desired(&self, kinds: &[&dyn KindModel], account: &str) -> Vec<Desired> {
         let sources = SourceMap::index(&self.text);
         let mut cx = Cx::new(&self.file, &self.name, &self.region, account, &sources);
+        cx.entries = &self.sections;
         self.build_into(&mut cx, kinds).into_values().collect()
     }
 

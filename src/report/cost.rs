@@ -787,6 +787,7 @@ pub const NO_CHARGE: &[&str] = &[
     names::BUCKET_POLICY,
     names::ORIGIN_ACCESS_CONTROL,
     names::IAM_ROLE,
+    names::OIDC_PROVIDER,
 ];
 
 #[cfg(test)]

@@ -30,13 +30,35 @@ pub static INFO: KindInfo = KindInfo {
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
-    /// Service principals that may assume the role (`ecs-tasks.amazonaws.com`).
-    trust: Vec<String>,
+    /// Who may assume the role: service principals (`ecs-tasks.amazonaws.com`), and
+    /// tokens of the stack's OpenID Connect providers (`{oidc: github, subjects: [...]}`).
+    trust: Vec<TrustSpec>,
     #[serde(default)]
     managed_policies: Vec<String>,
     /// Inline policies: name to statements.
     #[serde(default)]
     policies: BTreeMap<String, Vec<StatementSpec>>,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+enum TrustSpec {
+    Service(String),
+    Federated(FederatedSpec),
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct FederatedSpec {
+    /// One of the stack's `oidc_providers`.
+    oidc: String,
+    /// The token subjects allowed, `*` as a wildcard: for GitHub Actions
+    /// `repo:OWNER/REPO:ref:refs/heads/main`, `repo:OWNER/REPO:pull_request`,
+    /// `repo:OWNER/REPO:environment:NAME`.
+    subjects: Vec<String>,
+    /// The audience the tokens must carry (default `sts.amazonaws.com`).
+    #[serde(default)]
+    audience: Option<String>,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -101,12 +123,23 @@ impl KindModel for Model {
                 "at least one service must be allowed to assume the role",
             );
         }
+        let mut services = Vec::new();
+        let mut federated = Vec::new();
         for (i, t) in spec.trust.iter().enumerate() {
-            if !t.ends_with(".amazonaws.com") || t.contains(' ') {
-                cx.error(
-                    &format!("trust[{i}]"),
-                    format!("`{t}` is not a service principal like ecs-tasks.amazonaws.com"),
-                );
+            let f = format!("trust[{i}]");
+            match t {
+                TrustSpec::Service(t) => {
+                    if !t.ends_with(".amazonaws.com") || t.contains(' ') {
+                        cx.error(
+                            &f,
+                            format!(
+                                "`{t}` is not a service principal like ecs-tasks.amazonaws.com"
+                            ),
+                        );
+                    }
+                    services.push(t.clone());
+                }
+                TrustSpec::Federated(o) => federated.push(web_identity(cx, &f, o)),
             }
         }
         for (i, p) in spec.managed_policies.iter().enumerate() {
@@ -138,14 +171,13 @@ impl KindModel for Model {
                 json!({"Version": "2012-10-17", "Statement": out}),
             );
         }
-        let mut services = spec.trust.clone();
         services.sort();
         let mut managed_policies = spec.managed_policies.clone();
         managed_policies.sort();
         let props = Props {
             role_name,
             path: path(cx.stack),
-            trust: trust_policy(&services),
+            trust: trust_policy(&services, federated),
             managed_policies,
             policies,
             tags: cx.global_tags(),
@@ -210,8 +242,15 @@ fn statement(cx: &mut Cx, f: &str, st: &StatementSpec) -> Value {
             &[names::DATABASE],
         ));
     }
+    let only_on_every = !st.actions.is_empty()
+        && st
+            .actions
+            .iter()
+            .all(|a| ONLY_ON_EVERY_RESOURCE.contains(&a.as_str()));
     for (j, r) in st.resources.iter().enumerate() {
-        if r == "*" {
+        if r == "*" && only_on_every {
+            // What AWS authorizes on no particular resource.
+        } else if r == "*" {
             cx.error_hint(
                 &format!("{f}.resources[{j}]"),
                 "`*` grants access to every resource",
@@ -237,6 +276,10 @@ fn statement(cx: &mut Cx, f: &str, st: &StatementSpec) -> Value {
     json!({"Effect": "Allow", "Action": actions, "Resource": resources})
 }
 
+/// Actions IAM only grants on `*` (they act on no resource): a statement of these alone
+/// may name `resources: ['*']`.
+const ONLY_ON_EVERY_RESOURCE: &[&str] = &["ecr:GetAuthorizationToken", "sts:GetCallerIdentity"];
+
 /// `arn:partition:service:region:account:resource`, partition and service named (IAM
 /// refuses `arn:*` as "Resource vendor must be fully qualified").
 fn is_arn(r: &str) -> bool {
@@ -251,11 +294,60 @@ fn is_arn(r: &str) -> bool {
         && !parts[5].is_empty()
 }
 
-fn trust_policy(services: &[String]) -> Value {
+/// The statement letting tokens of one of the stack's OpenID Connect providers assume
+/// the role: its audience, and only the subjects named (never every subject).
+fn web_identity(cx: &mut Cx, f: &str, o: &FederatedSpec) -> Value {
+    let provider = cx.reference_attr(
+        &format!("{f}.oidc"),
+        &o.oidc,
+        "arn",
+        &[names::OIDC_PROVIDER],
+    );
+    // Condition keys are named after the issuer's host, known from the file.
+    let host = cx
+        .entry_field("oidc_providers", &o.oidc, "url")
+        .map(|u| super::oidc_provider::host(&u))
+        .unwrap_or_default();
+    if o.subjects.is_empty() {
+        cx.error_hint(
+            &format!("{f}.subjects"),
+            "a federated trust needs the subjects it allows",
+            "for GitHub Actions: repo:OWNER/REPO:ref:refs/heads/main",
+        );
+    }
+    for (j, s) in o.subjects.iter().enumerate() {
+        if s.trim_matches('*').is_empty() || s.starts_with("repo:*") {
+            cx.error_hint(
+                &format!("{f}.subjects[{j}]"),
+                format!("`{s}` lets tokens of any repository assume the role"),
+                "name the repository: repo:OWNER/REPO:ref:refs/heads/main",
+            );
+        }
+    }
+    let mut subjects = o.subjects.clone();
+    subjects.sort();
+    let audience = o
+        .audience
+        .clone()
+        .unwrap_or_else(|| "sts.amazonaws.com".into());
     json!({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": services}, "Action": ["sts:AssumeRole"]}]
+        "Effect": "Allow",
+        "Principal": {"Federated": provider},
+        "Action": ["sts:AssumeRoleWithWebIdentity"],
+        "Condition": {
+            "StringEquals": {format!("{host}:aud"): [audience]},
+            "StringLike": {format!("{host}:sub"): subjects}
+        }
     })
+}
+
+fn trust_policy(services: &[String], federated: Vec<Value>) -> Value {
+    let mut statements = Vec::new();
+    if !services.is_empty() {
+        statements.push(json!({"Effect": "Allow", "Principal": {"Service": services}, "Action": ["sts:AssumeRole"]}));
+    }
+    statements.extend(federated);
+    json!({"Version": "2012-10-17", "Statement": statements})
 }
 
 /// Canonical policy document: statements as a list, actions/resources/services as sorted
@@ -275,6 +367,14 @@ pub fn normalize_policy(v: &Value) -> Value {
                 }
                 if let Some(x) = s.get_mut("Principal").and_then(|p| p.get_mut("Service")) {
                     listify(x);
+                }
+                // Condition values: a single one may come back as a string.
+                if let Some(Value::Object(ops)) = s.get_mut("Condition") {
+                    for keys in ops.values_mut() {
+                        if let Value::Object(keys) = keys {
+                            keys.values_mut().for_each(listify);
+                        }
+                    }
                 }
                 if let Some(o) = s.as_object_mut() {
                     o.remove("Sid");
