@@ -360,3 +360,56 @@ fn stacks_are_listed_and_torn_down_from_their_tags_alone() {
     assert!(left.contains(&"reapkeep".to_string()));
     kept.ok(&["down", "--yes"], 0);
 }
+
+#[test]
+fn the_ci_access_stack_trusts_only_the_repository_s_tokens() {
+    let p = Project::new("spotilikeci");
+    let text = std::fs::read_to_string(common::repo().join("examples/ci-cd/access.yaml"))
+        .expect("access.yaml");
+    p.write(&text);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let iam = rt.block_on(async { aws_sdk_iam::Client::new(&config(REGION).await) });
+    // The operator policy, made once by hand as docs/ci-cd.md says.
+    let policy = std::fs::read_to_string(common::repo().join("docs/iam-policy.json"))
+        .expect("policy");
+    let made = rt.block_on(
+        iam.create_policy()
+            .policy_name("provision-operator")
+            .policy_document(policy)
+            .send(),
+    );
+    if let Err(e) = made {
+        let text = format!("{e:?}");
+        assert!(text.contains("EntityAlreadyExists"), "{text}");
+    }
+    let account = ["--var", "account_id=123456789012"];
+    p.ok(&[&["up", "--yes"][..], &account[..]].concat(), 0);
+
+    let role = rt
+        .block_on(iam.get_role().role_name("spotilikeci-deploy").send())
+        .expect("deploy role");
+    let doc = role
+        .role()
+        .and_then(|r| r.assume_role_policy_document())
+        .unwrap_or_default()
+        .to_string();
+    let doc = provision::kinds::iam::role::decode_policy(&doc).to_string();
+    assert!(
+        doc.contains("oidc-provider/token.actions.githubusercontent.com")
+            && doc.contains("sts:AssumeRoleWithWebIdentity")
+            && doc.contains("repo:spotilike/spotilike:ref:refs/heads/main")
+            && !doc.contains("pull_request"),
+        "{doc}"
+    );
+    let providers = rt
+        .block_on(iam.list_open_id_connect_providers().send())
+        .expect("providers");
+    assert_eq!(providers.open_id_connect_provider_list().len(), 1);
+    // Nothing to do on a second run; the provider goes with the stack.
+    p.ok(&[&["plan", "--detailed-exitcode"][..], &account[..]].concat(), 0);
+    p.ok(&["down", "--yes"], 0);
+    let providers = rt
+        .block_on(iam.list_open_id_connect_providers().send())
+        .expect("providers");
+    assert!(providers.open_id_connect_provider_list().is_empty());
+}

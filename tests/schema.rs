@@ -78,7 +78,18 @@ fn the_schema_is_current_accepts_the_examples_and_rejects_unknown_fields() {
     )
     .expect("write");
     p.ok(&["-f", extra.to_str().expect("path"), "validate"], 0);
-    for (file, errors) in check(&committed, &[repo().join("stack.yaml"), extra]) {
+    let access = repo().join("examples/ci-cd/access.yaml");
+    p.ok(
+        &[
+            "-f",
+            access.to_str().expect("path"),
+            "validate",
+            "--var",
+            "account_id=123456789012",
+        ],
+        0,
+    );
+    for (file, errors) in check(&committed, &[repo().join("stack.yaml"), extra, access]) {
         assert!(errors.is_empty(), "{file}: {errors:?}");
     }
 

@@ -289,6 +289,8 @@ pub fn substitute(
     lenient: bool,
 ) -> Result<Substituted, Vec<Diagnostic>> {
     let mut diags = Vec::new();
+    // Declarations reported as wrong: no further error about their uses.
+    let mut broken: Vec<String> = Vec::new();
     let declared: BTreeMap<String, Declared> = match root.remove("vars") {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(Value::Mapping(m)) => {
@@ -325,13 +327,16 @@ pub fn substitute(
                         out.insert(name, d);
                     }
                     Err(e) => {
+                        broken.push(name.clone());
                         let at = e.path().to_string();
                         let field = if at == "." || at.is_empty() {
                             path.clone()
                         } else {
                             format!("{path}.{at}")
                         };
-                        diags.push(diag(file, sources, &field, e.inner().to_string(), None));
+                        let message = e.inner().to_string();
+                        let hint = super::unknown_field_hint(&message);
+                        diags.push(diag(file, sources, &field, message, hint));
                     }
                 }
             }
@@ -374,6 +379,9 @@ pub fn substitute(
         }
     }
     for g in given {
+        if broken.contains(&g.name) {
+            continue;
+        }
         let Some(d) = declared.get(&g.name) else {
             // The environment may hold variables of other stacks; what was passed on
             // purpose must be declared.
@@ -467,7 +475,9 @@ pub fn substitute(
             continue;
         };
         if let Some(v) = root.get_mut(&k) {
-            walk(v, &key, &declared, &mut out, &mut diags, file, sources);
+            walk(
+                v, &key, &declared, &broken, &mut out, &mut diags, file, sources,
+            );
         }
     }
     if diags.is_empty() {
@@ -527,10 +537,12 @@ fn references(text: &str) -> Vec<(usize, usize, &str)> {
     out
 }
 
+#[allow(clippy::too_many_arguments)]
 fn walk(
     v: &mut Value,
     path: &str,
     declared: &BTreeMap<String, Declared>,
+    broken: &[String],
     out: &mut Substituted,
     diags: &mut Vec<Diagnostic>,
     file: &str,
@@ -548,6 +560,7 @@ fn walk(
                         child,
                         &format!("{path}.{key}"),
                         declared,
+                        broken,
                         out,
                         diags,
                         file,
@@ -562,6 +575,7 @@ fn walk(
                     child,
                     &format!("{path}[{i}]"),
                     declared,
+                    broken,
                     out,
                     diags,
                     file,
@@ -569,7 +583,16 @@ fn walk(
                 );
             }
         }
-        Value::Tagged(t) => walk(&mut t.value, path, declared, out, diags, file, sources),
+        Value::Tagged(t) => walk(
+            &mut t.value,
+            path,
+            declared,
+            broken,
+            out,
+            diags,
+            file,
+            sources,
+        ),
         Value::String(text) => {
             let refs = references(text);
             if refs.is_empty() {
@@ -579,7 +602,7 @@ fn walk(
             for (_, _, name) in &refs {
                 match out.values.get(*name) {
                     Some(r) => notes.push(format!("`{name}` = {} from {}", r.shown(), r.from)),
-                    None if declared.contains_key(*name) => {}
+                    None if declared.contains_key(*name) || broken.iter().any(|b| b == name) => {}
                     None => {
                         let hint = super::net::closest(name, declared.keys().map(String::as_str))
                             .map(|c| format!("did you mean `{c}`?"))

@@ -319,7 +319,13 @@ impl Kind for OidcProvider {
                 .await
                 .map_err(|e| err("iam:UpdateOpenIDConnectProviderThumbprint", e))?;
         }
-        sync_tags(&ProviderTags(self.iam()), &current.id, &have.tags, &want.tags).await?;
+        sync_tags(
+            &ProviderTags(self.iam()),
+            &current.id,
+            &have.tags,
+            &want.tags,
+        )
+        .await?;
         Ok(current.with_props(want.clone()))
     }
 
@@ -356,8 +362,8 @@ mod tests {
         let d = testing::desired(
             "oidc_providers:\n  github: {url: 'https://token.actions.githubusercontent.com/'}\n",
         );
-        let p: Props = serde_json::from_value(serde_json::Value::Object(d[0].props.clone()))
-            .expect("props");
+        let p: Props =
+            serde_json::from_value(serde_json::Value::Object(d[0].props.clone())).expect("props");
         assert_eq!(p.url, "token.actions.githubusercontent.com");
         assert_eq!(p.client_ids, vec!["sts.amazonaws.com"]);
         assert!(p.tags.contains_key(TAG_REGION));
