@@ -370,8 +370,8 @@ fn the_ci_access_stack_trusts_only_the_repository_s_tokens() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let iam = rt.block_on(async { aws_sdk_iam::Client::new(&config(REGION).await) });
     // The operator policy, made once by hand as docs/ci-cd.md says.
-    let policy = std::fs::read_to_string(common::repo().join("docs/iam-policy.json"))
-        .expect("policy");
+    let policy =
+        std::fs::read_to_string(common::repo().join("docs/iam-policy.json")).expect("policy");
     let made = rt.block_on(
         iam.create_policy()
             .policy_name("provision-operator")
@@ -406,7 +406,10 @@ fn the_ci_access_stack_trusts_only_the_repository_s_tokens() {
         .expect("providers");
     assert_eq!(providers.open_id_connect_provider_list().len(), 1);
     // Nothing to do on a second run; the provider goes with the stack.
-    p.ok(&[&["plan", "--detailed-exitcode"][..], &account[..]].concat(), 0);
+    p.ok(
+        &[&["plan", "--detailed-exitcode"][..], &account[..]].concat(),
+        0,
+    );
     p.ok(&["down", "--yes"], 0);
     let providers = rt
         .block_on(iam.list_open_id_connect_providers().send())

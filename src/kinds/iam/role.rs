@@ -806,7 +806,10 @@ mod tests {
         let decoded = normalize_policy(&decode_policy(stored));
         assert_eq!(
             decoded,
-            normalize_policy(&trust_policy(&["ecs-tasks.amazonaws.com".to_string()]))
+            normalize_policy(&trust_policy(
+                &["ecs-tasks.amazonaws.com".to_string()],
+                Vec::new()
+            ))
         );
     }
 
@@ -822,7 +825,7 @@ mod tests {
             .role_id("AROA1")
             .create_date(aws_smithy_types::DateTime::from_secs(0))
             .assume_role_policy_document(
-                trust_policy(&["ecs-tasks.amazonaws.com".to_string()]).to_string(),
+                trust_policy(&["ecs-tasks.amazonaws.com".to_string()], Vec::new()).to_string(),
             )
             .build()
             .unwrap();
