@@ -509,6 +509,9 @@ def _create_cluster_response(self):
     cluster = self.eks_backend.clusters[name]
     access = self._get_param("accessConfig") or {}
     cluster._pr_auth_mode = access.get("authenticationMode", "CONFIG_MAP")
+    # The Kubernetes API: the test double (scripts/kube_double.py) when one runs.
+    if os.environ.get("PROVISION_EKS_ENDPOINT"):
+        cluster.endpoint = os.environ["PROVISION_EKS_ENDPOINT"]
     cluster.status = "ACTIVE"
     phase(cluster, "status", "CREATING", dur("eks_cluster_create"))
     _cluster_side_resources(self.eks_backend, cluster)
@@ -1066,6 +1069,14 @@ def _create_service(self, original, *args, **kwargs):
 
 
 wrap(ecs_models.EC2ContainerServiceBackend, "create_service", _create_service)
+
+
+def _task_definition_families(self, original, *args, **kwargs):
+    # A family whose revisions were all deleted is no longer listed (AWS forgets it).
+    return [f for f in original(self, *args, **kwargs) if self.task_definitions.get(f)]
+
+
+wrap(ecs_models.EC2ContainerServiceBackend, "list_task_definition_families", _task_definition_families)
 
 
 # ---------------------------------------------------------------------------------------

@@ -268,6 +268,8 @@ pub struct Aws {
     pub ecr: aws_sdk_ecr::Client,
     pub stats: Arc<Stats>,
     pub region: String,
+    /// The credentials every client signs with (an EKS token is signed with them too).
+    pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
 }
 
 impl Aws {
@@ -307,6 +309,21 @@ impl Aws {
         }
         let conf = loader.load().await;
         Aws::from_conf(&conf, &settings.region, settings.max_requests)
+    }
+
+    /// The caller's credentials as a signing identity (for what is signed outside a
+    /// client: the EKS token).
+    pub async fn identity(
+        &self,
+    ) -> Result<aws_smithy_runtime_api::client::identity::Identity, CloudError> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let provider = self.credentials.as_ref().ok_or_else(|| {
+            CloudError::new("sts:credentials", "no AWS credentials found").with_code("NoCredentials")
+        })?;
+        let creds = provider.provide_credentials().await.map_err(|e| {
+            CloudError::new("sts:credentials", e.to_string()).with_code("CredentialsUnavailable")
+        })?;
+        Ok(creds.into())
     }
 
     /// Clients that make no call at start (no credentials are looked up): for code paths
@@ -374,6 +391,7 @@ impl Aws {
             ecr: client!(aws_sdk_ecr, "ecr"),
             stats,
             region: region.to_string(),
+            credentials: conf.credentials_provider(),
         }
     }
 

@@ -216,6 +216,13 @@ pub enum Command {
     /// Print the stack file's JSON Schema (for editors: the `# yaml-language-server:
     /// $schema=` line of a stack file; docs/stack.schema.json is this output).
     Schema,
+    /// Print the stack's Kubernetes objects as they will be applied (values substituted;
+    /// another resource's output shown as <name.output>), one YAML document each. No AWS
+    /// call: `provision manifests | kubernetes-validate --strict -`.
+    Manifests {
+        /// Only the objects of this `kubernetes:` entry.
+        entry: Option<String>,
+    },
     /// Add an entry for an EKS cluster of the stack to a kubeconfig file.
     Kubeconfig {
         /// The cluster (its name in the stack file); needed when the stack has several.

@@ -368,6 +368,7 @@ async fn with_stack(cli: &Cli, stack: model::Stack) -> ExitCode {
             Some(flows::review::diagram(&stack, *format, output.as_ref()))
         }
         Command::Cost { usage } => Some(flows::review::cost(&stack, &usage.usage())),
+        Command::Manifests { entry } => Some(flows::review::manifests(&stack, entry.as_deref())),
         Command::Footprint { usage, boavizta } => Some(
             flows::review::footprint(
                 &stack,
@@ -466,6 +467,7 @@ async fn with_stack(cli: &Cli, stack: model::Stack) -> ExitCode {
         Command::Adopt { name, id } => flows::adopt::adopt(&s, &view, &run, name, id).await,
         Command::Completions { .. }
         | Command::List { .. }
+        | Command::Manifests { .. }
         | Command::Man
         | Command::Schema
         | Command::Diagram { .. }

@@ -450,6 +450,21 @@ impl Task {
                     }
                     None => Waited::Done,
                 };
+                // Outputs AWS gives only once it is ready: read it once more.
+                let mut obs = obs;
+                let lacking = self
+                    .kind
+                    .info()
+                    .outputs
+                    .iter()
+                    .any(|o| *o != crate::engine::ID && !obs.outputs.contains_key(*o));
+                if wait.is_some() && lacking && matches!(waited, Waited::Done) {
+                    if let Ok(Some(fresh)) = self.kind.refresh(&obs).await {
+                        for (k, v) in fresh.outputs {
+                            obs.outputs.entry(k).or_insert(v);
+                        }
+                    }
+                }
                 let id = obs.id.clone();
                 if let Ok(mut live) = self.live.lock() {
                     live.insert(name.clone(), obs);

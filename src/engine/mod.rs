@@ -518,6 +518,12 @@ pub trait ResourceKind: Send + Sync {
     async fn status(&self, _current: &Observed) -> Result<Status, CloudError> {
         Ok(Status::Ready)
     }
+
+    /// The resource as it is now, read again once it is ready: for outputs AWS gives only
+    /// then (a load balancer's address). `None` when it cannot be read.
+    async fn refresh(&self, _current: &Observed) -> Result<Option<Observed>, CloudError> {
+        Ok(None)
+    }
 }
 
 /// The kinds the engine can work with, by kind name.
@@ -681,6 +687,7 @@ fn collect_refs(v: &Value, out: &mut Vec<String>) {
 }
 
 /// A reference to an output with a fixed text appended (`arn:aws:s3:::bucket` + `/*`).
+/// (A reference may also carry a `prefix`: the text around it in a longer value.)
 pub fn reference_suffixed(name: &str, attr: &str, suffix: &str) -> Value {
     serde_json::json!({ "$ref": name, "attr": attr, "suffix": suffix })
 }
@@ -688,8 +695,9 @@ pub fn reference_suffixed(name: &str, attr: &str, suffix: &str) -> Value {
 /// Replace references using `lookup(name, attr)`; `None` marks the value unknown until apply.
 pub fn resolve(v: &Value, lookup: &dyn Fn(&str, &str) -> Option<String>) -> Option<Value> {
     if let Some((name, attr)) = as_ref(v) {
+        let prefix = v.get("prefix").and_then(Value::as_str).unwrap_or("");
         let suffix = v.get("suffix").and_then(Value::as_str).unwrap_or("");
-        return lookup(name, attr).map(|s| Value::String(format!("{s}{suffix}")));
+        return lookup(name, attr).map(|s| Value::String(format!("{prefix}{s}{suffix}")));
     }
     Some(match v {
         Value::Array(a) => Value::Array(

@@ -68,7 +68,19 @@ pub async fn in_region(settings: &Settings, region: &str) -> Result<Vec<StackSum
         ..settings.clone()
     })
     .await;
-    let found = tagged(&aws).await?;
+    let mut found = tagged(&aws).await?;
+    // NAT gateways stay listed for a while once deleted: those are not the stack's any more.
+    let nat_ids: Vec<String> = found
+        .iter()
+        .filter_map(|(arn, _)| arn.split_once(":natgateway/").map(|(_, id)| id.to_string()))
+        .collect();
+    if !nat_ids.is_empty() {
+        let gone = gone_nat_gateways(&aws, nat_ids).await?;
+        found.retain(|(arn, _)| {
+            !arn.split_once(":natgateway/")
+                .is_some_and(|(_, id)| gone.contains(&id.to_string()))
+        });
+    }
     let mut by_stack: BTreeMap<String, Tagged> = BTreeMap::new();
     for (arn, tags) in found {
         // A global resource of a stack homed elsewhere is that stack's.
@@ -151,6 +163,36 @@ pub async fn enabled_regions(settings: &Settings) -> Result<Vec<String>, Error> 
         .collect();
     regions.sort();
     Ok(regions)
+}
+
+/// Which of these NAT gateways are deleted, being deleted or forgotten, in one call.
+async fn gone_nat_gateways(aws: &Aws, ids: Vec<String>) -> Result<Vec<String>, Error> {
+    use aws_sdk_ec2::types::NatGatewayState;
+    let answer = aws
+        .ec2
+        .describe_nat_gateways()
+        // A filter, not ids: one that AWS has already forgotten fails no call.
+        .filter(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("nat-gateway-id")
+                .set_values(Some(ids.clone()))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| err("ec2:DescribeNatGateways", e))?;
+    let live: Vec<&str> = answer
+        .nat_gateways()
+        .iter()
+        .filter(|n| {
+            !matches!(
+                n.state(),
+                Some(NatGatewayState::Deleted | NatGatewayState::Deleting | NatGatewayState::Failed)
+            )
+        })
+        .filter_map(|n| n.nat_gateway_id())
+        .collect();
+    Ok(ids.into_iter().filter(|id| !live.contains(&id.as_str())).collect())
 }
 
 /// Database ARN -> (class, Multi-AZ), in one call.

@@ -14,6 +14,21 @@ fn resources(stack: &Stack) -> Vec<Desired> {
     stack.desired(&crate::kinds::models(), model::PLACEHOLDER_ACCOUNT)
 }
 
+/// `manifests`: the Kubernetes objects of the stack file (of one entry) as they will be
+/// applied, one YAML document each.
+pub fn manifests(stack: &Stack, entry: Option<&str>) -> Result<Outcome, Error> {
+    let docs: Vec<String> = resources(stack)
+        .iter()
+        .filter(|d| entry.is_none_or(|e| d.name.split('.').next() == Some(e)))
+        .filter_map(crate::kinds::kubernetes::object::rendered)
+        .filter_map(|o| serde_yaml_ng::to_string(&o).ok())
+        .collect();
+    Ok(Outcome::Document {
+        text: docs.iter().map(|d| format!("---\n{d}")).collect(),
+        written: None,
+    })
+}
+
 fn write(file: &Path, bytes: &[u8]) -> Result<String, ReportError> {
     std::fs::write(file, bytes).map_err(|e| ReportError::Write {
         file: file.display().to_string(),

@@ -21,6 +21,7 @@ pub mod ecs;
 pub mod eks;
 pub mod elbv2;
 pub mod iam;
+pub mod kubernetes;
 pub mod logs;
 pub mod names;
 pub mod rds;
@@ -68,6 +69,7 @@ pub static KINDS: &[Entry] = &[
     kind(&rds::instance::Model, rds::instance::cloud),
     kind(&eks::cluster::Model, eks::cluster::cloud),
     kind(&eks::node_group::Model, eks::node_group::cloud),
+    kind(&kubernetes::object::Model, kubernetes::object::cloud),
     kind(&sns::topic::Model, sns::topic::cloud),
     kind(&cloudwatch::alarm::Model, cloudwatch::alarm::cloud),
     kind(&budgets::budget::Model, budgets::budget::cloud),

@@ -31,3 +31,4 @@ pub const SNS_TOPIC: &str = "sns_topic";
 pub const ALARM: &str = "alarm";
 pub const BUDGET: &str = "budget";
 pub const ECR_REPOSITORY: &str = "ecr_repository";
+pub const KUBERNETES_OBJECT: &str = "kubernetes_object";

@@ -349,6 +349,26 @@ impl<'a> Cx<'a> {
         entries.get(name)?.get(field)?.as_str().map(str::to_string)
     }
 
+    /// The stack file's variables as text (for files the stack reads, such as manifests).
+    pub fn variables(&self) -> BTreeMap<String, String> {
+        self.notes
+            .map(|n| {
+                n.values
+                    .iter()
+                    .map(|(k, v)| {
+                        let text = match &v.value {
+                            serde_yaml_ng::Value::String(s) => s.clone(),
+                            serde_yaml_ng::Value::Number(x) => x.to_string(),
+                            serde_yaml_ng::Value::Bool(b) => b.to_string(),
+                            _ => String::new(),
+                        };
+                        (k.clone(), text)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The tags of the current resource: stack tags, its own, and its identity.
     pub fn tags(&self) -> BTreeMap<String, String> {
         self.tags.clone()
@@ -763,6 +783,7 @@ impl Stack {
         let sources = SourceMap::index(&self.text);
         let mut cx = Cx::new(&self.file, &self.name, &self.region, account, &sources);
         cx.entries = &self.sections;
+        cx.notes = Some(&self.vars);
         self.build_into(&mut cx, kinds).into_values().collect()
     }
 

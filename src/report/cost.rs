@@ -788,6 +788,9 @@ pub const NO_CHARGE: &[&str] = &[
     names::ORIGIN_ACCESS_CONTROL,
     names::IAM_ROLE,
     names::OIDC_PROVIDER,
+    // Its Service of type LoadBalancer makes a load balancer AWS bills; it is Kubernetes's,
+    // not the stack file's, and the estimate does not count it.
+    names::KUBERNETES_OBJECT,
 ];
 
 #[cfg(test)]

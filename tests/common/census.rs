@@ -90,6 +90,8 @@ pub static ROWS: &[(&str, Count)] = &[
         Box::pin(origin_access_controls(c, s))
     }),
     (names::IAM_ROLE, |c, s| Box::pin(iam_roles(c, s))),
+    (names::OIDC_PROVIDER, |c, s| Box::pin(oidc_providers(c, s))),
+    (names::KUBERNETES_OBJECT, |_, s| Box::pin(kubernetes_objects(s))),
     (names::LOG_GROUP, |c, s| Box::pin(log_groups(c, s))),
     (names::SNS_TOPIC, |c, s| Box::pin(sns_topics(c, s))),
     (names::ALARM, |c, s| Box::pin(alarms(c, s))),
@@ -125,6 +127,7 @@ pub const FULL: &[(&str, usize)] = &[
     (names::DISTRIBUTION, 1),
     (names::ORIGIN_ACCESS_CONTROL, 1),
     (names::IAM_ROLE, 4),
+    (names::OIDC_PROVIDER, 0),
     (names::LOG_GROUP, 2),
     (names::SNS_TOPIC, 1),
     (names::ALARM, 4),
@@ -499,6 +502,67 @@ async fn iam_roles(c: &Clients, stack: &str) -> usize {
         .await
         .expect("roles");
     out.roles().len()
+}
+
+async fn oidc_providers(c: &Clients, stack: &str) -> usize {
+    let out = c
+        .iam
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .expect("providers");
+    let mut n = 0;
+    for p in out.open_id_connect_provider_list() {
+        let got = c
+            .iam
+            .get_open_id_connect_provider()
+            .open_id_connect_provider_arn(p.arn().unwrap_or_default())
+            .send()
+            .await
+            .expect("provider");
+        if got
+            .tags()
+            .iter()
+            .any(|t| t.key() == "provision:stack" && t.value() == stack)
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The stack's objects in the Kubernetes API double, asked as a client would (an EKS
+/// token, a list by the stack's label for each type provision manages).
+pub async fn kubernetes_objects(stack: &str) -> usize {
+    let Some(kube) = super::emulator().kube.as_ref() else {
+        return 0;
+    };
+    let identity = aws_credential_types::Credentials::new("testing", "testing", None, None, "tests").into();
+    let token = provision::kinds::kubernetes::token::token(&identity, super::REGION, "census", std::time::SystemTime::now())
+        .expect("token");
+    let http = reqwest::Client::new();
+    let mut n = 0;
+    for t in provision::kinds::kubernetes::TYPES {
+        let base = if t.api_version.contains('/') { "apis" } else { "api" };
+        let url = format!(
+            "{}/{base}/{}/{}?labelSelector=provision/stack%3D{stack}",
+            kube.endpoint, t.api_version, t.plural
+        );
+        let list: serde_json::Value = http
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        n += list["items"]
+            .as_array()
+            .map(|items| items.iter().filter(|o| o["metadata"]["deletionTimestamp"].is_null()).count())
+            .unwrap_or(0);
+    }
+    n
 }
 
 async fn log_groups(c: &Clients, stack: &str) -> usize {

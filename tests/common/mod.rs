@@ -23,6 +23,9 @@ pub const ACCOUNT: &str = "123456789012";
 
 pub struct Emulator {
     pub endpoint: String,
+    /// The Kubernetes API double every EKS cluster of this emulator answers with
+    /// (scripts/kube_double.py), its record of exchanges and its settings file.
+    pub kube: Option<KubeDouble>,
     /// The realism layer's settings file (durations, failures), when this binary started
     /// the emulator (see scripts/realism.py).
     pub realism: Option<PathBuf>,
@@ -44,6 +47,7 @@ pub fn emulator() -> &'static Emulator {
         if let Ok(e) = std::env::var("PROVISION_TEST_ENDPOINT") {
             return Emulator {
                 endpoint: e,
+                kube: None,
                 realism: None,
                 _watchdog: None,
             };
@@ -62,6 +66,7 @@ pub fn emulator() -> &'static Emulator {
         let log = std::env::temp_dir().join(format!("provision-moto-{port}.log"));
         let realism = std::env::temp_dir().join(format!("provision-realism-{port}.json"));
         std::fs::write(&realism, "{}").expect("realism settings");
+        let kube = KubeDouble::start(&venv);
         // The watchdog loop stops the server once this test process is gone.
         let script = format!(
             "{} -H 127.0.0.1 -p {port} > {} 2>&1 & m=$!; while kill -0 {} 2>/dev/null; do sleep 1; done; kill $m",
@@ -75,6 +80,7 @@ pub fn emulator() -> &'static Emulator {
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .env("MOTO_ECS_SERVICE_RUNNING", "10")
             .env("PROVISION_REALISM_FILE", &realism)
+            .env("PROVISION_EKS_ENDPOINT", &kube.endpoint)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -88,10 +94,83 @@ pub fn emulator() -> &'static Emulator {
         }
         Emulator {
             endpoint,
+            kube: Some(kube),
             realism: Some(realism),
             _watchdog: Some(watchdog),
         }
     })
+}
+
+/// The Kubernetes API double (scripts/kube_double.py): one per test binary, stopped with it.
+pub struct KubeDouble {
+    pub endpoint: String,
+    pub record: PathBuf,
+    pub settings: PathBuf,
+    _watchdog: std::process::Child,
+}
+
+impl KubeDouble {
+    fn start(venv: &Path) -> KubeDouble {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let record = std::env::temp_dir().join(format!("provision-kube-{port}.jsonl"));
+        let settings = std::env::temp_dir().join(format!("provision-kube-{port}.json"));
+        let _ = std::fs::remove_file(&record);
+        std::fs::write(&settings, r#"{"rollout": 0.5, "address": 0.5, "finalizer": 0.5}"#)
+            .expect("kube settings");
+        let script = format!(
+            "{} {} {port} {} {} & m=$!; while kill -0 {} 2>/dev/null; do sleep 1; done; kill $m",
+            venv.join("bin/python").display(),
+            repo().join("scripts/kube_double.py").display(),
+            record.display(),
+            settings.display(),
+            std::process::id()
+        );
+        let watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the Kubernetes API double");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(30), "the Kubernetes API double did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        KubeDouble {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            record,
+            settings,
+            _watchdog: watchdog,
+        }
+    }
+
+    /// The exchanges so far: (method, path, status).
+    pub fn exchanges(&self) -> Vec<(String, String, u16)> {
+        std::fs::read_to_string(&self.record)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| {
+                (
+                    v["method"].as_str().unwrap_or_default().to_string(),
+                    v["path"].as_str().unwrap_or_default().to_string(),
+                    v["status"].as_u64().unwrap_or(0) as u16,
+                )
+            })
+            .collect()
+    }
+
+    /// Set its timings (`{"rollout": 1.0, "address": 1.0, "finalizer": 1.0, "fail_images": [..]}`).
+    pub fn set(&self, settings: serde_json::Value) {
+        let tmp = self.settings.with_extension("tmp");
+        std::fs::write(&tmp, settings.to_string()).expect("write kube settings");
+        std::fs::rename(&tmp, &self.settings).expect("kube settings");
+    }
 }
 
 /// Set the realism layer's settings for this binary's emulator: durations in seconds of

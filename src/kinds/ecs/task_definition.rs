@@ -395,13 +395,20 @@ impl Kind for TaskDefinitionKind {
             .map_err(|e| err("ecs:ListTaskDefinitionFamilies", e))?;
         // The latest ACTIVE revision of each family (no batch describe exists).
         let reads = families.iter().map(|f| async move {
-            let d = ecs
+            let d = match ecs
                 .describe_task_definition()
                 .task_definition(f)
                 .include(TaskDefinitionField::Tags)
                 .send()
                 .await
-                .map_err(|e| err("ecs:DescribeTaskDefinition", e))?;
+                .map_err(|e| err("ecs:DescribeTaskDefinition", e))
+            {
+                // Its last revisions were deleted since the listing.
+                Err(e) if e.message.contains("Unable to describe task definition") => {
+                    return Ok(None)
+                }
+                other => other?,
+            };
             let tags = tags_of(d.tags());
             Ok::<_, CloudError>(d.task_definition.map(|td| (td, tags)))
         });

@@ -355,7 +355,36 @@ impl Kind for OidcProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::support::testing;
+    use crate::kinds::support::testing::{self, assert_observes, context};
+
+    fn remote(tags: Tags) -> Remote {
+        Remote {
+            arn: "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+                .into(),
+            url: "token.actions.githubusercontent.com".into(),
+            client_ids: vec!["sts.amazonaws.com".into()],
+            thumbprints: vec!["6938fd4d98bab03faadb97b34396831e3780aea1".into()],
+            tags,
+        }
+    }
+
+    #[test]
+    fn a_described_provider_is_what_the_file_wants() {
+        let file = "oidc_providers:\n  github: {url: 'https://token.actions.githubusercontent.com', thumbprints: [6938FD4D98BAB03FAADB97B34396831E3780AEA1]}\n";
+        assert_observes(
+            OidcProvider(context()),
+            &remote(testing::global_identity_tags("github")),
+            file,
+            "github",
+        );
+        // Another stack's, or this stack's name homed in another region: not ours.
+        assert!(OidcProvider(context())
+            .observe(&remote(testing::foreign_tags("github")))
+            .is_none());
+        assert!(OidcProvider(context())
+            .observe(&remote(testing::identity_tags("github")))
+            .is_none());
+    }
 
     #[test]
     fn the_file_gives_the_host_sorted_audiences_and_global_tags() {

@@ -421,6 +421,15 @@ impl<K: Kind> ResourceKind for Typed<K> {
             Some(r) => self.0.state(&r),
         })
     }
+
+    async fn refresh(&self, current: &Observed) -> Result<Option<Observed>, CloudError> {
+        Ok(self
+            .0
+            .find(&self.found(current)?)
+            .await?
+            .and_then(|r| self.0.observe(&r))
+            .map(|f| self.observed(f)))
+    }
 }
 
 #[cfg(test)]
