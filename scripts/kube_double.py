@@ -33,8 +33,9 @@ RECORD = sys.argv[2]
 SETTINGS = sys.argv[3]
 
 LOCK = threading.RLock()
-# (group/version, plural, namespace, name) -> object
-OBJECTS = {}
+# cluster -> {(group/version, plural, namespace, name) -> object}; each EKS cluster's
+# endpoint is `<this server>/clusters/<name>` (set by the realism layer).
+CLUSTERS = {}
 CLUSTER_SCOPED = {"namespaces", "clusterroles", "clusterrolebindings"}
 
 
@@ -113,8 +114,11 @@ def merge(base, patch):
 
 
 def parse_path(path):
-    """(group/version, namespace or None, plural, name or None) of an API path."""
+    """(cluster, group/version, namespace or None, plural, name or None) of an API path."""
     parts = [p for p in path.split("/") if p]
+    cluster = "-"
+    if parts[:1] == ["clusters"] and len(parts) > 1:
+        cluster, parts = parts[1], parts[2:]
     if parts[:1] == ["api"]:
         gv, rest = parts[1], parts[2:]
     elif parts[:1] == ["apis"]:
@@ -126,7 +130,7 @@ def parse_path(path):
         ns, rest = rest[1], rest[2:]
     plural = rest[0] if rest else None
     name = rest[1] if len(rest) > 1 else None
-    return gv, ns, plural, name
+    return cluster, gv, ns, plural, name
 
 
 def matches(obj, selector):
@@ -222,14 +226,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def route(self):
         url = urllib.parse.urlparse(self.path)
+        if url.path == "/_clusters":
+            # For the tests' census: the clusters that hold objects (no token needed).
+            with LOCK:
+                return self.reply(200, sorted(c for c, objs in CLUSTERS.items() if objs))
         if not token_ok(self.headers.get("Authorization")):
             self.body()
             return self.status_error(401, "Unauthorized", "Unauthorized")
         parsed = parse_path(url.path)
         if parsed is None:
             return self.status_error(404, "NotFound", f"the server could not find {url.path}")
-        gv, ns, plural, name = parsed
+        cluster, gv, ns, plural, name = parsed
         query = urllib.parse.parse_qs(url.query)
+        self.objects = CLUSTERS.setdefault(cluster, {})
         return gv, ns, plural, name, query
 
     def do_GET(self):
@@ -241,14 +250,14 @@ class Handler(BaseHTTPRequestHandler):
             self.sweep()
             if plural == "pods" and name is None:
                 selector = query.get("labelSelector", [""])[0]
-                pods = [p for o in OBJECTS.values() if o.get("kind") == "Deployment" and (ns is None or o["metadata"].get("namespace") == ns) for p in pods_of(o)]
+                pods = [p for o in self.objects.values() if o.get("kind") == "Deployment" and (ns is None or o["metadata"].get("namespace") == ns) for p in pods_of(o)]
                 pods = [p for p in pods if matches(p, selector)]
                 return self.reply(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": pods})
             if name is None:
                 selector = query.get("labelSelector", [""])[0]
-                items = [with_status(o) for (g, p, n, _), o in sorted(OBJECTS.items()) if g == gv and p == plural and (ns is None or n == ns) and matches(o, selector)]
+                items = [with_status(o) for (g, p, n, _), o in sorted(self.objects.items()) if g == gv and p == plural and (ns is None or n == ns) and matches(o, selector)]
                 return self.reply(200, {"kind": "List", "apiVersion": gv, "metadata": {"resourceVersion": "1"}, "items": items})
-            obj = OBJECTS.get((gv, plural, ns, name))
+            obj = self.objects.get((gv, plural, ns, name))
             if obj is None:
                 return self.status_error(404, "NotFound", f'{plural} "{name}" not found')
             return self.reply(200, with_status(obj))
@@ -270,7 +279,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.status_error(400, "BadRequest", "the name of the object does not match the name on the URL")
         with LOCK:
             key = (gv, plural, ns, name)
-            old = OBJECTS.get(key)
+            old = self.objects.get(key)
             now = time.time()
             if old is None:
                 obj = merge({}, json.loads(json.dumps(patch)))
@@ -300,7 +309,7 @@ class Handler(BaseHTTPRequestHandler):
                 "fieldsType": "FieldsV1", "fieldsV1": managed,
             })
             obj["metadata"]["managedFields"] = entries
-            OBJECTS[key] = obj
+            self.objects[key] = obj
             return self.reply(code, with_status(obj))
 
     def do_DELETE(self):
@@ -311,7 +320,7 @@ class Handler(BaseHTTPRequestHandler):
         self.body()
         with LOCK:
             key = (gv, plural, ns, name)
-            obj = OBJECTS.get(key)
+            obj = self.objects.get(key)
             if obj is None:
                 return self.status_error(404, "NotFound", f'{plural} "{name}" not found')
             has_lb = (obj.get("kind") == "Service" and obj.get("spec", {}).get("type") == "LoadBalancer") or obj.get("kind") == "Ingress"
@@ -321,7 +330,7 @@ class Handler(BaseHTTPRequestHandler):
                 obj["metadata"]["finalizers"] = ["service.kubernetes.io/load-balancer-cleanup"]
                 obj["metadata"]["_gone_at"] = time.time() + settings().get("finalizer", 1.0)
             else:
-                del OBJECTS[key]
+                del self.objects[key]
             return self.reply(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
 
     def do_POST(self):
@@ -332,8 +341,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def sweep(self):
         now = time.time()
-        for key in [k for k, o in OBJECTS.items() if o["metadata"].get("_gone_at", now + 1) <= now]:
-            del OBJECTS[key]
+        for objs in CLUSTERS.values():
+            for key in [k for k, o in objs.items() if o["metadata"].get("_gone_at", now + 1) <= now]:
+                del objs[key]
 
 
 if __name__ == "__main__":

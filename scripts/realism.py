@@ -511,7 +511,7 @@ def _create_cluster_response(self):
     cluster._pr_auth_mode = access.get("authenticationMode", "CONFIG_MAP")
     # The Kubernetes API: the test double (scripts/kube_double.py) when one runs.
     if os.environ.get("PROVISION_EKS_ENDPOINT"):
-        cluster.endpoint = os.environ["PROVISION_EKS_ENDPOINT"]
+        cluster.endpoint = f'{os.environ["PROVISION_EKS_ENDPOINT"]}/clusters/{cluster.name}'
     cluster.status = "ACTIVE"
     phase(cluster, "status", "CREATING", dur("eks_cluster_create"))
     _cluster_side_resources(self.eks_backend, cluster)

@@ -318,7 +318,8 @@ impl Aws {
     ) -> Result<aws_smithy_runtime_api::client::identity::Identity, CloudError> {
         use aws_credential_types::provider::ProvideCredentials;
         let provider = self.credentials.as_ref().ok_or_else(|| {
-            CloudError::new("sts:credentials", "no AWS credentials found").with_code("NoCredentials")
+            CloudError::new("sts:credentials", "no AWS credentials found")
+                .with_code("NoCredentials")
         })?;
         let creds = provider.provide_credentials().await.map_err(|e| {
             CloudError::new("sts:credentials", e.to_string()).with_code("CredentialsUnavailable")

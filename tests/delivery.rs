@@ -279,7 +279,10 @@ fn stacks_are_listed_and_torn_down_from_their_tags_alone() {
     let (old, lat, kep) = (get("reapold"), get("reaplater"), get("reapkeep"));
     assert_eq!(old["region"], "eu-west-3");
     assert!(old["resources"].as_u64() >= Some(4), "{old}");
-    assert!(old["cost_per_day"].as_f64() > Some(1.0), "a NAT gateway: {old}");
+    assert!(
+        old["cost_per_day"].as_f64() > Some(1.0),
+        "a NAT gateway: {old}"
+    );
     assert_eq!(kep["cost_per_day"].as_f64(), Some(0.0));
     assert_eq!(lat["region"], "eu-west-1");
     assert_eq!(

@@ -187,12 +187,17 @@ async fn gone_nat_gateways(aws: &Aws, ids: Vec<String>) -> Result<Vec<String>, E
         .filter(|n| {
             !matches!(
                 n.state(),
-                Some(NatGatewayState::Deleted | NatGatewayState::Deleting | NatGatewayState::Failed)
+                Some(
+                    NatGatewayState::Deleted | NatGatewayState::Deleting | NatGatewayState::Failed
+                )
             )
         })
         .filter_map(|n| n.nat_gateway_id())
         .collect();
-    Ok(ids.into_iter().filter(|id| !live.contains(&id.as_str())).collect())
+    Ok(ids
+        .into_iter()
+        .filter(|id| !live.contains(&id.as_str()))
+        .collect())
 }
 
 /// Database ARN -> (class, Multi-AZ), in one call.

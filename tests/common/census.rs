@@ -91,7 +91,9 @@ pub static ROWS: &[(&str, Count)] = &[
     }),
     (names::IAM_ROLE, |c, s| Box::pin(iam_roles(c, s))),
     (names::OIDC_PROVIDER, |c, s| Box::pin(oidc_providers(c, s))),
-    (names::KUBERNETES_OBJECT, |_, s| Box::pin(kubernetes_objects(s))),
+    (names::KUBERNETES_OBJECT, |_, s| {
+        Box::pin(kubernetes_objects(s))
+    }),
     (names::LOG_GROUP, |c, s| Box::pin(log_groups(c, s))),
     (names::SNS_TOPIC, |c, s| Box::pin(sns_topics(c, s))),
     (names::ALARM, |c, s| Box::pin(alarms(c, s))),
@@ -127,6 +129,7 @@ pub const FULL: &[(&str, usize)] = &[
     (names::DISTRIBUTION, 1),
     (names::ORIGIN_ACCESS_CONTROL, 1),
     (names::IAM_ROLE, 4),
+    (names::KUBERNETES_OBJECT, 2),
     (names::OIDC_PROVIDER, 0),
     (names::LOG_GROUP, 2),
     (names::SNS_TOPIC, 1),
@@ -531,21 +534,49 @@ async fn oidc_providers(c: &Clients, stack: &str) -> usize {
     n
 }
 
-/// The stack's objects in the Kubernetes API double, asked as a client would (an EKS
-/// token, a list by the stack's label for each type provision manages).
+/// The stack's objects in the Kubernetes API double, on every cluster named after the
+/// stack, asked as a client would (an EKS token, a list by the stack's label for each
+/// type provision manages).
 pub async fn kubernetes_objects(stack: &str) -> usize {
     let Some(kube) = super::emulator().kube.as_ref() else {
         return 0;
     };
-    let identity = aws_credential_types::Credentials::new("testing", "testing", None, None, "tests").into();
-    let token = provision::kinds::kubernetes::token::token(&identity, super::REGION, "census", std::time::SystemTime::now())
-        .expect("token");
+    let identity =
+        aws_credential_types::Credentials::new("testing", "testing", None, None, "tests").into();
+    let token = provision::kinds::kubernetes::token::token(
+        &identity,
+        super::REGION,
+        "census",
+        std::time::SystemTime::now(),
+    )
+    .expect("token");
     let http = reqwest::Client::new();
+    let clusters: Vec<String> = http
+        .get(format!("{}/_clusters", kube.endpoint))
+        .send()
+        .await
+        .expect("clusters")
+        .json()
+        .await
+        .expect("json");
     let mut n = 0;
-    for t in provision::kinds::kubernetes::TYPES {
-        let base = if t.api_version.contains('/') { "apis" } else { "api" };
+    let mut asks: Vec<(String, &'static provision::kinds::kubernetes::Type)> = Vec::new();
+    for c in clusters
+        .iter()
+        .filter(|c| c.starts_with(&format!("{stack}-")))
+    {
+        for t in provision::kinds::kubernetes::TYPES {
+            asks.push((c.clone(), t));
+        }
+    }
+    for (cluster, t) in asks {
+        let base = if t.api_version.contains('/') {
+            "apis"
+        } else {
+            "api"
+        };
         let url = format!(
-            "{}/{base}/{}/{}?labelSelector=provision/stack%3D{stack}",
+            "{}/clusters/{cluster}/{base}/{}/{}?labelSelector=provision/stack%3D{stack}",
             kube.endpoint, t.api_version, t.plural
         );
         let list: serde_json::Value = http
@@ -559,7 +590,12 @@ pub async fn kubernetes_objects(stack: &str) -> usize {
             .expect("json");
         n += list["items"]
             .as_array()
-            .map(|items| items.iter().filter(|o| o["metadata"]["deletionTimestamp"].is_null()).count())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter(|o| o["metadata"]["deletionTimestamp"].is_null())
+                    .count()
+            })
             .unwrap_or(0);
     }
     n

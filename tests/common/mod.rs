@@ -118,8 +118,11 @@ impl KubeDouble {
         let record = std::env::temp_dir().join(format!("provision-kube-{port}.jsonl"));
         let settings = std::env::temp_dir().join(format!("provision-kube-{port}.json"));
         let _ = std::fs::remove_file(&record);
-        std::fs::write(&settings, r#"{"rollout": 0.5, "address": 0.5, "finalizer": 0.5}"#)
-            .expect("kube settings");
+        std::fs::write(
+            &settings,
+            r#"{"rollout": 0.5, "address": 0.5, "finalizer": 0.5}"#,
+        )
+        .expect("kube settings");
         let script = format!(
             "{} {} {port} {} {} & m=$!; while kill -0 {} 2>/dev/null; do sleep 1; done; kill $m",
             venv.join("bin/python").display(),
@@ -138,7 +141,10 @@ impl KubeDouble {
             .expect("start the Kubernetes API double");
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(30), "the Kubernetes API double did not start");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the Kubernetes API double did not start"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         KubeDouble {

@@ -58,7 +58,11 @@ pub const TYPES: &[Type] = &[
     t("apps/v1", "DaemonSet", "daemonsets"),
     t("networking.k8s.io/v1", "Ingress", "ingresses"),
     t("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
-    t("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
+    t(
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+    ),
     t("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
 ];
 
@@ -72,8 +76,14 @@ pub fn type_of(api_version: &str, kind: &str) -> Option<Type> {
 
 impl Type {
     pub fn resource(&self) -> ApiResource {
-        let (group, version) = self.api_version.split_once('/').unwrap_or(("", self.api_version));
-        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, self.kind), self.plural)
+        let (group, version) = self
+            .api_version
+            .split_once('/')
+            .unwrap_or(("", self.api_version));
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(group, version, self.kind),
+            self.plural,
+        )
     }
 
     /// The API of this type in `namespace` (or cluster-wide, or across namespaces).
@@ -89,12 +99,13 @@ impl Type {
 /// A Kubernetes API error as a cloud error: the call, the API's reason and message.
 pub fn kube_err(operation: &str, e: kube::Error) -> CloudError {
     match e {
-        kube::Error::Api(s) => CloudError::new(operation, s.message.clone())
-            .with_code(if s.reason.is_empty() {
+        kube::Error::Api(s) => {
+            CloudError::new(operation, s.message.clone()).with_code(if s.reason.is_empty() {
                 s.code.to_string()
             } else {
                 s.reason.clone()
-            }),
+            })
+        }
         other => {
             // The causes too: "client error (SendRequest)" alone says nothing.
             let mut text = other.to_string();
@@ -110,7 +121,9 @@ pub fn kube_err(operation: &str, e: kube::Error) -> CloudError {
 
 /// Whether a Kubernetes API error says the object is not there.
 pub fn is_gone(e: &CloudError) -> bool {
-    e.code.as_deref().is_some_and(|c| c == "NotFound" || c == "404")
+    e.code
+        .as_deref()
+        .is_some_and(|c| c == "NotFound" || c == "404")
 }
 
 /// A token lives 15 minutes on EKS; clients are renewed well before.
@@ -176,7 +189,12 @@ async fn connect(cx: &Arc<Context>, cluster: &str) -> Result<kube::Client, Cloud
         CloudError::new("eks:DescribeCluster", format!("endpoint `{endpoint}`: {e}"))
     })?;
     let identity = cx.aws.identity().await?;
-    let token = token::token(&identity, &cx.scope.region, cluster, std::time::SystemTime::now())?;
+    let token = token::token(
+        &identity,
+        &cx.scope.region,
+        cluster,
+        std::time::SystemTime::now(),
+    )?;
     let mut config = kube::Config::new(uri);
     if endpoint.starts_with("https://") {
         let pem = c
@@ -205,7 +223,10 @@ mod tests {
     fn every_type_maps_to_its_api_path() {
         let d = type_of("apps/v1", "Deployment").expect("managed");
         let ar = d.resource();
-        assert_eq!((ar.group.as_str(), ar.version.as_str(), ar.plural.as_str()), ("apps", "v1", "deployments"));
+        assert_eq!(
+            (ar.group.as_str(), ar.version.as_str(), ar.plural.as_str()),
+            ("apps", "v1", "deployments")
+        );
         let s = type_of("v1", "Service").expect("managed").resource();
         assert_eq!((s.group.as_str(), s.api_version.as_str()), ("", "v1"));
         assert!(type_of("v1", "Secret").is_none());

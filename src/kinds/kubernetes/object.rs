@@ -165,7 +165,8 @@ impl KindModel for Model {
                 cx.error("manifests", "give the manifests (files) or a `chart`");
                 return vec![];
             }
-            (Some(chart), true) => match render_chart(&base.join(chart), name, &namespace, &values) {
+            (Some(chart), true) => match render_chart(&base.join(chart), name, &namespace, &values)
+            {
                 Ok(docs) => docs.into_iter().map(|d| ("chart".to_string(), d)).collect(),
                 Err(m) => {
                     cx.error("chart", m);
@@ -193,14 +194,26 @@ impl KindModel for Model {
             let (ty, ns, object_name, mut manifest) = obj;
             let part = format!("{}-{}", ty.kind.to_lowercase(), object_name);
             let full = format!("{name}.{part}");
-            if let Some(first) = seen.insert((ty.kind, ns.clone(), object_name.clone()), field.clone()) {
-                cx.error(&field, format!("{} `{object_name}` is given twice (also in {first})", ty.kind));
+            if let Some(first) =
+                seen.insert((ty.kind, ns.clone(), object_name.clone()), field.clone())
+            {
+                cx.error(
+                    &field,
+                    format!(
+                        "{} `{object_name}` is given twice (also in {first})",
+                        ty.kind
+                    ),
+                );
                 continue;
             }
             let mut unknown = Vec::new();
             substitute(&mut manifest, &values, &vars, &mut unknown);
             for u in unknown {
-                cx.error_hint(&field, format!("`${{{u}}}` has no value"), "give it under the entry's `values:` (or declare the variable under `vars:`)");
+                cx.error_hint(
+                    &field,
+                    format!("`${{{u}}}` has no value"),
+                    "give it under the entry's `values:` (or declare the variable under `vars:`)",
+                );
             }
             mark(&mut manifest, cx.stack, &full);
             let props = Props {
@@ -226,7 +239,8 @@ fn read_documents(path: &Path) -> Result<Vec<Value>, String> {
 fn documents_of(text: &str) -> Result<Vec<Value>, String> {
     let mut out = Vec::new();
     for doc in serde_yaml_ng::Deserializer::from_str(text) {
-        let v = serde_yaml_ng::Value::deserialize(doc).map_err(|e| format!("not valid YAML: {e}"))?;
+        let v =
+            serde_yaml_ng::Value::deserialize(doc).map_err(|e| format!("not valid YAML: {e}"))?;
         if v.is_null() {
             continue;
         }
@@ -287,16 +301,26 @@ fn object_of(
     doc: &Value,
     default_ns: &str,
 ) -> Option<(Type, Option<String>, String, Value)> {
-    let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let api_version = doc
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
     let Some(ty) = type_of(api_version, kind) else {
-        let known: Vec<String> = TYPES.iter().map(|t| format!("{} {}", t.api_version, t.kind)).collect();
+        let known: Vec<String> = TYPES
+            .iter()
+            .map(|t| format!("{} {}", t.api_version, t.kind))
+            .collect();
         let hint = if kind == "Secret" {
             "secrets do not belong in files: create them in the cluster, or reference the stack's secrets".to_string()
         } else {
             format!("provision manages {}", known.join(", "))
         };
-        cx.error_hint(field, format!("`{api_version} {kind}` is not a type provision manages"), hint);
+        cx.error_hint(
+            field,
+            format!("`{api_version} {kind}` is not a type provision manages"),
+            hint,
+        );
         return None;
     };
     let meta = doc.get("metadata");
@@ -306,9 +330,16 @@ fn object_of(
     };
     let valid = !name.is_empty()
         && name.len() <= 253
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
     if !valid {
-        cx.error(field, format!("`{name}` is not a Kubernetes object name (lowercase letters, digits, `-`, `.`)"));
+        cx.error(
+            field,
+            format!(
+                "`{name}` is not a Kubernetes object name (lowercase letters, digits, `-`, `.`)"
+            ),
+        );
         return None;
     }
     let ns = ty.namespaced.then(|| {
@@ -323,7 +354,15 @@ fn object_of(
             m.remove(k);
         }
         if let Some(Value::Object(meta)) = m.get_mut("metadata") {
-            for k in ["name", "namespace", "uid", "resourceVersion", "managedFields", "creationTimestamp", "generation"] {
+            for k in [
+                "name",
+                "namespace",
+                "uid",
+                "resourceVersion",
+                "managedFields",
+                "creationTimestamp",
+                "generation",
+            ] {
                 meta.remove(k);
             }
         }
@@ -340,8 +379,12 @@ fn substitute(
     unknown: &mut Vec<String>,
 ) {
     match v {
-        Value::Object(m) => m.values_mut().for_each(|x| substitute(x, values, vars, unknown)),
-        Value::Array(a) => a.iter_mut().for_each(|x| substitute(x, values, vars, unknown)),
+        Value::Object(m) => m
+            .values_mut()
+            .for_each(|x| substitute(x, values, vars, unknown)),
+        Value::Array(a) => a
+            .iter_mut()
+            .for_each(|x| substitute(x, values, vars, unknown)),
         Value::String(text) => {
             let mut out = String::new();
             let mut rest = text.as_str();
@@ -396,7 +439,10 @@ fn substitute(
                 }
                 *v = r;
             } else if *text != out {
-                *v = match values.iter().find(|(k, _)| *text == format!("${{values.{k}}}")) {
+                *v = match values
+                    .iter()
+                    .find(|(k, _)| *text == format!("${{values.{k}}}"))
+                {
                     Some((_, Given::Raw(r))) => r.clone(),
                     _ => Value::String(out),
                 };
@@ -422,7 +468,10 @@ fn mark(manifest: &mut Value, stack: &str, name: &str) {
         let labels = meta.entry("labels").or_insert_with(|| json!({}));
         if let Value::Object(l) = labels {
             l.insert(LABEL_STACK.into(), Value::String(stack.to_string()));
-            l.insert("app.kubernetes.io/managed-by".into(), Value::String("provision".into()));
+            l.insert(
+                "app.kubernetes.io/managed-by".into(),
+                Value::String("provision".into()),
+            );
         }
         let notes = meta.entry("annotations").or_insert_with(|| json!({}));
         if let Value::Object(a) = notes {
@@ -437,10 +486,16 @@ pub fn rendered(d: &Desired) -> Option<Value> {
     fn show(v: &Value) -> Value {
         if let Some((name, attr)) = crate::engine::as_ref(v) {
             let part = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            return Value::String(format!("{}<{name}.{attr}>{}", part("prefix"), part("suffix")));
+            return Value::String(format!(
+                "{}<{name}.{attr}>{}",
+                part("prefix"),
+                part("suffix")
+            ));
         }
         match v {
-            Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), show(x))).collect()),
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, x)| (k.clone(), show(x))).collect())
+            }
             Value::Array(a) => Value::Array(a.iter().map(show).collect()),
             other => other.clone(),
         }
@@ -507,7 +562,13 @@ fn wants_address(ty: &Type, live: &Value) -> bool {
 }
 
 impl KubernetesObject {
-    async fn get(&self, cluster: &str, ty: Type, ns: Option<&str>, name: &str) -> Result<Option<Value>, CloudError> {
+    async fn get(
+        &self,
+        cluster: &str,
+        ty: Type,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, CloudError> {
         let client = self.1.get(&self.0, cluster).await?;
         let got = ty
             .api(&client, ns)
@@ -520,7 +581,10 @@ impl KubernetesObject {
     /// Why a Deployment's pods are not ready: each waiting or failing container's reason
     /// and message, once.
     async fn pod_problems(&self, cluster: &str, live: &Value) -> Result<Vec<String>, CloudError> {
-        let Some(labels) = live.pointer("/spec/selector/matchLabels").and_then(Value::as_object) else {
+        let Some(labels) = live
+            .pointer("/spec/selector/matchLabels")
+            .and_then(Value::as_object)
+        else {
             return Ok(Vec::new());
         };
         let selector: Vec<String> = labels
@@ -536,7 +600,11 @@ impl KubernetesObject {
             .map_err(|e| kube_err("kubernetes:list pods", e))?;
         let mut out = Vec::new();
         for p in list.items {
-            for c in p.status.and_then(|s| s.container_statuses).unwrap_or_default() {
+            for c in p
+                .status
+                .and_then(|s| s.container_statuses)
+                .unwrap_or_default()
+            {
                 let state = c.state.unwrap_or_default();
                 let why = state
                     .waiting
@@ -560,7 +628,10 @@ impl KubernetesObject {
 
     async fn apply(&self, name: &str, want: &Props) -> Result<Found<Props>, CloudError> {
         let ty = type_of(&want.api_version, &want.kind).ok_or_else(|| {
-            CloudError::new("kubernetes:apply", format!("{} {} is not managed", want.api_version, want.kind))
+            CloudError::new(
+                "kubernetes:apply",
+                format!("{} {} is not managed", want.api_version, want.kind),
+            )
         })?;
         let mut object = want.manifest.clone();
         if let Value::Object(m) = &mut object {
@@ -585,7 +656,16 @@ impl KubernetesObject {
             .await
             .map_err(|e| kube_err(&format!("kubernetes:apply {}", ty.kind), e))?;
         let live = serde_json::to_value(applied).unwrap_or_default();
-        let mut found = Found::new(name, object_id(&want.cluster, &ty, want.namespace.as_deref(), &want.object_name), want.clone());
+        let mut found = Found::new(
+            name,
+            object_id(
+                &want.cluster,
+                &ty,
+                want.namespace.as_deref(),
+                &want.object_name,
+            ),
+            want.clone(),
+        );
         if let Some(a) = address(&live) {
             found = found.output("address", a);
         }
@@ -655,7 +735,11 @@ impl Kind for KubernetesObject {
             .as_str()?
             .to_string();
         let object_name = meta_str(&r.live, "name")?.to_string();
-        let namespace = r.ty.namespaced.then(|| meta_str(&r.live, "namespace").unwrap_or("default").to_string());
+        let namespace = r.ty.namespaced.then(|| {
+            meta_str(&r.live, "namespace")
+                .unwrap_or("default")
+                .to_string()
+        });
         let mut manifest = match fields::owned_set(&r.live, fields::MANAGER) {
             Some(set) => fields::project(&r.live, set),
             None => json!({}),
@@ -693,11 +777,17 @@ impl Kind for KubernetesObject {
         let Some(ty) = type_of(&p.api_version, &p.kind) else {
             return Ok(None);
         };
-        let Some(live) = self.get(&p.cluster, ty, p.namespace.as_deref(), &p.object_name).await? else {
+        let Some(live) = self
+            .get(&p.cluster, ty, p.namespace.as_deref(), &p.object_name)
+            .await?
+        else {
             return Ok(None);
         };
         let stalled = ty.kind == "Deployment"
-            && matches!(deployment_state(&live), Status::Failed(_) | Status::Pending(_));
+            && matches!(
+                deployment_state(&live),
+                Status::Failed(_) | Status::Pending(_)
+            );
         let problems = if stalled {
             self.pod_problems(&p.cluster, &live).await?
         } else {
@@ -736,7 +826,11 @@ impl Kind for KubernetesObject {
         self.apply(name, want).await
     }
 
-    async fn update(&self, current: &Found<Props>, want: &Props) -> Result<Found<Props>, CloudError> {
+    async fn update(
+        &self,
+        current: &Found<Props>,
+        want: &Props,
+    ) -> Result<Found<Props>, CloudError> {
         self.apply(&current.name, want).await
     }
 
@@ -763,8 +857,14 @@ impl Kind for KubernetesObject {
 /// replica is updated and available; failed when Kubernetes gave up progressing.
 fn deployment_state(live: &Value) -> Status {
     let num = |p: &str| live.pointer(p).and_then(Value::as_i64).unwrap_or(0);
-    let generation = live.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
-    let want = live.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    let generation = live
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let want = live
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
     let conditions = live
         .pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -776,7 +876,9 @@ fn deployment_state(live: &Value) -> Status {
     }) {
         return Status::Failed(format!(
             "the rollout stalled: {}",
-            c.get("message").and_then(Value::as_str).unwrap_or("ProgressDeadlineExceeded")
+            c.get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("ProgressDeadlineExceeded")
         ));
     }
     let (observed, updated, available) = (
@@ -803,7 +905,10 @@ mod tests {
         let values = BTreeMap::from([
             ("tag".to_string(), Given::Text("v2".into())),
             ("replicas".to_string(), Given::Raw(json!(3))),
-            ("api".to_string(), Given::Reference("lb".into(), "dns_name".into())),
+            (
+                "api".to_string(),
+                Given::Reference("lb".into(), "dns_name".into()),
+            ),
         ]);
         let vars = BTreeMap::from([("env".to_string(), "prod".to_string())]);
         let mut doc = json!({"image": "web:${values.tag}", "replicas": "${values.replicas}", "url": "http://${values.api}/api", "env": "${var.env}", "shell": "${HOME}"});
@@ -822,8 +927,18 @@ mod tests {
     #[test]
     fn a_deployment_is_ready_when_its_rollout_is_complete() {
         let d = |status: Value| json!({"metadata": {"generation": 2}, "spec": {"replicas": 2}, "status": status});
-        assert_eq!(deployment_state(&d(json!({"observedGeneration": 2, "updatedReplicas": 2, "availableReplicas": 2}))), Status::Ready);
-        assert!(matches!(deployment_state(&d(json!({"observedGeneration": 1, "updatedReplicas": 2, "availableReplicas": 2}))), Status::Pending(_)));
+        assert_eq!(
+            deployment_state(&d(
+                json!({"observedGeneration": 2, "updatedReplicas": 2, "availableReplicas": 2})
+            )),
+            Status::Ready
+        );
+        assert!(matches!(
+            deployment_state(&d(
+                json!({"observedGeneration": 1, "updatedReplicas": 2, "availableReplicas": 2})
+            )),
+            Status::Pending(_)
+        ));
         assert!(matches!(
             deployment_state(&d(json!({"conditions": [{"type": "Progressing", "status": "False", "message": "timed out"}]}))),
             Status::Failed(m) if m.contains("timed out")
@@ -859,7 +974,10 @@ mod tests {
         let kind = KubernetesObject(context(), Clients::default());
         assert_eq!(kind.state(&remote), Status::Ready);
         let found = kind.observe(&remote).expect("ours");
-        assert_eq!(found.outputs["address"], "web-1.elb.eu-west-3.amazonaws.com");
+        assert_eq!(
+            found.outputs["address"],
+            "web-1.elb.eu-west-3.amazonaws.com"
+        );
         assert_observes(kind, &remote, &file, "front.service-web");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -46,7 +46,8 @@ pub fn token(
         .build()
         .map_err(|e| failed(&e))?
         .into();
-    let url = format!("https://sts.{region}.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15");
+    let url =
+        format!("https://sts.{region}.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15");
     let request = SignableRequest::new(
         "GET",
         url.as_str(),
@@ -77,10 +78,21 @@ mod tests {
 
     #[test]
     fn the_token_is_a_presigned_get_caller_identity_naming_the_cluster() {
-        let creds = Credentials::new("AKIDEXAMPLE", "secret", Some("session".into()), None, "test");
+        let creds = Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            Some("session".into()),
+            None,
+            "test",
+        );
         let identity = Identity::from(creds);
-        let t = token(&identity, "eu-west-3", "app-web", SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000))
-            .expect("token");
+        let t = token(
+            &identity,
+            "eu-west-3",
+            "app-web",
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000),
+        )
+        .expect("token");
         let body = t.strip_prefix(PREFIX).expect("prefix");
         assert!(!body.contains('='));
         use base64::Engine;
@@ -88,10 +100,25 @@ mod tests {
             .decode(body)
             .map(|b| String::from_utf8(b).expect("ascii"))
             .expect("base64url");
-        assert!(decoded.starts_with("https://sts.eu-west-3.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&"), "{decoded}");
-        for part in ["X-Amz-Algorithm=AWS4-HMAC-SHA256", "X-Amz-Expires=60", "X-Amz-SignedHeaders=host%3Bx-k8s-aws-id", "X-Amz-Security-Token=session", "X-Amz-Signature=", "X-Amz-Date=20261118T110640Z"] {
+        assert!(
+            decoded.starts_with(
+                "https://sts.eu-west-3.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&"
+            ),
+            "{decoded}"
+        );
+        for part in [
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+            "X-Amz-Expires=60",
+            "X-Amz-SignedHeaders=host%3Bx-k8s-aws-id",
+            "X-Amz-Security-Token=session",
+            "X-Amz-Signature=",
+            "X-Amz-Date=20261118T110640Z",
+        ] {
             assert!(decoded.contains(part), "{part} missing in {decoded}");
         }
-        assert!(!decoded.contains("secret"), "the secret key is never in the token");
+        assert!(
+            !decoded.contains("secret"),
+            "the secret key is never in the token"
+        );
     }
 }
