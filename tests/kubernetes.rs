@@ -26,11 +26,9 @@ fn k8s_venv() -> PathBuf {
     venv
 }
 
-/// The example stack under `stack`, its `deploy/` beside it.
+/// The example stack under `stack` (its `deploy/` beside it).
 fn project(stack: &str) -> Project {
-    let p = Project::new(stack);
-    std::os::unix::fs::symlink(repo().join("deploy"), p.dir.join("deploy")).expect("link deploy/");
-    p
+    Project::new(stack)
 }
 
 /// A token and a client, to act on the double as another tool would (kubectl).

@@ -268,6 +268,9 @@ impl Project {
         let text = std::fs::read_to_string(repo().join("stack.yaml")).expect("stack.yaml");
         let text = text.replacen("stack: spotilike", &format!("stack: {stack}"), 1);
         assert!(text.contains(&format!("stack: {stack}")));
+        // The manifests and chart the stack file names, beside it as in the repository.
+        std::os::unix::fs::symlink(repo().join("deploy"), dir.join("deploy"))
+            .expect("link deploy/");
         let p = Project {
             dir,
             stack: stack.to_string(),
