@@ -66,6 +66,7 @@ async fn the_complete_stack_comes_up_with_its_key_attributes() {
         names,
         [
             "api-images.uri",
+            "frontend-app.service-frontend.url",
             "frontend.endpoint",
             "media.name",
             "postgres.endpoint",

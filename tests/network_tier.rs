@@ -44,6 +44,8 @@ const ALL: [&str; 45] = [
     "eks-cluster",
     "eks-nodes",
     "frontend",
+    "frontend-app.deployment-frontend",
+    "frontend-app.service-frontend",
     "frontend-control-plane",
     "frontend-nodes",
     "http",

@@ -446,6 +446,12 @@ fn a_stack_file_can_come_from_standard_input() {
             .expect("stack.yaml");
     let invalid = valid.replacen("cidr: 10.0.0.0/16", "cidr: 10.0.0.0/33", 1);
     assert_ne!(valid, invalid);
+    // Files the stack names (its manifests) are found from the current directory.
+    std::os::unix::fs::symlink(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy"),
+        dir.path().join("deploy"),
+    )
+    .expect("link deploy/");
     let piped = |text: &str, colour: &str| {
         let mut child = common::command(
             &endpoint,
