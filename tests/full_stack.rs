@@ -77,7 +77,10 @@ async fn the_complete_stack_comes_up_with_its_key_attributes() {
         up.stdout
     );
     assert!(
-        outputs.contains(&format!("  postgres.endpoint  {address}\n")),
+        outputs
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["postgres.endpoint", address.as_str()]),
         "{outputs}"
     );
     let raw = p.ok(&["output", "postgres.endpoint"], 0);
@@ -93,7 +96,7 @@ async fn the_complete_stack_comes_up_with_its_key_attributes() {
     let unknown = p.ok(&["output", "postgres.url"], 1);
     assert!(
         unknown.stderr.contains(
-            "no output `postgres.url`; it has api-images.uri, frontend.endpoint, media.name, postgres.endpoint"
+            "no output `postgres.url`; it has api-images.uri, frontend-app.service-frontend.url, frontend.endpoint, media.name, postgres.endpoint"
         ),
         "{}",
         unknown.stderr
@@ -116,7 +119,9 @@ async fn the_complete_stack_comes_up_with_its_key_attributes() {
     assert!(
         status
             .stdout
-            .contains(&format!("  postgres.endpoint  {address}\n")),
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["postgres.endpoint", address.as_str()]),
         "{}",
         status.stdout
     );
