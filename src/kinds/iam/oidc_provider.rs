@@ -132,7 +132,7 @@ impl ServiceTags for ProviderTags<'_> {
         self.0
             .tag_open_id_connect_provider()
             .open_id_connect_provider_arn(arn)
-            .set_tags(Some(iam_tags(set)))
+            .set_tags(Some(super::sdk_tags(set)))
             .send()
             .await
             .map_err(|e| err("iam:TagOpenIDConnectProvider", e))?;
@@ -149,18 +149,6 @@ impl ServiceTags for ProviderTags<'_> {
             .map_err(|e| err("iam:UntagOpenIDConnectProvider", e))?;
         Ok(())
     }
-}
-
-fn iam_tags(tags: &Tags) -> Vec<aws_sdk_iam::types::Tag> {
-    tags.iter()
-        .filter_map(|(k, v)| {
-            aws_sdk_iam::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .ok()
-        })
-        .collect()
 }
 
 impl OidcProvider {
@@ -272,7 +260,7 @@ impl Kind for OidcProvider {
             .url(format!("https://{}", want.url))
             .set_client_id_list(Some(want.client_ids.clone()))
             .set_thumbprint_list((!want.thumbprints.is_empty()).then(|| want.thumbprints.clone()))
-            .set_tags(Some(iam_tags(&want.tags)))
+            .set_tags(Some(super::sdk_tags(&want.tags)))
             .send()
             .await
             .map_err(|e| err("iam:CreateOpenIDConnectProvider", e));

@@ -444,16 +444,7 @@ struct RoleTags<'a>(&'a aws_sdk_iam::Client);
 #[async_trait]
 impl ServiceTags for RoleTags<'_> {
     async fn tag(&self, role: &str, set: &Tags) -> Result<(), CloudError> {
-        let tags = set
-            .iter()
-            .filter_map(|(k, v)| {
-                aws_sdk_iam::types::Tag::builder()
-                    .key(k)
-                    .value(v)
-                    .build()
-                    .ok()
-            })
-            .collect();
+        let tags = super::sdk_tags(set);
         self.0
             .tag_role()
             .role_name(role)
@@ -704,17 +695,7 @@ impl Kind for IamRole {
     }
 
     async fn create(&self, name: &str, want: &Props) -> Result<Found<Props>, CloudError> {
-        let tags: Vec<aws_sdk_iam::types::Tag> = want
-            .tags
-            .iter()
-            .filter_map(|(k, v)| {
-                aws_sdk_iam::types::Tag::builder()
-                    .key(k)
-                    .value(v)
-                    .build()
-                    .ok()
-            })
-            .collect();
+        let tags = super::sdk_tags(&want.tags);
         let res = self
             .iam()
             .create_role()
