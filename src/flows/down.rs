@@ -27,6 +27,21 @@ fn network_scope(observed: &[Observed]) -> blockers::Scope {
         groups: ids(names::SECURITY_GROUP),
         subnets: ids(names::SUBNET),
         clusters: ids(names::EKS_CLUSTER),
+        services: observed
+            .iter()
+            .filter(|o| o.kind == names::KUBERNETES_OBJECT)
+            .filter(|o| {
+                matches!(
+                    o.props.get("kind").and_then(|k| k.as_str()),
+                    Some("Service" | "Ingress")
+                )
+            })
+            .filter_map(|o| {
+                let ns = o.props.get("namespace")?.as_str()?;
+                let name = o.props.get("object_name")?.as_str()?;
+                Some(format!("{ns}/{name}"))
+            })
+            .collect(),
     }
 }
 

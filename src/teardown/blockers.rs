@@ -81,6 +81,9 @@ pub struct Scope {
     pub subnets: BTreeSet<String>,
     /// Names of the stack's EKS clusters (their controllers tag what they create).
     pub clusters: BTreeSet<String>,
+    /// `namespace/name` of the stack's Services and Ingresses: `down` deletes them, and
+    /// their load balancers go with them (left to Kubernetes, not swept).
+    pub services: BTreeSet<String>,
 }
 
 fn tag_map<'a>(
@@ -113,6 +116,15 @@ fn cluster_made(tags: &BTreeMap<String, String>, clusters: &BTreeSet<String>) ->
             || tags.get("aws:eks:cluster-name") == Some(c)
             || tags.contains_key(&format!("kubernetes.io/cluster/{c}"))
     })
+}
+
+/// A load balancer Kubernetes made for one of the stack's Services or Ingresses: deleting
+/// that object removes it (its finalizer waits for it), so the sweep leaves it alone rather
+/// than race the cloud controller.
+fn left_to_kubernetes(tags: &BTreeMap<String, String>, services: &BTreeSet<String>) -> bool {
+    ["kubernetes.io/service-name", "ingress.k8s.aws/stack"]
+        .iter()
+        .any(|k| tags.get(*k).is_some_and(|v| services.contains(v)))
 }
 
 fn ours(tags: &BTreeMap<String, String>, stack: &str) -> bool {
@@ -251,7 +263,7 @@ pub async fn find(cx: &Context, scope: &Scope) -> Result<Vec<Blocker>, CloudErro
         for lb in &lbs {
             let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
             let tags = tags_of.get(&arn).cloned().unwrap_or_default();
-            if ours(&tags, stack) {
+            if ours(&tags, stack) || left_to_kubernetes(&tags, &scope.services) {
                 continue;
             }
             let sort = if cluster_made(&tags, &scope.clusters) {
@@ -713,5 +725,32 @@ async fn wait_gone(
         }
         tokio::time::sleep(interval).await;
         interval = (interval * 2).min(std::time::Duration::from_secs(15));
+    }
+}
+
+#[cfg(test)]
+mod kubernetes_tests {
+    use super::*;
+
+    #[test]
+    fn a_load_balancer_of_a_service_the_stack_deletes_is_left_to_kubernetes() {
+        let services = BTreeSet::from(["default/frontend".to_string()]);
+        let tags = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+        assert!(left_to_kubernetes(
+            &tags("kubernetes.io/service-name", "default/frontend"),
+            &services
+        ));
+        assert!(left_to_kubernetes(
+            &tags("ingress.k8s.aws/stack", "default/frontend"),
+            &services
+        ));
+        assert!(!left_to_kubernetes(
+            &tags("kubernetes.io/service-name", "default/other"),
+            &services
+        ));
+        assert!(!left_to_kubernetes(
+            &tags("kubernetes.io/cluster/app-web", "owned"),
+            &services
+        ));
     }
 }
